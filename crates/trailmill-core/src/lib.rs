@@ -1,0 +1,13 @@
+//! The pure core of trailmill: CloudTrail object keys, the event model and the decoder.
+//!
+//! Nothing here does I/O beyond reading the bytes it is handed, and nothing
+//! depends on AWS, tokio or clap, so the logic that matters most is fast to test.
+//!
+//! - [`key`] parses and formats CloudTrail object keys (log, digest and Insights files).
+//! - [`decode`] turns a file's bytes (gzip or not; `{"Records":[…]}`, a bare array or
+//!   JSON Lines) into [`event::Event`] views, with simd-json and without building a DOM.
+//! - [`event`] is the borrowed, typed view of one record, which always carries the
+//!   record's exact original bytes.
+//! - [`filter`] selects events by field, as the CLI's filter flags do.
+
+pub mod key;
