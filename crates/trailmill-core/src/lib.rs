@@ -10,4 +10,5 @@
 //!   record's exact original bytes.
 //! - [`filter`] selects events by field, as the CLI's filter flags do.
 
+pub mod gzip;
 pub mod key;

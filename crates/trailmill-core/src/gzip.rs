@@ -1,0 +1,160 @@
+//! Gzip detection and bounded inflation.
+//!
+//! CloudTrail delivers single-member gzip files. Anything after the end of the
+//! gzip stream is an error ([`InflateError::TrailingData`]): appending a gzip
+//! member to a delivered log is a way to smuggle records past a hash check, and
+//! the AWS CLI rejects it too. Output is capped so that a gzip bomb fails with
+//! [`InflateError::TooLarge`] instead of exhausting memory.
+
+use std::io::{self, Read};
+
+use flate2::bufread::GzDecoder;
+
+/// The two bytes every gzip stream starts with.
+pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// True when `bytes` starts with the gzip magic number.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&GZIP_MAGIC)
+}
+
+/// Why a gzip stream could not be inflated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InflateError {
+    /// The stream is corrupt or ends early.
+    #[error("corrupt or truncated gzip stream: {0}")]
+    Corrupt(io::Error),
+    /// Bytes follow the end of the gzip stream.
+    #[error("unexpected data after the end of the gzip stream ({0} bytes)")]
+    TrailingData(usize),
+    /// The uncompressed size exceeds the configured cap.
+    #[error("uncompressed size exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The cap that was hit.
+        limit: u64,
+    },
+}
+
+/// The uncompressed size a gzip stream claims in its trailer (modulo 2^32),
+/// used only as a capacity hint.
+pub fn size_hint(gz: &[u8]) -> Option<usize> {
+    let tail: [u8; 4] = gz.get(gz.len().checked_sub(4)?..)?.try_into().ok()?;
+    Some(u32::from_le_bytes(tail) as usize)
+}
+
+/// Inflates the single-member gzip stream `gz` into `out` (cleared first),
+/// writing at most `limit` bytes.
+pub fn inflate_into(gz: &[u8], out: &mut Vec<u8>, limit: u64) -> Result<(), InflateError> {
+    out.clear();
+    if let Some(hint) = size_hint(gz) {
+        // The trailer is attacker-controlled: never trust it beyond the cap.
+        out.reserve(hint.min(usize::try_from(limit).unwrap_or(usize::MAX)).saturating_add(1));
+    }
+    let mut decoder = GzDecoder::new(gz);
+    let read = (&mut decoder).take(limit.saturating_add(1)).read_to_end(out).map_err(InflateError::Corrupt)?;
+    if read as u64 > limit {
+        return Err(InflateError::TooLarge { limit });
+    }
+    check_no_trailing_data(decoder.into_inner())
+}
+
+/// A streaming inflater for files too large to hold whole: reads at most
+/// `limit` uncompressed bytes and fails on trailing data once the stream ends.
+pub struct BoundedGzReader<'a> {
+    decoder: GzDecoder<&'a [u8]>,
+    produced: u64,
+    limit: u64,
+    finished: bool,
+}
+
+impl<'a> BoundedGzReader<'a> {
+    /// Starts inflating `gz`, allowing at most `limit` uncompressed bytes.
+    pub fn new(gz: &'a [u8], limit: u64) -> Self {
+        BoundedGzReader { decoder: GzDecoder::new(gz), produced: 0, limit, finished: false }
+    }
+
+    /// Fills `buf` as far as possible; returns 0 at the end of the stream.
+    pub fn read_chunk(&mut self, buf: &mut [u8]) -> Result<usize, InflateError> {
+        if self.finished {
+            return Ok(0);
+        }
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = self.decoder.read(&mut buf[filled..]).map_err(InflateError::Corrupt)?;
+            if n == 0 {
+                self.finished = true;
+                check_no_trailing_data(self.decoder.get_ref())?;
+                break;
+            }
+            filled += n;
+            self.produced += n as u64;
+            if self.produced > self.limit {
+                return Err(InflateError::TooLarge { limit: self.limit });
+            }
+        }
+        Ok(filled)
+    }
+}
+
+fn check_no_trailing_data(rest: &[u8]) -> Result<(), InflateError> {
+    if rest.is_empty() { Ok(()) } else { Err(InflateError::TrailingData(rest.len())) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::new(6));
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn inflates_and_detects() {
+        let z = gz(b"hello world");
+        assert!(is_gzip(&z));
+        assert!(!is_gzip(b"{}"));
+        let mut out = Vec::new();
+        inflate_into(&z, &mut out, 100).unwrap();
+        assert_eq!(out, b"hello world");
+    }
+
+    #[test]
+    fn rejects_an_appended_gzip_member() {
+        let mut z = gz(b"{\"Records\":[]}");
+        z.extend(gz(b"{\"Records\":[{}]}"));
+        let err = inflate_into(&z, &mut Vec::new(), 1 << 20).unwrap_err();
+        assert!(matches!(err, InflateError::TrailingData(n) if n > 0), "{err}");
+    }
+
+    #[test]
+    fn rejects_truncation_and_caps_bombs() {
+        let z = gz(&vec![b'a'; 1 << 20]);
+        assert!(matches!(inflate_into(&z[..z.len() - 6], &mut Vec::new(), 1 << 30), Err(InflateError::Corrupt(_))));
+        assert!(matches!(inflate_into(&z, &mut Vec::new(), 1000), Err(InflateError::TooLarge { limit: 1000 })));
+        let mut r = BoundedGzReader::new(&z, 4096);
+        let mut buf = vec![0; 1 << 16];
+        assert!(matches!(r.read_chunk(&mut buf), Err(InflateError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn streams_in_chunks() {
+        let data: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let z = gz(&data);
+        let mut r = BoundedGzReader::new(&z, u64::MAX);
+        let mut got = Vec::new();
+        let mut buf = vec![0; 7777];
+        loop {
+            let n = r.read_chunk(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, data);
+    }
+}
