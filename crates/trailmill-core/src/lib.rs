@@ -10,5 +10,7 @@
 //!   record's exact original bytes.
 //! - [`filter`] selects events by field, as the CLI's filter flags do.
 
+pub mod decode;
+pub mod event;
 pub mod gzip;
 pub mod key;

@@ -1,0 +1,911 @@
+//! Turning a file's bytes into [`Event`] views.
+//!
+//! A [`Decoder`] is fed one file at a time and reuses its buffers, so a worker
+//! thread keeps one for its whole life. For each file it:
+//!
+//! 1. detects gzip by its magic bytes and inflates it with a cap on the
+//!    uncompressed size (see [`crate::gzip`]); data after the gzip stream is an error;
+//! 2. recognises the envelope: `{"Records":[…]}` (delivered files), a bare
+//!    array of events (exports), or JSON Lines;
+//! 3. parses with simd-json into a tape (never a DOM) and walks the tape and
+//!    simd-json's structural indexes in lockstep, which yields both typed,
+//!    unescaped field values and the exact original bytes of every record;
+//! 4. hands the events to a callback in batches of at most
+//!    [`DecodeOptions::batch_size`].
+//!
+//! Files up to [`DecodeOptions::whole_file_limit`] uncompressed take the
+//! whole-buffer fast path. Larger files are streamed: a small scanner finds
+//! complete records in a sliding window and each run of records is parsed on
+//! its own, so memory stays bounded by the window and the largest record,
+//! whatever the file's size.
+//!
+//! Digest files are never parsed as events: their content is recognised and
+//! rejected with [`DecodeError::DigestFile`].
+
+use std::error::Error as StdError;
+
+use simd_json::{Buffers, INPUT_PADDING, Node, Tape};
+
+use crate::event::{At, Doc, Event};
+use crate::gzip::{self, BoundedGzReader, InflateError};
+
+/// Limits and batch size for decoding.
+#[derive(Clone, Debug)]
+pub struct DecodeOptions {
+    /// Largest uncompressed size accepted for one file; a gzip bomb fails here.
+    pub max_decompressed_bytes: u64,
+    /// Files up to this uncompressed size are decoded whole (the fast path);
+    /// larger ones are streamed with bounded memory.
+    pub whole_file_limit: usize,
+    /// Largest single record accepted when streaming.
+    pub max_record_bytes: usize,
+    /// Deepest JSON nesting accepted.
+    pub max_depth: usize,
+    /// Most events handed to the callback at once (CPL's `maxEventsPerEmit`).
+    pub batch_size: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            max_decompressed_bytes: 8 << 30,
+            whole_file_limit: 64 << 20,
+            max_record_bytes: 64 << 20,
+            max_depth: 128,
+            batch_size: 1024,
+        }
+    }
+}
+
+/// Why a file could not be decoded. The caller adds the file's name.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The gzip stream is corrupt, truncated, too large, or followed by other data.
+    #[error(transparent)]
+    Inflate(#[from] InflateError),
+    /// The file has no content.
+    #[error("the file is empty")]
+    Empty,
+    /// The JSON is malformed.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// Valid JSON, but not CloudTrail records.
+    #[error("not CloudTrail log data: {0}")]
+    NotCloudTrail(String),
+    /// A CloudTrail digest file, which holds hashes, not events.
+    #[error("this is a CloudTrail digest file, not a log file")]
+    DigestFile,
+    /// A record is larger than [`DecodeOptions::max_record_bytes`].
+    #[error("a record exceeds the limit of {limit} bytes")]
+    RecordTooLarge {
+        /// The limit that was hit.
+        limit: usize,
+    },
+    /// The events callback failed (for example a sink could not write).
+    #[error("delivering events failed: {0}")]
+    Handler(Box<dyn StdError + Send + Sync>),
+}
+
+/// Something worth telling about a file that was still decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeWarning {
+    /// Records whose `eventVersion` major is not 1; they were still emitted.
+    UnexpectedEventVersion {
+        /// The first such version seen.
+        version: String,
+        /// How many records had an unexpected version.
+        records: u64,
+    },
+}
+
+impl std::fmt::Display for DecodeWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeWarning::UnexpectedEventVersion { version, records } => {
+                write!(f, "{records} record(s) have eventVersion {version:?} (major version not 1); emitted anyway")
+            }
+        }
+    }
+}
+
+/// What decoding one file produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    /// Records decoded and handed to the callback.
+    pub events: u64,
+    /// Uncompressed bytes read.
+    pub uncompressed_bytes: u64,
+    /// True when the file was streamed rather than decoded whole.
+    pub streamed: bool,
+    /// Warnings about records that were still emitted.
+    pub warnings: Vec<DecodeWarning>,
+}
+
+/// The callback's result: `Err` stops decoding with [`DecodeError::Handler`].
+pub type HandlerResult = Result<(), Box<dyn StdError + Send + Sync>>;
+
+/// A reusable decoder; keep one per worker thread.
+pub struct Decoder {
+    opts: DecodeOptions,
+    /// Inflated bytes (whole-buffer path) or the sliding window (streaming path).
+    raw: Vec<u8>,
+    /// A padded copy of what is being parsed: simd-json unescapes strings in place.
+    scratch: Vec<u8>,
+    buffers: Buffers,
+    tape: Tape<'static>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Decoder {
+    /// A decoder with the given options.
+    pub fn new(opts: DecodeOptions) -> Self {
+        let buffers = Buffers::with_max_depth(1 << 16, opts.max_depth);
+        Decoder { opts, raw: Vec::new(), scratch: Vec::new(), buffers, tape: Tape::null(), spans: Vec::new() }
+    }
+
+    /// The options this decoder was built with.
+    pub fn options(&self) -> &DecodeOptions {
+        &self.opts
+    }
+
+    /// Decodes one whole file, gzip or not, calling `on_batch` with its events.
+    pub fn decode(
+        &mut self,
+        input: &[u8],
+        on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
+    ) -> Result<DecodeStats, DecodeError> {
+        let mut stats = DecodeStats::default();
+        let mut versions = VersionCheck::default();
+        if gzip::is_gzip(input) {
+            let mut reader = BoundedGzReader::new(input, self.opts.max_decompressed_bytes);
+            let mut raw = std::mem::take(&mut self.raw);
+            raw.clear();
+            let whole = fill_up_to(&mut reader, &mut raw, self.opts.whole_file_limit, gzip::size_hint(input));
+            let result = match whole {
+                Ok(true) => {
+                    stats.uncompressed_bytes = raw.len() as u64;
+                    self.decode_whole(&raw, &mut stats, &mut versions, on_batch)
+                }
+                Ok(false) => {
+                    stats.streamed = true;
+                    let mut source = ChunkSource::Gzip(reader);
+                    self.decode_stream(&mut raw, &mut source, &mut stats, &mut versions, on_batch)
+                }
+                Err(e) => Err(e.into()),
+            };
+            self.raw = raw;
+            result?;
+        } else if input.len() <= self.opts.whole_file_limit {
+            stats.uncompressed_bytes = input.len() as u64;
+            self.decode_whole(input, &mut stats, &mut versions, on_batch)?;
+        } else {
+            stats.streamed = true;
+            if input.len() as u64 > self.opts.max_decompressed_bytes {
+                return Err(InflateError::TooLarge { limit: self.opts.max_decompressed_bytes }.into());
+            }
+            let mut window = std::mem::take(&mut self.raw);
+            window.clear();
+            let mut source = ChunkSource::Plain(input);
+            let result = self.decode_stream(&mut window, &mut source, &mut stats, &mut versions, on_batch);
+            self.raw = window;
+            result?;
+        }
+        if let Some(w) = versions.warning() {
+            stats.warnings.push(w);
+        }
+        Ok(stats)
+    }
+
+    fn decode_whole(
+        &mut self,
+        bytes: &[u8],
+        stats: &mut DecodeStats,
+        versions: &mut VersionCheck,
+        on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
+    ) -> Result<(), DecodeError> {
+        let Some(first) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
+            return Err(DecodeError::Empty);
+        };
+        match bytes[first] {
+            b'{' if is_json_lines(&bytes[first..]) => {
+                // Parse JSON Lines as one window, like the streaming path does.
+                let mut splitter = Splitter::new(Envelope::Lines, self.opts.max_depth);
+                self.spans.clear();
+                splitter.scan(bytes, 0, &mut self.spans).map_err(DecodeError::InvalidJson)?;
+                splitter.finish().map_err(DecodeError::InvalidJson)?;
+                let spans = std::mem::take(&mut self.spans);
+                let r = self.parse_run(bytes, &spans, stats, versions, on_batch);
+                self.spans = spans;
+                r
+            }
+            b'{' | b'[' => self.parse_document(bytes, stats, versions, on_batch),
+            other => Err(DecodeError::NotCloudTrail(format!(
+                "content starts with {:?}, not '{{' or '['",
+                char::from(other)
+            ))),
+        }
+    }
+
+    /// Parses `bytes` as one JSON document holding records.
+    fn parse_document(
+        &mut self,
+        bytes: &[u8],
+        stats: &mut DecodeStats,
+        versions: &mut VersionCheck,
+        on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
+    ) -> Result<(), DecodeError> {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(bytes);
+        self.scratch.resize(bytes.len() + INPUT_PADDING, 0);
+        let batch_size = self.opts.batch_size;
+        with_doc(&mut self.scratch, bytes.len(), &mut self.buffers, &mut self.tape, bytes, 0, |doc| {
+            let root = At { t: 0, s: 0 };
+            let records = match doc.nodes[0] {
+                Node::Array { .. } => root,
+                Node::Object { .. } => match find_records(doc, root)? {
+                    Some(records) => records,
+                    // A lone event object, as in a one-line JSON Lines file.
+                    None => return emit_events(doc, &[root], batch_size, stats, versions, on_batch),
+                },
+                _ => return Err(DecodeError::NotCloudTrail("the top-level value is not an object or array".into())),
+            };
+            let mut elements = Vec::new();
+            let mut bad = None;
+            doc.elements(records, |el| {
+                if matches!(doc.nodes[el.t], Node::Object { .. }) {
+                    elements.push(el);
+                } else if bad.is_none() {
+                    bad = Some(elements.len());
+                }
+            });
+            if let Some(i) = bad {
+                return Err(DecodeError::NotCloudTrail(format!("record {i} is not a JSON object")));
+            }
+            emit_events(doc, &elements, batch_size, stats, versions, on_batch)
+        })
+    }
+
+    /// Parses the records at `spans` of `window` (a run of complete records) as one
+    /// array: the scratch copy is `[` + the run with the gaps between records
+    /// turned into `,` + `]`, so every byte keeps its offset (shifted by one).
+    fn parse_run(
+        &mut self,
+        window: &[u8],
+        spans: &[(usize, usize)],
+        stats: &mut DecodeStats,
+        versions: &mut VersionCheck,
+        on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
+    ) -> Result<(), DecodeError> {
+        let (Some(&(start, _)), Some(&(_, end))) = (spans.first(), spans.last()) else { return Ok(()) };
+        let len = end - start + 2;
+        self.scratch.clear();
+        self.scratch.push(b'[');
+        let mut prev_end = start;
+        for &(a, b) in spans {
+            if a > prev_end {
+                // The gap between two records: whitespace and one comma.
+                self.scratch.push(b',');
+                self.scratch.resize(self.scratch.len() + (a - prev_end - 1), b' ');
+            }
+            self.scratch.extend_from_slice(&window[a..b]);
+            prev_end = b;
+        }
+        self.scratch.push(b']');
+        debug_assert_eq!(self.scratch.len(), len);
+        self.scratch.resize(len + INPUT_PADDING, 0);
+        let batch_size = self.opts.batch_size;
+        with_doc(&mut self.scratch, len, &mut self.buffers, &mut self.tape, window, start as isize - 1, |doc| {
+            let mut elements = Vec::with_capacity(spans.len());
+            doc.elements(At { t: 0, s: 0 }, |el| elements.push(el));
+            emit_events(doc, &elements, batch_size, stats, versions, on_batch)
+        })
+    }
+
+    fn decode_stream(
+        &mut self,
+        window: &mut Vec<u8>,
+        source: &mut ChunkSource<'_>,
+        stats: &mut DecodeStats,
+        versions: &mut VersionCheck,
+        on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
+    ) -> Result<(), DecodeError> {
+        const CHUNK: usize = 4 << 20;
+        // Recognising the envelope needs the first line, so start with a full chunk.
+        stats.uncompressed_bytes = window.len() as u64;
+        while window.len() < CHUNK {
+            let n = source.read_into(window, CHUNK - window.len())?;
+            if n == 0 {
+                break;
+            }
+            stats.uncompressed_bytes += n as u64;
+        }
+        let first = window.iter().position(|b| !b.is_ascii_whitespace());
+        let envelope = match first.map(|i| window[i]) {
+            Some(b'[') => Envelope::Array,
+            Some(b'{') if is_json_lines(&window[first.unwrap_or(0)..]) => Envelope::Lines,
+            Some(b'{') => Envelope::Object,
+            Some(other) => {
+                return Err(DecodeError::NotCloudTrail(format!("content starts with {:?}", char::from(other))));
+            }
+            None => Envelope::Unknown,
+        };
+        let mut splitter = Splitter::new(envelope, self.opts.max_depth);
+        let mut scanned = 0;
+        loop {
+            self.spans.clear();
+            splitter.scan(window, scanned, &mut self.spans).map_err(DecodeError::InvalidJson)?;
+            scanned = window.len();
+            if self.spans.iter().any(|(a, b)| b - a > self.opts.max_record_bytes) {
+                return Err(DecodeError::RecordTooLarge { limit: self.opts.max_record_bytes });
+            }
+            if !self.spans.is_empty() {
+                let spans = std::mem::take(&mut self.spans);
+                let r = self.parse_run(window, &spans, stats, versions, on_batch);
+                self.spans = spans;
+                r?;
+            }
+            // Keep only what an unfinished record or key still needs.
+            let keep_from = splitter.record_start.or(splitter.key_start).unwrap_or(scanned);
+            window.drain(..keep_from);
+            scanned -= keep_from;
+            splitter.shift(keep_from);
+            if splitter.pending_record_len(window.len()) > self.opts.max_record_bytes {
+                return Err(DecodeError::RecordTooLarge { limit: self.opts.max_record_bytes });
+            }
+            let n = source.read_into(window, CHUNK)?;
+            if n == 0 {
+                break;
+            }
+            stats.uncompressed_bytes += n as u64;
+        }
+        splitter.finish().map_err(DecodeError::InvalidJson)
+    }
+}
+
+/// Parses `scratch[..len]` (padded) into the reusable tape and calls `f` with
+/// the document; `original` holds the unescaped bytes (`original` index =
+/// parsed index + `shift`).
+fn with_doc<R>(
+    scratch: &mut [u8],
+    len: usize,
+    buffers: &mut Buffers,
+    tape_slot: &mut Tape<'static>,
+    original: &[u8],
+    shift: isize,
+    f: impl FnOnce(&Doc<'_>) -> Result<R, DecodeError>,
+) -> Result<R, DecodeError> {
+    let mut tape: Tape<'_> = std::mem::replace(tape_slot, Tape::null());
+    let result = match simd_json::fill_tape_padded(scratch, len, buffers, &mut tape) {
+        Err(e) => Err(DecodeError::InvalidJson(e.to_string())),
+        Ok(()) => {
+            let doc = Doc { nodes: &tape.0, structurals: buffers.structural_indexes(), original, shift };
+            f(&doc)
+        }
+    };
+    *tape_slot = tape.reset();
+    result
+}
+
+/// Inflates into `raw` until the stream ends (true) or `limit` bytes are held (false).
+fn fill_up_to(reader: &mut BoundedGzReader<'_>, raw: &mut Vec<u8>, limit: usize, hint: Option<usize>) -> Result<bool, InflateError> {
+    // One byte more than the limit tells "exactly at the limit" from "over it".
+    let cap = limit.saturating_add(1);
+    raw.resize(cap.min(hint.unwrap_or(1 << 20).saturating_add(1).max(64 << 10)), 0);
+    let mut filled = 0;
+    loop {
+        if filled == raw.len() {
+            if filled == cap {
+                return Ok(false);
+            }
+            raw.resize(cap.min(raw.len().saturating_mul(2)), 0);
+        }
+        let n = reader.read_chunk(&mut raw[filled..])?;
+        filled += n;
+        if n == 0 {
+            raw.truncate(filled);
+            return Ok(true);
+        }
+    }
+}
+
+enum ChunkSource<'a> {
+    Gzip(BoundedGzReader<'a>),
+    Plain(&'a [u8]),
+}
+
+impl ChunkSource<'_> {
+    /// Appends up to `max` bytes to `window`; 0 at the end.
+    fn read_into(&mut self, window: &mut Vec<u8>, max: usize) -> Result<usize, DecodeError> {
+        match self {
+            ChunkSource::Plain(rest) => {
+                let n = rest.len().min(max);
+                window.extend_from_slice(&rest[..n]);
+                *rest = &rest[n..];
+                Ok(n)
+            }
+            ChunkSource::Gzip(reader) => {
+                let old = window.len();
+                window.resize(old + max, 0);
+                let n = reader.read_chunk(&mut window[old..]);
+                window.truncate(old + *n.as_ref().unwrap_or(&0));
+                Ok(n?)
+            }
+        }
+    }
+}
+
+/// Finds the `Records` array of an envelope object; `None` for a lone event.
+fn find_records(doc: &Doc<'_>, root: At) -> Result<Option<At>, DecodeError> {
+    let mut records = None;
+    let mut digest_keys = 0;
+    let mut event_keys = 0;
+    let mut wrong_type = false;
+    doc.members(root, |k, v| match k {
+        "Records" => match doc.nodes[v.t] {
+            Node::Array { .. } => records = Some(v),
+            _ => wrong_type = true,
+        },
+        "digestStartTime" | "digestEndTime" | "logFiles" | "digestS3Object" => digest_keys += 1,
+        "eventVersion" | "eventTime" | "eventName" | "eventSource" => event_keys += 1,
+        _ => {}
+    });
+    if wrong_type {
+        return Err(DecodeError::NotCloudTrail("\"Records\" is not an array".into()));
+    }
+    if records.is_some() {
+        return Ok(records);
+    }
+    if digest_keys > 0 {
+        return Err(DecodeError::DigestFile);
+    }
+    if event_keys > 0 {
+        return Ok(None);
+    }
+    Err(DecodeError::NotCloudTrail("the top-level object has no \"Records\" array".into()))
+}
+
+fn emit_events(
+    doc: &Doc<'_>,
+    elements: &[At],
+    batch_size: usize,
+    stats: &mut DecodeStats,
+    versions: &mut VersionCheck,
+    on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
+) -> Result<(), DecodeError> {
+    let mut batch = Vec::with_capacity(elements.len().min(batch_size.max(1)));
+    for (i, &at) in elements.iter().enumerate() {
+        let event = Event::from_doc(*doc, at);
+        if event.event_version.is_none() && event.event_time.is_none() && event.event_name.is_none() {
+            return Err(DecodeError::NotCloudTrail(format!(
+                "record {} has none of eventVersion, eventTime and eventName",
+                stats.events as usize + i
+            )));
+        }
+        versions.check(&event);
+        batch.push(event);
+        if batch.len() >= batch_size.max(1) {
+            on_batch(&batch).map_err(DecodeError::Handler)?;
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        on_batch(&batch).map_err(DecodeError::Handler)?;
+    }
+    stats.events += elements.len() as u64;
+    Ok(())
+}
+
+#[derive(Default)]
+struct VersionCheck {
+    first_unexpected: Option<String>,
+    unexpected: u64,
+}
+
+impl VersionCheck {
+    fn check(&mut self, event: &Event<'_>) {
+        if let Some(v) = event.event_version
+            && event.event_version_major() != Some(1)
+        {
+            self.unexpected += 1;
+            self.first_unexpected.get_or_insert_with(|| v.to_owned());
+        }
+    }
+
+    fn warning(&self) -> Option<DecodeWarning> {
+        self.first_unexpected
+            .as_ref()
+            .map(|version| DecodeWarning::UnexpectedEventVersion { version: version.clone(), records: self.unexpected })
+    }
+}
+
+/// True when `text` (starting at `{`) holds more than one JSON value on
+/// separate lines: its first line is a complete value and more follows.
+fn is_json_lines(text: &[u8]) -> bool {
+    let Some(nl) = memchr::memchr(b'\n', text) else { return false };
+    if text[nl..].iter().all(u8::is_ascii_whitespace) {
+        return false;
+    }
+    // Pretty-printed single documents have an incomplete first line.
+    let mut splitter = Splitter::new(Envelope::Lines, usize::MAX);
+    let mut spans = Vec::new();
+    splitter.scan(&text[..nl], 0, &mut spans).is_ok() && !spans.is_empty() && splitter.depth == 0
+}
+
+/// How records are wrapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Envelope {
+    /// Not known yet (only whitespace seen so far).
+    Unknown,
+    /// `{"Records":[…]}`: records are the elements of the `Records` array.
+    Object,
+    /// `[…]`: records are the array's elements.
+    Array,
+    /// JSON Lines: records are top-level values.
+    Lines,
+}
+
+/// A resumable scanner that finds complete records in a growing window,
+/// tracking only strings, escapes and nesting depth.
+struct Splitter {
+    envelope: Envelope,
+    max_depth: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// Inside the `Records` array (or the bare array); for lines, always true.
+    in_records: bool,
+    records_done: bool,
+    /// Where the record being scanned started, relative to the window.
+    record_start: Option<usize>,
+    /// The last string that started at depth 1 of an object envelope, for spotting `Records`.
+    key: Vec<u8>,
+    key_start: Option<usize>,
+    /// Whether a comma separated the previous record from the next (array envelopes).
+    need_comma: bool,
+    records_seen: usize,
+    /// The top-level array or object has closed: only whitespace may follow.
+    closed: bool,
+}
+
+impl Splitter {
+    fn new(envelope: Envelope, max_depth: usize) -> Self {
+        Splitter {
+            envelope,
+            max_depth,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            in_records: envelope == Envelope::Lines,
+            records_done: false,
+            record_start: None,
+            key: Vec::new(),
+            key_start: None,
+            need_comma: false,
+            records_seen: 0,
+            closed: false,
+        }
+    }
+
+    /// The depth at which a record's opening brace appears.
+    fn record_depth(&self) -> usize {
+        match self.envelope {
+            Envelope::Lines | Envelope::Unknown => 0,
+            Envelope::Array => 1,
+            Envelope::Object => 2,
+        }
+    }
+
+    /// Scans `window[from..]`, appending the spans of records that end in it.
+    fn scan(&mut self, window: &[u8], from: usize, spans: &mut Vec<(usize, usize)>) -> Result<(), String> {
+        let mut i = from;
+        let n = window.len();
+        while i < n {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                    i += 1;
+                    continue;
+                }
+                match memchr::memchr2(b'"', b'\\', &window[i..]) {
+                    None => {
+                        // Only short strings can be the `Records` key; never hold a long one.
+                        if self.key_start.is_some_and(|ks| n - ks > 16) {
+                            self.key_start = None;
+                        }
+                        return Ok(());
+                    }
+                    Some(off) => {
+                        i += off;
+                        if window[i] == b'\\' {
+                            self.escaped = true;
+                        } else {
+                            self.in_string = false;
+                            if let Some(ks) = self.key_start.take() {
+                                self.key.clear();
+                                self.key.extend_from_slice(&window[ks..i]);
+                            }
+                        }
+                        i += 1;
+                        continue;
+                    }
+                }
+            }
+            let b = window[i];
+            if self.closed && !b.is_ascii_whitespace() {
+                return Err("data after the end of the JSON document".into());
+            }
+            let at_record_level = self.in_records && self.depth == self.record_depth() && !self.records_done;
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' => {}
+                b'"' => {
+                    if at_record_level {
+                        return Err(format!("record {} is not a JSON object", self.records_seen));
+                    }
+                    self.in_string = true;
+                    if self.envelope == Envelope::Object && self.depth == 1 {
+                        // A sentinel no key equals, until the string is complete.
+                        self.key.clear();
+                        self.key.push(0);
+                        self.key_start = Some(i + 1);
+                    }
+                }
+                b'{' | b'[' => {
+                    if self.envelope == Envelope::Unknown {
+                        self.envelope = if b == b'[' { Envelope::Array } else { Envelope::Object };
+                    }
+                    if at_record_level {
+                        if b != b'{' {
+                            return Err(format!("record {} is not a JSON object", self.records_seen));
+                        }
+                        if self.need_comma {
+                            return Err(format!("missing ',' before record {}", self.records_seen));
+                        }
+                        self.record_start = Some(i);
+                    }
+                    self.depth += 1;
+                    if self.depth > self.max_depth {
+                        return Err(format!("nesting deeper than {} levels", self.max_depth));
+                    }
+                    let entered = match self.envelope {
+                        Envelope::Array => self.depth == 1,
+                        Envelope::Object => self.depth == 2 && b == b'[' && self.key == b"Records",
+                        _ => false,
+                    };
+                    if entered && !self.records_done {
+                        self.in_records = true;
+                    }
+                }
+                b'}' | b']' => {
+                    if self.depth == 0 {
+                        return Err(format!("unbalanced '{}'", char::from(b)));
+                    }
+                    self.depth -= 1;
+                    if self.depth == 0 && self.envelope != Envelope::Lines {
+                        self.closed = true;
+                    }
+                    if self.in_records && !self.records_done && self.depth == self.record_depth() {
+                        if let Some(start) = self.record_start.take() {
+                            spans.push((start, i + 1));
+                            self.records_seen += 1;
+                            self.need_comma = self.envelope != Envelope::Lines;
+                        }
+                    } else if self.in_records && self.envelope != Envelope::Lines && self.depth + 1 == self.record_depth() {
+                        // The records array closed.
+                        self.records_done = true;
+                        self.in_records = false;
+                    }
+                }
+                b',' => {
+                    if at_record_level {
+                        if !self.need_comma {
+                            return Err(format!("unexpected ',' before record {}", self.records_seen));
+                        }
+                        self.need_comma = false;
+                    }
+                }
+                _ => {
+                    if at_record_level {
+                        return Err(format!("record {} is not a JSON object", self.records_seen));
+                    }
+                }
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// The window dropped its first `n` bytes.
+    fn shift(&mut self, n: usize) {
+        if let Some(s) = self.record_start.as_mut() {
+            *s -= n;
+        }
+        if let Some(k) = self.key_start.as_mut() {
+            *k = k.saturating_sub(n);
+        }
+    }
+
+    /// Bytes held for the record still being scanned.
+    fn pending_record_len(&self, window_len: usize) -> usize {
+        self.record_start.map_or(0, |s| window_len - s)
+    }
+
+    fn finish(&self) -> Result<(), String> {
+        if self.in_string || self.depth != 0 {
+            return Err("the data ends in the middle of a value (truncated?)".into());
+        }
+        match self.envelope {
+            Envelope::Object if !self.records_done => Err("no \"Records\" array found".into()),
+            Envelope::Unknown => Err("no JSON value found".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(decoder: &mut Decoder, input: &[u8]) -> Result<(Vec<Vec<u8>>, DecodeStats), DecodeError> {
+        let mut raws = Vec::new();
+        let stats = decoder.decode(input, &mut |batch| {
+            raws.extend(batch.iter().map(|e| e.raw.to_vec()));
+            Ok(())
+        })?;
+        Ok((raws, stats))
+    }
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    const REC1: &str = r#"{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"Get\"Object\u00e9","n":2.0,"requestParameters":{"a":[1,{"b":"}"}]},"readOnly":true,"x":[ ]}"#;
+    const REC2: &str = r#"{ "eventVersion" : "1.09" , "eventID":"e2", "userIdentity":{"type":"AssumedRole","arn":"arn:x","sessionContext":{"sessionIssuer":{"arn":"arn:role"},"attributes":{"mfaAuthenticated":"false"}}}, "resources":[{"ARN":"arn:r","type":"AWS::S3::Object"}], "eventTime": "t" }"#;
+
+    #[test]
+    fn every_envelope_yields_the_exact_record_bytes() {
+        let mut d = Decoder::new(DecodeOptions::default());
+        let inputs = [
+            format!("{{\"Records\":[{REC1},\n  {REC2}]}}"),
+            format!("[{REC1},{REC2}]"),
+            format!("{REC1}\n{REC2}\n"),
+            format!("{{\"other\":[1,2,{{\"Records\":3}}], \"Records\" : [ {REC1} , {REC2} ] , \"z\":{{}}}}"),
+        ];
+        for input in &inputs {
+            for bytes in [input.as_bytes().to_vec(), gz(input.as_bytes())] {
+                let (raws, stats) = collect(&mut d, &bytes).unwrap_or_else(|e| panic!("{input}: {e}"));
+                assert_eq!(raws, vec![REC1.as_bytes().to_vec(), REC2.as_bytes().to_vec()], "{input}");
+                assert_eq!(stats.events, 2);
+                assert!(!stats.streamed);
+            }
+        }
+    }
+
+    #[test]
+    fn streaming_matches_the_whole_buffer_path() {
+        let mut whole = Decoder::new(DecodeOptions::default());
+        let mut tiny = Decoder::new(DecodeOptions { whole_file_limit: 10, batch_size: 3, ..DecodeOptions::default() });
+        let many: Vec<&str> = (0..50).map(|i| if i % 2 == 0 { REC1 } else { REC2 }).collect();
+        let inputs = [
+            format!("{{\"Records\":[{}]}}", many.join(",")),
+            format!("[{}]", many.join(" ,\n")),
+            format!("{}\n", many.join("\n")),
+            format!("{{\"a\":\"Records\",\"Records\":[{}],\"b\":[[]]}}", many.join(",")),
+        ];
+        for input in &inputs {
+            for bytes in [input.as_bytes().to_vec(), gz(input.as_bytes())] {
+                let (a, _) = collect(&mut whole, &bytes).unwrap();
+                let (b, stats) = collect(&mut tiny, &bytes).unwrap_or_else(|e| panic!("{e}: {}", &input[..40]));
+                assert!(stats.streamed);
+                assert_eq!(a.len(), 50);
+                assert_eq!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn typed_views_are_unescaped_and_free_form_fields_are_exact() {
+        let mut d = Decoder::new(DecodeOptions::default());
+        let input = format!("{{\"Records\":[{REC1},{REC2}]}}");
+        d.decode(input.as_bytes(), &mut |batch| {
+            let e = &batch[0];
+            assert_eq!(e.event_name, Some("Get\"Objecté"));
+            assert_eq!(e.request_parameters.unwrap().as_str(), r#"{"a":[1,{"b":"}"}]}"#);
+            assert_eq!(e.read_only, Some(true));
+            let unknown: Vec<_> = e.unknown_fields().map(|(k, v)| (k, v.as_str())).collect();
+            assert_eq!(unknown, vec![("n", "2.0"), ("x", "[ ]")]);
+            let e = &batch[1];
+            assert_eq!(e.event_id, Some("e2"));
+            let u = e.user_identity().unwrap();
+            assert_eq!(u.identity_type, Some("AssumedRole"));
+            let ctx = u.session_context.unwrap();
+            assert_eq!(ctx.session_issuer.unwrap().arn, Some("arn:role"));
+            assert_eq!(ctx.mfa_authenticated, Some("false"));
+            let r: Vec<_> = e.resources().collect();
+            assert_eq!(r[0].resource_type, Some("AWS::S3::Object"));
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn bad_input_gives_clear_errors() {
+        let mut d = Decoder::new(DecodeOptions::default());
+        let mut check = |input: &[u8], want: &str| {
+            let err = collect(&mut d, input).unwrap_err().to_string();
+            assert!(err.contains(want), "{:?}: {err}", String::from_utf8_lossy(input));
+        };
+        check(b"", "empty");
+        check(b"  \n", "empty");
+        check(b"{\"Records\":[{\"eventVersion\":", "invalid JSON");
+        check(b"{\"foo\":1}", "no \"Records\"");
+        check(b"{\"Records\":[1]}", "record 0 is not a JSON object");
+        check(b"[{\"a\":1}]", "none of eventVersion");
+        check(b"{\"digestStartTime\":\"x\",\"logFiles\":[]}", "digest file");
+        check(b"hello", "not CloudTrail");
+        let z = gz(b"{\"Records\":[]}");
+        check(&z[..z.len() - 3], "gzip");
+        let mut two = z.clone();
+        two.extend_from_slice(&z);
+        check(&two, "after the end of the gzip stream");
+    }
+
+    #[test]
+    fn streaming_bounds_records_and_reports_truncation() {
+        let mut d = Decoder::new(DecodeOptions { whole_file_limit: 8, max_record_bytes: 100, ..DecodeOptions::default() });
+        let big = format!("{{\"Records\":[{{\"eventVersion\":\"1.0\",\"pad\":\"{}\"}}]}}", "x".repeat(5000));
+        assert!(matches!(collect(&mut d, big.as_bytes()), Err(DecodeError::RecordTooLarge { limit: 100 })));
+        let mut d = Decoder::new(DecodeOptions { whole_file_limit: 8, ..DecodeOptions::default() });
+        assert!(collect(&mut d, format!("{{\"Records\":[{REC1},").as_bytes()).unwrap_err().to_string().contains("truncated"));
+    }
+
+    #[test]
+    fn gzip_bombs_hit_the_cap() {
+        let z = gz(&vec![b' '; 4 << 20]);
+        let mut d = Decoder::new(DecodeOptions { max_decompressed_bytes: 1 << 20, ..DecodeOptions::default() });
+        assert!(matches!(collect(&mut d, &z), Err(DecodeError::Inflate(InflateError::TooLarge { .. }))));
+    }
+
+    #[test]
+    fn unexpected_event_versions_warn_but_emit() {
+        let mut d = Decoder::new(DecodeOptions::default());
+        let (raws, stats) = collect(&mut d, br#"[{"eventVersion":"2.0","eventTime":"t"}]"#).unwrap();
+        assert_eq!(raws.len(), 1);
+        assert_eq!(stats.warnings, vec![DecodeWarning::UnexpectedEventVersion { version: "2.0".into(), records: 1 }]);
+    }
+
+    #[test]
+    fn deep_nesting_is_rejected() {
+        let deep = format!("{{\"Records\":[{{\"eventVersion\":\"1\",\"a\":{}1{}}}]}}", "[".repeat(500), "]".repeat(500));
+        let mut d = Decoder::new(DecodeOptions::default());
+        assert!(collect(&mut d, deep.as_bytes()).is_err());
+        let mut d = Decoder::new(DecodeOptions { whole_file_limit: 8, ..DecodeOptions::default() });
+        assert!(collect(&mut d, deep.as_bytes()).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let mut d = Decoder::new(DecodeOptions::default());
+            let _ = collect(&mut d, &bytes);
+            let mut s = Decoder::new(DecodeOptions { whole_file_limit: 4, ..DecodeOptions::default() });
+            let _ = collect(&mut s, &bytes);
+        }
+
+        #[test]
+        fn mutated_records_never_panic(pos in 0usize..400, byte in proptest::num::u8::ANY, gzip: bool) {
+            let mut input = format!("{{\"Records\":[{REC1},{REC2}]}}").into_bytes();
+            let p = pos % input.len();
+            input[p] = byte;
+            let input = if gzip { let mut z = gz(&input); let q = pos % z.len(); z[q] ^= byte; z } else { input };
+            let mut d = Decoder::new(DecodeOptions::default());
+            let _ = collect(&mut d, &input);
+            let mut s = Decoder::new(DecodeOptions { whole_file_limit: 16, ..DecodeOptions::default() });
+            let _ = collect(&mut s, &input);
+        }
+    }
+}

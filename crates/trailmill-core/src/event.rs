@@ -1,0 +1,704 @@
+//! The borrowed, typed view of one CloudTrail record.
+//!
+//! An [`Event`] borrows from the decoder's buffers for the duration of a
+//! callback, so building one costs no allocation. It always carries
+//! [`Event::raw`], the record's exact original bytes: numbers such as `2.0`,
+//! escapes and key order stay as written, and fields trailmill does not know
+//! are kept there (and listed by [`Event::unknown_fields`]).
+//!
+//! Top-level scalar fields are plain struct fields, filled while the record is
+//! walked once. Nested parts (`userIdentity`, `resources`, `tlsDetails`,
+//! `addendum`) are typed views built on demand, from the same parse, by the
+//! accessor methods. Free-form objects (`requestParameters`,
+//! `responseElements`, …) are [`RawJson`] slices of the original bytes.
+//!
+//! A typed field is `None` when the field is absent, `null`, or not of its
+//! documented JSON type; the record's bytes are never altered or dropped.
+
+use std::fmt;
+
+use simd_json::{Node, StaticNode};
+
+/// The exact text of one JSON value, as it appears in the source file.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RawJson<'a>(&'a [u8]);
+
+impl<'a> RawJson<'a> {
+    /// Wraps bytes known to hold one JSON value.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        RawJson(bytes)
+    }
+
+    /// The value's bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The value's text (the decoder has validated it as UTF-8).
+    pub fn as_str(&self) -> &'a str {
+        // The decoder only hands out slices of documents simd-json validated,
+        // cut at structural characters, so this cannot fail; be defensive anyway.
+        std::str::from_utf8(self.0).unwrap_or_default()
+    }
+
+    /// True when the value is the literal `null`.
+    pub fn is_null(&self) -> bool {
+        self.0 == b"null"
+    }
+}
+
+impl fmt::Debug for RawJson<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RawJson({})", self.as_str())
+    }
+}
+
+impl fmt::Display for RawJson<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A parsed document: simd-json's tape, the structural indexes of the text
+/// that was parsed, and the original bytes that text was copied from.
+///
+/// Tape node `t` and structural index `s` are walked in lockstep: every value
+/// starts at a structural character, so the byte span of any value (its exact
+/// original text) is found without a second parse.
+#[derive(Clone, Copy)]
+pub(crate) struct Doc<'a> {
+    pub(crate) nodes: &'a [Node<'a>],
+    pub(crate) structurals: &'a [u32],
+    /// The bytes that were parsed, before simd-json unescaped strings in place.
+    pub(crate) original: &'a [u8],
+    /// `original` index = parsed index + `shift` (the streaming path parses a
+    /// copy of a window of the file that starts one byte earlier).
+    pub(crate) shift: isize,
+}
+
+/// A position in a [`Doc`]: a tape node and the structural index where its value starts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct At {
+    pub(crate) t: usize,
+    pub(crate) s: usize,
+}
+
+impl<'a> Doc<'a> {
+    fn byte_at(&self, s: usize) -> u8 {
+        self.original[self.orig_pos(self.structurals[s] as usize)]
+    }
+
+    fn orig_pos(&self, parsed_pos: usize) -> usize {
+        (parsed_pos as isize + self.shift) as usize
+    }
+
+    /// The structural index of the bracket that closes the container opened at `s`.
+    pub(crate) fn close_of(&self, s: usize) -> usize {
+        let mut depth = 0usize;
+        for j in s..self.structurals.len() {
+            match self.byte_at(j) {
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return j;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // simd-json accepted the document, so every container is closed.
+        self.structurals.len() - 1
+    }
+
+    /// The position just after the value at `at`, and the structural index of
+    /// the byte after the value's last character (the `,`, `}` or `]` that follows).
+    pub(crate) fn skip(&self, at: At) -> At {
+        match self.nodes[at.t] {
+            Node::Object { count, .. } | Node::Array { count, .. } => At { t: at.t + count + 1, s: self.close_of(at.s) + 1 },
+            _ => At { t: at.t + 1, s: at.s + 1 },
+        }
+    }
+
+    /// The exact original bytes of the value at `at`.
+    pub(crate) fn raw(&self, at: At) -> &'a [u8] {
+        let start = self.orig_pos(self.structurals[at.s] as usize);
+        let end = match self.nodes[at.t] {
+            Node::Object { .. } | Node::Array { .. } => self.orig_pos(self.structurals[self.close_of(at.s)] as usize) + 1,
+            _ => {
+                // A scalar ends where the next structural character starts, less any whitespace.
+                let next = self.orig_pos(self.structurals[at.s + 1] as usize);
+                let mut end = next;
+                while end > start && self.original[end - 1].is_ascii_whitespace() {
+                    end -= 1;
+                }
+                end
+            }
+        };
+        &self.original[start..end]
+    }
+
+    /// Calls `f(key, value position)` for each member of the object at `at`.
+    pub(crate) fn members(&self, at: At, mut f: impl FnMut(&'a str, At)) {
+        let Node::Object { len, .. } = self.nodes[at.t] else { return };
+        // Key at (t+1, s+1); ':' at s+2; value at (t+2, s+3).
+        let mut key = At { t: at.t + 1, s: at.s + 1 };
+        for _ in 0..len {
+            let Node::String(k) = self.nodes[key.t] else { return };
+            let value = At { t: key.t + 1, s: key.s + 2 };
+            f(k, value);
+            let after = self.skip(value);
+            key = At { t: after.t, s: after.s + 1 };
+        }
+    }
+
+    /// Calls `f(element position)` for each element of the array at `at`.
+    pub(crate) fn elements(&self, at: At, mut f: impl FnMut(At)) {
+        let Node::Array { len, .. } = self.nodes[at.t] else { return };
+        let mut el = At { t: at.t + 1, s: at.s + 1 };
+        for _ in 0..len {
+            f(el);
+            let after = self.skip(el);
+            el = At { t: after.t, s: after.s + 1 };
+        }
+    }
+
+    pub(crate) fn str_at(&self, at: At) -> Option<&'a str> {
+        match self.nodes[at.t] {
+            Node::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn bool_at(&self, at: At) -> Option<bool> {
+        match self.nodes[at.t] {
+            Node::Static(StaticNode::Bool(b)) => Some(b),
+            // Some older records carry booleans as strings.
+            Node::String("true") => Some(true),
+            Node::String("false") => Some(false),
+            _ => None,
+        }
+    }
+
+    fn raw_json_at(&self, at: At) -> Option<RawJson<'a>> {
+        match self.nodes[at.t] {
+            Node::Static(StaticNode::Null) => None,
+            _ => Some(RawJson(self.raw(at))),
+        }
+    }
+
+    fn is_object(&self, at: At) -> bool {
+        matches!(self.nodes[at.t], Node::Object { .. })
+    }
+}
+
+/// One CloudTrail record: typed, borrowed views of the documented fields plus
+/// the record's exact original bytes.
+///
+/// Field names follow the CloudTrail record contents reference, in snake case.
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub struct Event<'a> {
+    /// The record's exact original bytes, from `{` to `}`.
+    pub raw: &'a [u8],
+    /// `eventVersion`, e.g. `1.08`.
+    pub event_version: Option<&'a str>,
+    /// `eventTime`, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub event_time: Option<&'a str>,
+    /// `eventSource`, e.g. `s3.amazonaws.com`.
+    pub event_source: Option<&'a str>,
+    /// `eventName`, the API action.
+    pub event_name: Option<&'a str>,
+    /// `awsRegion`.
+    pub aws_region: Option<&'a str>,
+    /// `sourceIPAddress` (not validated: anonymised data uses values such as `255.090.254.5`).
+    pub source_ip_address: Option<&'a str>,
+    /// `userAgent`.
+    pub user_agent: Option<&'a str>,
+    /// `errorCode`, when the request failed.
+    pub error_code: Option<&'a str>,
+    /// `errorMessage`, when the request failed.
+    pub error_message: Option<&'a str>,
+    /// `requestID`, a plain string.
+    pub request_id: Option<&'a str>,
+    /// `eventID`, a plain string (the deduplication key).
+    pub event_id: Option<&'a str>,
+    /// `eventType`, e.g. `AwsApiCall`.
+    pub event_type: Option<&'a str>,
+    /// `apiVersion`.
+    pub api_version: Option<&'a str>,
+    /// `readOnly`.
+    pub read_only: Option<bool>,
+    /// `managementEvent`.
+    pub management_event: Option<bool>,
+    /// `recipientAccountId`.
+    pub recipient_account_id: Option<&'a str>,
+    /// `sharedEventID`.
+    pub shared_event_id: Option<&'a str>,
+    /// `vpcEndpointId`.
+    pub vpc_endpoint_id: Option<&'a str>,
+    /// `vpcEndpointAccountId`.
+    pub vpc_endpoint_account_id: Option<&'a str>,
+    /// `eventCategory`: `Management`, `Data`, `Insight` or `NetworkActivity`.
+    pub event_category: Option<&'a str>,
+    /// `sessionCredentialFromConsole` (CloudTrail writes it as the string `"true"`).
+    pub session_credential_from_console: Option<&'a str>,
+    /// `requestParameters`, as written.
+    pub request_parameters: Option<RawJson<'a>>,
+    /// `responseElements`, as written.
+    pub response_elements: Option<RawJson<'a>>,
+    /// `additionalEventData`, as written.
+    pub additional_event_data: Option<RawJson<'a>>,
+    /// `serviceEventDetails`, as written.
+    pub service_event_details: Option<RawJson<'a>>,
+    /// `eventContext`, as written.
+    pub event_context: Option<RawJson<'a>>,
+    /// `edgeDeviceDetails`, as written.
+    pub edge_device_details: Option<RawJson<'a>>,
+    /// `insightDetails` (Insights events), as written.
+    pub insight_details: Option<RawJson<'a>>,
+    doc: Doc<'a>,
+    at: At,
+    user_identity: Option<At>,
+    resources: Option<At>,
+    tls_details: Option<At>,
+    addendum: Option<At>,
+    has_unknown: bool,
+}
+
+/// The top-level fields [`Event`] knows; anything else is reported by [`Event::unknown_fields`].
+pub const KNOWN_FIELDS: &[&str] = &[
+    "eventVersion",
+    "userIdentity",
+    "eventTime",
+    "eventSource",
+    "eventName",
+    "awsRegion",
+    "sourceIPAddress",
+    "userAgent",
+    "errorCode",
+    "errorMessage",
+    "requestParameters",
+    "responseElements",
+    "additionalEventData",
+    "requestID",
+    "eventID",
+    "eventType",
+    "apiVersion",
+    "managementEvent",
+    "readOnly",
+    "resources",
+    "recipientAccountId",
+    "serviceEventDetails",
+    "sharedEventID",
+    "vpcEndpointId",
+    "vpcEndpointAccountId",
+    "eventCategory",
+    "addendum",
+    "sessionCredentialFromConsole",
+    "edgeDeviceDetails",
+    "tlsDetails",
+    "eventContext",
+    "insightDetails",
+];
+
+impl<'a> Event<'a> {
+    /// Builds the view of the record object at `at`, walking its members once.
+    pub(crate) fn from_doc(doc: Doc<'a>, at: At) -> Event<'a> {
+        let mut e = Event {
+            raw: doc.raw(at),
+            event_version: None,
+            event_time: None,
+            event_source: None,
+            event_name: None,
+            aws_region: None,
+            source_ip_address: None,
+            user_agent: None,
+            error_code: None,
+            error_message: None,
+            request_id: None,
+            event_id: None,
+            event_type: None,
+            api_version: None,
+            read_only: None,
+            management_event: None,
+            recipient_account_id: None,
+            shared_event_id: None,
+            vpc_endpoint_id: None,
+            vpc_endpoint_account_id: None,
+            event_category: None,
+            session_credential_from_console: None,
+            request_parameters: None,
+            response_elements: None,
+            additional_event_data: None,
+            service_event_details: None,
+            event_context: None,
+            edge_device_details: None,
+            insight_details: None,
+            doc,
+            at,
+            user_identity: None,
+            resources: None,
+            tls_details: None,
+            addendum: None,
+            has_unknown: false,
+        };
+        doc.members(at, |key, v| match key {
+            "eventVersion" => e.event_version = doc.str_at(v),
+            "eventTime" => e.event_time = doc.str_at(v),
+            "eventSource" => e.event_source = doc.str_at(v),
+            "eventName" => e.event_name = doc.str_at(v),
+            "awsRegion" => e.aws_region = doc.str_at(v),
+            "sourceIPAddress" => e.source_ip_address = doc.str_at(v),
+            "userAgent" => e.user_agent = doc.str_at(v),
+            "errorCode" => e.error_code = doc.str_at(v),
+            "errorMessage" => e.error_message = doc.str_at(v),
+            "requestID" => e.request_id = doc.str_at(v),
+            "eventID" => e.event_id = doc.str_at(v),
+            "eventType" => e.event_type = doc.str_at(v),
+            "apiVersion" => e.api_version = doc.str_at(v),
+            "readOnly" => e.read_only = doc.bool_at(v),
+            "managementEvent" => e.management_event = doc.bool_at(v),
+            "recipientAccountId" => e.recipient_account_id = doc.str_at(v),
+            "sharedEventID" => e.shared_event_id = doc.str_at(v),
+            "vpcEndpointId" => e.vpc_endpoint_id = doc.str_at(v),
+            "vpcEndpointAccountId" => e.vpc_endpoint_account_id = doc.str_at(v),
+            "eventCategory" => e.event_category = doc.str_at(v),
+            "sessionCredentialFromConsole" => e.session_credential_from_console = doc.str_at(v),
+            "requestParameters" => e.request_parameters = doc.raw_json_at(v),
+            "responseElements" => e.response_elements = doc.raw_json_at(v),
+            "additionalEventData" => e.additional_event_data = doc.raw_json_at(v),
+            "serviceEventDetails" => e.service_event_details = doc.raw_json_at(v),
+            "eventContext" => e.event_context = doc.raw_json_at(v),
+            "edgeDeviceDetails" => e.edge_device_details = doc.raw_json_at(v),
+            "insightDetails" => e.insight_details = doc.raw_json_at(v),
+            "userIdentity" => e.user_identity = doc.is_object(v).then_some(v),
+            "resources" => e.resources = matches!(doc.nodes[v.t], Node::Array { .. }).then_some(v),
+            "tlsDetails" => e.tls_details = doc.is_object(v).then_some(v),
+            "addendum" => e.addendum = doc.is_object(v).then_some(v),
+            _ => e.has_unknown = true,
+        });
+        e
+    }
+
+    /// The record's exact original text.
+    pub fn raw_str(&self) -> &'a str {
+        RawJson(self.raw).as_str()
+    }
+
+    /// `userIdentity`, with its nested session context and delegation details.
+    pub fn user_identity(&self) -> Option<UserIdentity<'a>> {
+        self.user_identity.map(|at| UserIdentity::from_doc(&self.doc, at))
+    }
+
+    /// The `resources` array.
+    pub fn resources(&self) -> impl Iterator<Item = Resource<'a>> + use<'a> {
+        let mut out = Vec::new();
+        if let Some(at) = self.resources {
+            let doc = self.doc;
+            doc.elements(at, |el| {
+                if doc.is_object(el) {
+                    out.push(Resource::from_doc(&doc, el));
+                }
+            });
+        }
+        out.into_iter()
+    }
+
+    /// `tlsDetails`.
+    pub fn tls_details(&self) -> Option<TlsDetails<'a>> {
+        let doc = self.doc;
+        self.tls_details.map(|at| {
+            let mut t = TlsDetails { tls_version: None, cipher_suite: None, client_provided_host_header: None };
+            doc.members(at, |k, v| match k {
+                "tlsVersion" => t.tls_version = doc.str_at(v),
+                "cipherSuite" => t.cipher_suite = doc.str_at(v),
+                "clientProvidedHostHeader" => t.client_provided_host_header = doc.str_at(v),
+                _ => {}
+            });
+            t
+        })
+    }
+
+    /// `addendum`, present on records CloudTrail delivered late or corrected.
+    pub fn addendum(&self) -> Option<Addendum<'a>> {
+        let doc = self.doc;
+        self.addendum.map(|at| {
+            let mut a = Addendum { reason: None, updated_fields: None, original_request_id: None, original_event_id: None };
+            doc.members(at, |k, v| match k {
+                "reason" => a.reason = doc.str_at(v),
+                "updatedFields" => a.updated_fields = doc.str_at(v),
+                "originalRequestID" => a.original_request_id = doc.str_at(v),
+                "originalEventID" => a.original_event_id = doc.str_at(v),
+                _ => {}
+            });
+            a
+        })
+    }
+
+    /// Every top-level member, in the order written, as key and exact value text.
+    pub fn fields(&self) -> impl Iterator<Item = (&'a str, RawJson<'a>)> + use<'a> {
+        let mut out = Vec::new();
+        let doc = self.doc;
+        doc.members(self.at, |k, v| out.push((k, RawJson(doc.raw(v)))));
+        out.into_iter()
+    }
+
+    /// Top-level members not in [`KNOWN_FIELDS`]: kept, never dropped.
+    pub fn unknown_fields(&self) -> impl Iterator<Item = (&'a str, RawJson<'a>)> + use<'a> {
+        let has_unknown = self.has_unknown;
+        self.fields().filter(move |(k, _)| has_unknown && !KNOWN_FIELDS.contains(k))
+    }
+
+    /// The major number of `eventVersion` (`1` for `1.08`), if it parses.
+    pub fn event_version_major(&self) -> Option<u32> {
+        self.event_version?.split('.').next()?.parse().ok()
+    }
+}
+
+impl fmt::Debug for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("event_id", &self.event_id)
+            .field("event_time", &self.event_time)
+            .field("event_source", &self.event_source)
+            .field("event_name", &self.event_name)
+            .field("raw_len", &self.raw.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `userIdentity`: who made the request.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct UserIdentity<'a> {
+    /// The whole `userIdentity` object, as written.
+    pub raw: Option<RawJson<'a>>,
+    /// `type`: `IAMUser`, `AssumedRole`, `Root`, `AWSService`, `FederatedUser`, …
+    pub identity_type: Option<&'a str>,
+    /// `principalId`.
+    pub principal_id: Option<&'a str>,
+    /// `arn`.
+    pub arn: Option<&'a str>,
+    /// `accountId`.
+    pub account_id: Option<&'a str>,
+    /// `accessKeyId`.
+    pub access_key_id: Option<&'a str>,
+    /// `userName`.
+    pub user_name: Option<&'a str>,
+    /// `invokedBy`, for requests made by an AWS service.
+    pub invoked_by: Option<&'a str>,
+    /// `identityProvider`.
+    pub identity_provider: Option<&'a str>,
+    /// `credentialId`.
+    pub credential_id: Option<&'a str>,
+    /// `sessionContext`.
+    pub session_context: Option<SessionContext<'a>>,
+    /// `onBehalfOf` (IAM Identity Center).
+    pub on_behalf_of: Option<OnBehalfOf<'a>>,
+    /// `inScopeOf`.
+    pub in_scope_of: Option<InScopeOf<'a>>,
+}
+
+impl<'a> UserIdentity<'a> {
+    fn from_doc(doc: &Doc<'a>, at: At) -> Self {
+        let mut u = UserIdentity { raw: Some(RawJson(doc.raw(at))), ..Default::default() };
+        doc.members(at, |k, v| match k {
+            "type" => u.identity_type = doc.str_at(v),
+            "principalId" => u.principal_id = doc.str_at(v),
+            "arn" => u.arn = doc.str_at(v),
+            "accountId" => u.account_id = doc.str_at(v),
+            "accessKeyId" => u.access_key_id = doc.str_at(v),
+            "userName" => u.user_name = doc.str_at(v),
+            "invokedBy" => u.invoked_by = doc.str_at(v),
+            "identityProvider" => u.identity_provider = doc.str_at(v),
+            "credentialId" => u.credential_id = doc.str_at(v),
+            "sessionContext" if doc.is_object(v) => u.session_context = Some(SessionContext::from_doc(doc, v)),
+            "onBehalfOf" if doc.is_object(v) => {
+                let mut o = OnBehalfOf::default();
+                doc.members(v, |k, v| match k {
+                    "userId" => o.user_id = doc.str_at(v),
+                    "identityStoreArn" => o.identity_store_arn = doc.str_at(v),
+                    _ => {}
+                });
+                u.on_behalf_of = Some(o);
+            }
+            "inScopeOf" if doc.is_object(v) => {
+                let mut o = InScopeOf::default();
+                doc.members(v, |k, v| match k {
+                    "sourceArn" => o.source_arn = doc.str_at(v),
+                    "sourceAccount" => o.source_account = doc.str_at(v),
+                    "issuerType" => o.issuer_type = doc.str_at(v),
+                    "credentialsIssuedTo" => o.credentials_issued_to = doc.str_at(v),
+                    _ => {}
+                });
+                u.in_scope_of = Some(o);
+            }
+            _ => {}
+        });
+        u
+    }
+}
+
+/// `userIdentity.sessionContext`: details of temporary credentials.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct SessionContext<'a> {
+    /// `attributes.creationDate`.
+    pub creation_date: Option<&'a str>,
+    /// `attributes.mfaAuthenticated` (the string `"true"` or `"false"`).
+    pub mfa_authenticated: Option<&'a str>,
+    /// `sessionIssuer`: the entity that issued the credentials.
+    pub session_issuer: Option<SessionIssuer<'a>>,
+    /// `webIdFederationData`.
+    pub web_id_federation_data: Option<WebIdFederationData<'a>>,
+    /// `sourceIdentity`.
+    pub source_identity: Option<&'a str>,
+    /// `ec2RoleDelivery`.
+    pub ec2_role_delivery: Option<&'a str>,
+    /// `assumedRoot`.
+    pub assumed_root: Option<&'a str>,
+}
+
+impl<'a> SessionContext<'a> {
+    fn from_doc(doc: &Doc<'a>, at: At) -> Self {
+        let mut c = SessionContext::default();
+        doc.members(at, |k, v| match k {
+            "attributes" => doc.members(v, |k, v| match k {
+                "creationDate" => c.creation_date = doc.str_at(v),
+                "mfaAuthenticated" => c.mfa_authenticated = doc.str_at(v),
+                _ => {}
+            }),
+            "sessionIssuer" if doc.is_object(v) => {
+                let mut i = SessionIssuer::default();
+                doc.members(v, |k, v| match k {
+                    "type" => i.issuer_type = doc.str_at(v),
+                    "principalId" => i.principal_id = doc.str_at(v),
+                    "arn" => i.arn = doc.str_at(v),
+                    "accountId" => i.account_id = doc.str_at(v),
+                    "userName" => i.user_name = doc.str_at(v),
+                    _ => {}
+                });
+                c.session_issuer = Some(i);
+            }
+            "webIdFederationData" if doc.is_object(v) => {
+                let mut w = WebIdFederationData::default();
+                doc.members(v, |k, v| match k {
+                    "federatedProvider" => w.federated_provider = doc.str_at(v),
+                    "attributes" => w.attributes = doc.raw_json_at(v),
+                    _ => {}
+                });
+                c.web_id_federation_data = Some(w);
+            }
+            "sourceIdentity" => c.source_identity = doc.str_at(v),
+            "ec2RoleDelivery" => c.ec2_role_delivery = doc.str_at(v),
+            "assumedRoot" => c.assumed_root = doc.str_at(v),
+            _ => {}
+        });
+        c
+    }
+}
+
+/// `sessionContext.sessionIssuer`.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct SessionIssuer<'a> {
+    /// `type`, e.g. `Role`.
+    pub issuer_type: Option<&'a str>,
+    /// `principalId`.
+    pub principal_id: Option<&'a str>,
+    /// `arn`.
+    pub arn: Option<&'a str>,
+    /// `accountId`.
+    pub account_id: Option<&'a str>,
+    /// `userName`.
+    pub user_name: Option<&'a str>,
+}
+
+/// `sessionContext.webIdFederationData`.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct WebIdFederationData<'a> {
+    /// `federatedProvider`.
+    pub federated_provider: Option<&'a str>,
+    /// `attributes`, as written.
+    pub attributes: Option<RawJson<'a>>,
+}
+
+/// `userIdentity.onBehalfOf`.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct OnBehalfOf<'a> {
+    /// `userId`.
+    pub user_id: Option<&'a str>,
+    /// `identityStoreArn`.
+    pub identity_store_arn: Option<&'a str>,
+}
+
+/// `userIdentity.inScopeOf`.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct InScopeOf<'a> {
+    /// `sourceArn`.
+    pub source_arn: Option<&'a str>,
+    /// `sourceAccount`.
+    pub source_account: Option<&'a str>,
+    /// `issuerType`.
+    pub issuer_type: Option<&'a str>,
+    /// `credentialsIssuedTo`.
+    pub credentials_issued_to: Option<&'a str>,
+}
+
+/// One element of `resources`.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct Resource<'a> {
+    /// `ARN`.
+    pub arn: Option<&'a str>,
+    /// `ARNPrefix`.
+    pub arn_prefix: Option<&'a str>,
+    /// `accountId`.
+    pub account_id: Option<&'a str>,
+    /// `type`, e.g. `AWS::S3::Object`.
+    pub resource_type: Option<&'a str>,
+}
+
+impl<'a> Resource<'a> {
+    fn from_doc(doc: &Doc<'a>, at: At) -> Self {
+        let mut r = Resource::default();
+        doc.members(at, |k, v| match k {
+            "ARN" => r.arn = doc.str_at(v),
+            "ARNPrefix" => r.arn_prefix = doc.str_at(v),
+            "accountId" => r.account_id = doc.str_at(v),
+            "type" => r.resource_type = doc.str_at(v),
+            _ => {}
+        });
+        r
+    }
+}
+
+/// `tlsDetails`.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct TlsDetails<'a> {
+    /// `tlsVersion`.
+    pub tls_version: Option<&'a str>,
+    /// `cipherSuite`.
+    pub cipher_suite: Option<&'a str>,
+    /// `clientProvidedHostHeader`.
+    pub client_provided_host_header: Option<&'a str>,
+}
+
+/// `addendum`.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Addendum<'a> {
+    /// `reason`.
+    pub reason: Option<&'a str>,
+    /// `updatedFields`.
+    pub updated_fields: Option<&'a str>,
+    /// `originalRequestID`.
+    pub original_request_id: Option<&'a str>,
+    /// `originalEventID`.
+    pub original_event_id: Option<&'a str>,
+}
