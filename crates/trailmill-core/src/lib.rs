@@ -12,5 +12,11 @@
 
 pub mod decode;
 pub mod event;
+pub mod filter;
 pub mod gzip;
 pub mod key;
+
+pub use decode::{DecodeError, DecodeOptions, DecodeStats, DecodeWarning, Decoder};
+pub use event::{Event, RawJson};
+pub use filter::{CompiledFilter, EventFilter, Selection, Skip};
+pub use key::{Classified, ObjectKey};

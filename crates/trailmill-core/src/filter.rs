@@ -1,0 +1,231 @@
+//! Choosing files by key and events by field.
+//!
+//! [`Selection`] decides from an object key alone (account, region,
+//! organization, prefix, delivery time), so listings can skip whole folders and
+//! no byte of an unwanted file is read. [`EventFilter`] decides per event, from
+//! the typed view, after decoding. Both are plain data so the CLI, the library
+//! and config files build them the same way.
+
+use wildmatch::WildMatch;
+
+use crate::event::Event;
+use crate::key::{FileKind, ObjectKey};
+
+/// Which files to read, decided from their keys.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Accounts in the key (empty: all).
+    pub accounts: Vec<String>,
+    /// Regions in the key (empty: all).
+    pub regions: Vec<String>,
+    /// Organization IDs in the key (empty: all, with or without an `o-` folder).
+    pub org_ids: Vec<String>,
+    /// Only keys that start with this text.
+    pub prefix: Option<String>,
+    /// Only files delivered at or after this time (Unix seconds, from the key).
+    pub start: Option<i64>,
+    /// Only files delivered before this time (Unix seconds, from the key).
+    pub end: Option<i64>,
+    /// Also read Insights files.
+    pub include_insights: bool,
+}
+
+/// Why [`Selection::check`] passed a key over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// A digest file: digests are validated, never read as events.
+    Digest,
+    /// An Insights file, without [`Selection::include_insights`].
+    Insight,
+    /// Outside the selection's accounts, regions, organizations, prefix or times.
+    NotSelected,
+}
+
+impl Selection {
+    /// True when nothing is restricted by key: files with names that are not
+    /// CloudTrail keys can then be read too.
+    pub fn is_unrestricted(&self) -> bool {
+        self.accounts.is_empty()
+            && self.regions.is_empty()
+            && self.org_ids.is_empty()
+            && self.prefix.is_none()
+            && self.start.is_none()
+            && self.end.is_none()
+    }
+
+    /// Decides whether the file at `key_text` (parsed as `key`) is read.
+    pub fn check(&self, key_text: &str, key: &ObjectKey<'_>) -> Result<(), Skip> {
+        match key.file.kind {
+            FileKind::Digest { .. } => return Err(Skip::Digest),
+            FileKind::Insight { .. } if !self.include_insights => return Err(Skip::Insight),
+            _ => {}
+        }
+        let selected = (self.accounts.is_empty() || self.accounts.iter().any(|a| a == key.file.account))
+            && (self.regions.is_empty() || self.regions.iter().any(|r| r == key.file.region))
+            && (self.org_ids.is_empty() || key.org_id().is_some_and(|o| self.org_ids.iter().any(|x| x == o)))
+            && self.prefix.as_deref().is_none_or(|p| key_text.starts_with(p))
+            && self.start.is_none_or(|s| key.file.time.unix_seconds() >= s)
+            && self.end.is_none_or(|e| key.file.time.unix_seconds() < e);
+        if selected { Ok(()) } else { Err(Skip::NotSelected) }
+    }
+}
+
+/// Which events to keep, decided from their fields. Every list is "any of";
+/// an empty list does not restrict. All conditions must hold.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    /// `eventSource`, exactly (e.g. `s3.amazonaws.com`).
+    pub event_sources: Vec<String>,
+    /// `eventName`, as globs (`Get*`, `?ut*`).
+    pub event_names: Vec<String>,
+    /// `recipientAccountId`.
+    pub accounts: Vec<String>,
+    /// `awsRegion`.
+    pub regions: Vec<String>,
+    /// `userIdentity.arn`, as globs.
+    pub user_arns: Vec<String>,
+    /// `errorCode`, exactly.
+    pub error_codes: Vec<String>,
+    /// Only events that carry an `errorCode`.
+    pub errors_only: bool,
+    /// `Some(true)`: only read-only events; `Some(false)`: only writes.
+    pub read_only: Option<bool>,
+    /// `eventCategory` (`Management`, `Data`, `Insight`, `NetworkActivity`).
+    pub event_categories: Vec<String>,
+    /// Only events at or after this `eventTime` (`YYYY-MM-DDTHH:MM:SSZ`).
+    pub event_time_start: Option<String>,
+    /// Only events before this `eventTime` (`YYYY-MM-DDTHH:MM:SSZ`).
+    pub event_time_end: Option<String>,
+}
+
+impl EventFilter {
+    /// Compiles the globs once; the result is what workers share.
+    pub fn compile(&self) -> CompiledFilter {
+        CompiledFilter {
+            event_names: self.event_names.iter().map(|g| WildMatch::new(g)).collect(),
+            user_arns: self.user_arns.iter().map(|g| WildMatch::new(g)).collect(),
+            spec: self.clone(),
+        }
+    }
+}
+
+/// An [`EventFilter`] ready to test events.
+#[derive(Clone, Debug)]
+pub struct CompiledFilter {
+    spec: EventFilter,
+    event_names: Vec<WildMatch>,
+    user_arns: Vec<WildMatch>,
+}
+
+impl CompiledFilter {
+    /// True when every event passes (so callers can skip the test).
+    pub fn is_pass_all(&self) -> bool {
+        let s = &self.spec;
+        s.event_sources.is_empty()
+            && s.event_names.is_empty()
+            && s.accounts.is_empty()
+            && s.regions.is_empty()
+            && s.user_arns.is_empty()
+            && s.error_codes.is_empty()
+            && !s.errors_only
+            && s.read_only.is_none()
+            && s.event_categories.is_empty()
+            && s.event_time_start.is_none()
+            && s.event_time_end.is_none()
+    }
+
+    /// True when `event` passes every condition.
+    pub fn matches(&self, event: &Event<'_>) -> bool {
+        let s = &self.spec;
+        fn any_eq(list: &[String], value: Option<&str>) -> bool {
+            list.is_empty() || value.is_some_and(|v| list.iter().any(|x| x == v))
+        }
+        any_eq(&s.event_sources, event.event_source)
+            && any_eq(&s.accounts, event.recipient_account_id)
+            && any_eq(&s.regions, event.aws_region)
+            && any_eq(&s.error_codes, event.error_code)
+            && any_eq(&s.event_categories, event.event_category)
+            && (!s.errors_only || event.error_code.is_some())
+            && s.read_only.is_none_or(|want| event.read_only == Some(want))
+            && (self.event_names.is_empty() || event.event_name.is_some_and(|n| self.event_names.iter().any(|g| g.matches(n))))
+            && s.event_time_start.as_deref().is_none_or(|t| event.event_time.is_some_and(|e| e >= t))
+            && s.event_time_end.as_deref().is_none_or(|t| event.event_time.is_some_and(|e| e < t))
+            && (self.user_arns.is_empty()
+                || event
+                    .user_identity()
+                    .and_then(|u| u.arn)
+                    .is_some_and(|arn| self.user_arns.iter().any(|g| g.matches(arn))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{DecodeOptions, Decoder};
+
+    fn names(filter: &EventFilter, json: &str) -> Vec<String> {
+        let f = filter.compile();
+        let mut out = Vec::new();
+        Decoder::new(DecodeOptions::default())
+            .decode(json.as_bytes(), &mut |batch| {
+                out.extend(batch.iter().filter(|e| f.matches(e)).map(|e| e.event_name.unwrap().to_owned()));
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
+    const LOG: &str = r#"{"Records":[
+        {"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","readOnly":true,"recipientAccountId":"1","eventCategory":"Data","userIdentity":{"arn":"arn:aws:iam::1:user/alice"}},
+        {"eventVersion":"1.08","eventTime":"2024-01-01T01:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","awsRegion":"us-east-1","readOnly":false,"errorCode":"AccessDenied","recipientAccountId":"2","eventCategory":"Management","userIdentity":{"arn":"arn:aws:iam::2:role/bob"}},
+        {"eventVersion":"1.08","eventTime":"2024-01-01T02:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutObject","awsRegion":"eu-west-1","readOnly":false,"recipientAccountId":"1","eventCategory":"Data"}
+    ]}"#;
+
+    #[test]
+    fn each_condition_filters() {
+        let all = EventFilter::default();
+        assert!(all.compile().is_pass_all());
+        assert_eq!(names(&all, LOG).len(), 3);
+        let f = |f: EventFilter| names(&f, LOG);
+        assert_eq!(f(EventFilter { event_sources: vec!["s3.amazonaws.com".into()], ..Default::default() }), ["GetObject", "PutObject"]);
+        assert_eq!(f(EventFilter { event_names: vec!["*Object".into()], ..Default::default() }), ["GetObject", "PutObject"]);
+        assert_eq!(f(EventFilter { accounts: vec!["2".into()], ..Default::default() }), ["CreateUser"]);
+        assert_eq!(f(EventFilter { regions: vec!["eu-west-1".into()], ..Default::default() }), ["PutObject"]);
+        assert_eq!(f(EventFilter { user_arns: vec!["*:user/*".into()], ..Default::default() }), ["GetObject"]);
+        assert_eq!(f(EventFilter { errors_only: true, ..Default::default() }), ["CreateUser"]);
+        assert_eq!(f(EventFilter { error_codes: vec!["Throttling".into()], ..Default::default() }), Vec::<String>::new());
+        assert_eq!(f(EventFilter { read_only: Some(true), ..Default::default() }), ["GetObject"]);
+        assert_eq!(f(EventFilter { read_only: Some(false), ..Default::default() }), ["CreateUser", "PutObject"]);
+        assert_eq!(f(EventFilter { event_categories: vec!["Management".into()], ..Default::default() }), ["CreateUser"]);
+        assert_eq!(
+            f(EventFilter {
+                event_time_start: Some("2024-01-01T01:00:00Z".into()),
+                event_time_end: Some("2024-01-01T02:00:00Z".into()),
+                ..Default::default()
+            }),
+            ["CreateUser"]
+        );
+    }
+
+    #[test]
+    fn selection_by_key() {
+        let key = "p/AWSLogs/o-1/111/CloudTrail/us-east-1/2024/01/01/111_CloudTrail_us-east-1_20240101T0105Z_u.json.gz";
+        let k = ObjectKey::parse(key).unwrap();
+        let t = k.file.time.unix_seconds();
+        assert_eq!(Selection::default().check(key, &k), Ok(()));
+        let sel = |s: Selection| s.check(key, &k);
+        assert_eq!(sel(Selection { accounts: vec!["222".into()], ..Default::default() }), Err(Skip::NotSelected));
+        assert_eq!(sel(Selection { regions: vec!["us-east-1".into()], ..Default::default() }), Ok(()));
+        assert_eq!(sel(Selection { org_ids: vec!["o-1".into()], ..Default::default() }), Ok(()));
+        assert_eq!(sel(Selection { org_ids: vec!["o-2".into()], ..Default::default() }), Err(Skip::NotSelected));
+        assert_eq!(sel(Selection { prefix: Some("p/AWSLogs/o-1/111/".into()), ..Default::default() }), Ok(()));
+        assert_eq!(sel(Selection { start: Some(t), end: Some(t + 1), ..Default::default() }), Ok(()));
+        assert_eq!(sel(Selection { end: Some(t), ..Default::default() }), Err(Skip::NotSelected));
+        let digest = "111_CloudTrail-Digest_us-east-1_t_us-east-1_20240101T010203Z.json.gz";
+        assert_eq!(Selection::default().check(digest, &ObjectKey::parse(digest).unwrap()), Err(Skip::Digest));
+        let insight = "111_CloudTrail-Insight_us-east-1_20240101T0105Z_u.json.gz";
+        let ik = ObjectKey::parse(insight).unwrap();
+        assert_eq!(Selection::default().check(insight, &ik), Err(Skip::Insight));
+        assert_eq!(Selection { include_insights: true, ..Default::default() }.check(insight, &ik), Ok(()));
+    }
+}
