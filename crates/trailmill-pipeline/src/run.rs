@@ -1,0 +1,522 @@
+//! The worker pool that turns listed objects into delivered events.
+//!
+//! ```text
+//!  lister thread ──objects──▶ [bounded channel] ──▶ N workers (rayon pool)
+//!                                                    read → decode → filter → sinks
+//!                                                         │
+//!  caller's thread ◀──────────── outcomes ────────────────┘
+//!  (progress, error handler, summary)
+//! ```
+//!
+//! One log object is the unit of parallel work. Each worker owns a
+//! [`Decoder`] and reuses its buffers for its whole life, and holds one object
+//! at a time, so the bytes in flight are bounded by the number of workers
+//! whatever the corpus size. Every object ends in a [`FileOutcome`]: a bad file
+//! is reported with its name and reason and the run goes on (unless
+//! [`PipelineBuilder::fail_fast`] is set).
+
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use trailmill_core::{CompiledFilter, DecodeError, DecodeOptions, DecodeWarning, Decoder, Event, EventFilter, Selection};
+
+use crate::sink::{Sink, SinkError, SinkStats};
+use crate::source::{ListStats, Source, SourceError, SourceObject};
+
+/// Decides from the object alone whether to read it (CPL's `SourceFilter`).
+pub trait SourceFilter: Send + Sync {
+    /// True to read `object`.
+    fn accept(&self, object: &SourceObject) -> bool;
+}
+
+impl<F: Fn(&SourceObject) -> bool + Send + Sync> SourceFilter for F {
+    fn accept(&self, object: &SourceObject) -> bool {
+        self(object)
+    }
+}
+
+/// Decides per event whether to deliver it (CPL's `EventFilter`), on top of
+/// the built-in field filter.
+pub trait EventPredicate: Send + Sync {
+    /// True to deliver `event`.
+    fn accept(&self, event: &Event<'_>) -> bool;
+}
+
+impl<F: Fn(&Event<'_>) -> bool + Send + Sync> EventPredicate for F {
+    fn accept(&self, event: &Event<'_>) -> bool {
+        self(event)
+    }
+}
+
+/// Hears about each finished object (CPL's `ProgressReporter`). Called on the
+/// thread that runs the pipeline, in completion order.
+pub trait ProgressReporter: Send {
+    /// An object was listed for processing.
+    fn listed(&mut self, total_listed: u64) {
+        let _ = total_listed;
+    }
+
+    /// An object finished, well or badly.
+    fn finished(&mut self, outcome: &FileOutcome);
+}
+
+/// Handles failed objects (CPL's `ExceptionHandler`). Called on the thread that
+/// runs the pipeline. The default logs each failure.
+pub trait ErrorHandler: Send {
+    /// `error` happened; the run goes on unless fail-fast is set.
+    fn handle(&mut self, error: &FileError);
+}
+
+impl<F: FnMut(&FileError) + Send> ErrorHandler for F {
+    fn handle(&mut self, error: &FileError) {
+        self(error)
+    }
+}
+
+/// Why one object failed, with the object's name.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {kind}")]
+pub struct FileError {
+    /// The object's name (path or URL).
+    pub name: String,
+    /// What went wrong.
+    pub kind: FileErrorKind,
+}
+
+/// What went wrong with an object.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileErrorKind {
+    /// It could not be read.
+    #[error("{0}")]
+    Read(String),
+    /// Its content could not be decoded.
+    #[error("{0}")]
+    Decode(DecodeError),
+    /// A sink failed while writing its events.
+    #[error("sink {sink}: {error}")]
+    Sink {
+        /// The sink's name.
+        sink: String,
+        /// The sink's error.
+        error: SinkError,
+    },
+}
+
+/// How one object ended.
+#[derive(Debug)]
+pub struct FileOutcome {
+    /// The object.
+    pub object: SourceObject,
+    /// Bytes read from the source (compressed size).
+    pub bytes_read: u64,
+    /// Uncompressed bytes decoded.
+    pub bytes_uncompressed: u64,
+    /// Events decoded.
+    pub events_in: u64,
+    /// Events delivered to sinks after filtering.
+    pub events_out: u64,
+    /// Warnings about records that were still delivered.
+    pub warnings: Vec<DecodeWarning>,
+    /// `Err` when the object failed; events delivered before a failure stay delivered.
+    pub result: Result<(), FileError>,
+}
+
+/// Totals for a run.
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    /// Objects processed without error.
+    pub files_ok: u64,
+    /// Objects that failed, plus listing failures.
+    pub files_failed: u64,
+    /// What the listing passed over.
+    pub listing: ListStats,
+    /// Events decoded.
+    pub events_in: u64,
+    /// Events delivered after filtering.
+    pub events_out: u64,
+    /// Bytes read from the source.
+    pub bytes_read: u64,
+    /// Uncompressed bytes decoded.
+    pub bytes_uncompressed: u64,
+    /// Wall-clock time of the run.
+    pub elapsed: Duration,
+    /// Each sink's name and statistics.
+    pub sinks: Vec<(String, SinkStats)>,
+    /// Sinks that failed to finish, with their errors.
+    pub sink_errors: Vec<(String, SinkError)>,
+    /// True when the run stopped early because of `fail_fast`.
+    pub stopped_early: bool,
+}
+
+impl RunSummary {
+    /// True when every object and every sink succeeded.
+    pub fn is_success(&self) -> bool {
+        self.files_failed == 0 && self.sink_errors.is_empty() && !self.stopped_early
+    }
+}
+
+/// Builds a [`Pipeline`].
+pub struct PipelineBuilder {
+    threads: usize,
+    decode: DecodeOptions,
+    selection: Selection,
+    filter: EventFilter,
+    predicate: Option<Box<dyn EventPredicate>>,
+    source_filter: Option<Box<dyn SourceFilter>>,
+    sinks: Vec<Box<dyn Sink>>,
+    progress: Option<Box<dyn ProgressReporter>>,
+    errors: Option<Box<dyn ErrorHandler>>,
+    fail_fast: bool,
+}
+
+impl Default for PipelineBuilder {
+    fn default() -> Self {
+        PipelineBuilder {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            decode: DecodeOptions::default(),
+            selection: Selection::default(),
+            filter: EventFilter::default(),
+            predicate: None,
+            source_filter: None,
+            sinks: Vec::new(),
+            progress: None,
+            errors: None,
+            fail_fast: false,
+        }
+    }
+}
+
+impl PipelineBuilder {
+    /// Worker threads (default: one per core).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Decoder limits.
+    pub fn decode_options(mut self, opts: DecodeOptions) -> Self {
+        self.decode = opts;
+        self
+    }
+
+    /// Most events per [`Sink::write_batch`] call (CPL's `maxEventsPerEmit`).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.decode.batch_size = n.max(1);
+        self
+    }
+
+    /// Which objects to read, by key.
+    pub fn selection(mut self, selection: Selection) -> Self {
+        self.selection = selection;
+        self
+    }
+
+    /// The built-in field filter.
+    pub fn event_filter(mut self, filter: EventFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// A custom per-event filter, applied after the built-in one.
+    pub fn event_predicate(mut self, predicate: impl EventPredicate + 'static) -> Self {
+        self.predicate = Some(Box::new(predicate));
+        self
+    }
+
+    /// A custom per-object filter, applied to listed objects before reading.
+    pub fn source_filter(mut self, filter: impl SourceFilter + 'static) -> Self {
+        self.source_filter = Some(Box::new(filter));
+        self
+    }
+
+    /// Adds a sink; events go to every sink.
+    pub fn sink(mut self, sink: impl Sink + 'static) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Adds a boxed sink.
+    pub fn boxed_sink(mut self, sink: Box<dyn Sink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Reports each finished object.
+    pub fn progress(mut self, reporter: impl ProgressReporter + 'static) -> Self {
+        self.progress = Some(Box::new(reporter));
+        self
+    }
+
+    /// Handles failed objects (default: log them).
+    pub fn error_handler(mut self, handler: impl ErrorHandler + 'static) -> Self {
+        self.errors = Some(Box::new(handler));
+        self
+    }
+
+    /// Stop at the first failed object.
+    pub fn fail_fast(mut self, yes: bool) -> Self {
+        self.fail_fast = yes;
+        self
+    }
+
+    /// The pipeline.
+    pub fn build(self) -> Pipeline {
+        Pipeline {
+            shared: Shared {
+                threads: self.threads,
+                decode: self.decode,
+                selection: self.selection,
+                filter: self.filter.compile(),
+                predicate: self.predicate,
+                source_filter: self.source_filter,
+                sinks: self.sinks.into_iter().map(|s| (s.name(), Mutex::new(s))).collect(),
+                fail_fast: self.fail_fast,
+            },
+            progress: self.progress,
+            errors: self.errors,
+        }
+    }
+}
+
+/// A configured run: source in, events to sinks. Build it with [`Pipeline::builder`].
+pub struct Pipeline {
+    shared: Shared,
+    progress: Option<Box<dyn ProgressReporter>>,
+    errors: Option<Box<dyn ErrorHandler>>,
+}
+
+/// The part of a pipeline every worker reads.
+struct Shared {
+    threads: usize,
+    decode: DecodeOptions,
+    selection: Selection,
+    filter: CompiledFilter,
+    predicate: Option<Box<dyn EventPredicate>>,
+    source_filter: Option<Box<dyn SourceFilter>>,
+    sinks: Vec<(String, Mutex<Box<dyn Sink>>)>,
+    fail_fast: bool,
+}
+
+enum Message {
+    Listed(u64),
+    Done(Box<FileOutcome>),
+}
+
+impl Pipeline {
+    /// A builder with the defaults: all cores, no filters, no sinks.
+    pub fn builder() -> PipelineBuilder {
+        PipelineBuilder::default()
+    }
+
+    /// Processes every object `source` lists, then finishes every sink.
+    pub fn run(mut self, source: &dyn Source) -> RunSummary {
+        let started = Instant::now();
+        let mut summary = RunSummary::default();
+        let stop = AtomicBool::new(false);
+        let (object_tx, object_rx) = crossbeam_channel::bounded::<SourceObject>(self.shared.threads * 4);
+        let (message_tx, message_rx) = crossbeam_channel::bounded::<Message>(1024);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.shared.threads)
+            .thread_name(|i| format!("trailmill-worker-{i}"))
+            .build();
+        let mut progress = self.progress.take();
+        let mut errors = self.errors.take();
+        let this = &self.shared;
+        let listing = std::thread::scope(|scope| {
+            let stop = &stop;
+            let lister_messages = message_tx.clone();
+            let lister = scope.spawn(move || {
+                let mut listed = 0;
+                let mut filtered_out = 0;
+                let mut stats = source.list(&this.selection, &mut |object| {
+                    if stop.load(Ordering::Relaxed) {
+                        return ControlFlow::Break(());
+                    }
+                    if let Some(f) = &this.source_filter
+                        && !f.accept(&object)
+                    {
+                        filtered_out += 1;
+                        return ControlFlow::Continue(());
+                    }
+                    listed += 1;
+                    let _ = lister_messages.send(Message::Listed(listed));
+                    if object_tx.send(object).is_err() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                });
+                stats.listed -= filtered_out;
+                stats.skipped_by_filter = filtered_out;
+                stats
+            });
+            let worker_messages = message_tx;
+            scope.spawn(move || {
+                let work = |_: &rayon::Scope<'_>| {
+                    let mut decoder = Decoder::new(this.decode.clone());
+                    while let Ok(object) = object_rx.recv() {
+                        if stop.load(Ordering::Relaxed) {
+                            continue; // drain so the lister can finish
+                        }
+                        let outcome = this.process(source, &mut decoder, object);
+                        if worker_messages.send(Message::Done(Box::new(outcome))).is_err() {
+                            break;
+                        }
+                    }
+                };
+                match &pool {
+                    Ok(pool) => pool.scope(|s| {
+                        for _ in 0..this.threads {
+                            s.spawn(work);
+                        }
+                    }),
+                    // No pool could be made (thread limits): work on this thread.
+                    Err(_) => rayon::scope(|s| work(s)),
+                }
+                drop(worker_messages);
+            });
+            for message in message_rx.iter() {
+                match message {
+                    Message::Listed(n) => {
+                        if let Some(p) = progress.as_mut() {
+                            p.listed(n);
+                        }
+                    }
+                    Message::Done(outcome) => {
+                        summary.bytes_read += outcome.bytes_read;
+                        summary.bytes_uncompressed += outcome.bytes_uncompressed;
+                        summary.events_in += outcome.events_in;
+                        summary.events_out += outcome.events_out;
+                        for w in &outcome.warnings {
+                            tracing::warn!(file = %outcome.object.name, "{w}");
+                        }
+                        match &outcome.result {
+                            Ok(()) => summary.files_ok += 1,
+                            Err(e) => {
+                                summary.files_failed += 1;
+                                match errors.as_mut() {
+                                    Some(h) => h.handle(e),
+                                    None => tracing::error!(file = %e.name, "{}", e.kind),
+                                }
+                                if this.fail_fast {
+                                    stop.store(true, Ordering::Relaxed);
+                                    summary.stopped_early = true;
+                                }
+                            }
+                        }
+                        if let Some(p) = progress.as_mut() {
+                            p.finished(&outcome);
+                        }
+                    }
+                }
+            }
+            lister.join().unwrap_or_default()
+        });
+        for e in &listing.errors {
+            let error = FileError { name: e.name.clone(), kind: FileErrorKind::Read(e.reason.clone()) };
+            match errors.as_mut() {
+                Some(h) => h.handle(&error),
+                None => tracing::error!(file = %error.name, "{}", error.kind),
+            }
+        }
+        summary.files_failed += listing.errors.len() as u64;
+        summary.listing = listing;
+        for (name, sink) in std::mem::take(&mut self.shared.sinks) {
+            let mut sink = sink.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match sink.finish() {
+                Ok(stats) => summary.sinks.push((name, stats)),
+                Err(e) => summary.sink_errors.push((name, e)),
+            }
+        }
+        summary.elapsed = started.elapsed();
+        summary
+    }
+
+}
+
+impl Shared {
+    /// Reads, decodes, filters and delivers one object.
+    fn process(&self, source: &dyn Source, decoder: &mut Decoder, object: SourceObject) -> FileOutcome {
+        let mut outcome = FileOutcome {
+            bytes_read: 0,
+            bytes_uncompressed: 0,
+            events_in: 0,
+            events_out: 0,
+            warnings: Vec::new(),
+            result: Ok(()),
+            object,
+        };
+        let fail = |object: &SourceObject, kind| Err(FileError { name: object.name.clone(), kind });
+        let data = match source.read(&outcome.object) {
+            Ok(d) => d,
+            Err(SourceError { reason, .. }) => {
+                outcome.result = fail(&outcome.object, FileErrorKind::Read(reason));
+                return outcome;
+            }
+        };
+        outcome.bytes_read = data.len() as u64;
+        let pass_all = self.filter.is_pass_all() && self.predicate.is_none();
+        let mut events_out = 0u64;
+        let mut sink_failure: Option<(String, SinkError)> = None;
+        let object = &outcome.object;
+        let result = decoder.decode(&data, &mut |batch| {
+            // Events borrow the decoder's buffers for this call only, so the
+            // filtered batch is collected afresh each time (one small allocation).
+            let kept: Vec<Event<'_>>;
+            let delivered: &[Event<'_>] = if pass_all {
+                batch
+            } else {
+                kept = batch
+                    .iter()
+                    .copied()
+                    .filter(|e| self.filter.matches(e) && self.predicate.as_ref().is_none_or(|p| p.accept(e)))
+                    .collect();
+                &kept
+            };
+            events_out += delivered.len() as u64;
+            if delivered.is_empty() {
+                return Ok(());
+            }
+            for (name, sink) in &self.sinks {
+                let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+                if let Err(e) = sink.write_batch(object, delivered) {
+                    let message = format!("sink {name}: {e}");
+                    sink_failure = Some((name.clone(), e));
+                    return Err(message.into());
+                }
+            }
+            Ok(())
+        });
+        outcome.events_out = events_out;
+        match result {
+            Ok(stats) => {
+                outcome.events_in = stats.events;
+                outcome.bytes_uncompressed = stats.uncompressed_bytes;
+                outcome.warnings = stats.warnings;
+                for (name, sink) in &self.sinks {
+                    let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Err(error) = sink.file_done(&outcome.object) {
+                        outcome.result = fail(&outcome.object, FileErrorKind::Sink { sink: name.clone(), error });
+                        break;
+                    }
+                }
+            }
+            Err(DecodeError::Handler(_)) if sink_failure.is_some() => {
+                let (sink, error) = sink_failure.take().expect("checked above");
+                outcome.result = fail(&outcome.object, FileErrorKind::Sink { sink, error });
+            }
+            Err(e) => outcome.result = fail(&outcome.object, FileErrorKind::Decode(e)),
+        }
+        outcome
+    }
+}
+
+/// Shares one reporter between the pipeline and the caller.
+impl<P: ProgressReporter> ProgressReporter for Arc<Mutex<P>> {
+    fn listed(&mut self, total_listed: u64) {
+        self.lock().unwrap_or_else(|p| p.into_inner()).listed(total_listed);
+    }
+
+    fn finished(&mut self, outcome: &FileOutcome) {
+        self.lock().unwrap_or_else(|p| p.into_inner()).finished(outcome);
+    }
+}
