@@ -104,7 +104,10 @@ impl std::fmt::Display for DecodeWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DecodeWarning::UnexpectedEventVersion { version, records } => {
-                write!(f, "{records} record(s) have eventVersion {version:?} (major version not 1); emitted anyway")
+                write!(
+                    f,
+                    "{records} record(s) have eventVersion {version:?} (major version not 1); emitted anyway"
+                )
             }
         }
     }
@@ -142,7 +145,14 @@ impl Decoder {
     /// A decoder with the given options.
     pub fn new(opts: DecodeOptions) -> Self {
         let buffers = Buffers::with_max_depth(1 << 16, opts.max_depth);
-        Decoder { opts, raw: Vec::new(), scratch: Vec::new(), buffers, tape: Tape::null(), spans: Vec::new() }
+        Decoder {
+            opts,
+            raw: Vec::new(),
+            scratch: Vec::new(),
+            buffers,
+            tape: Tape::null(),
+            spans: Vec::new(),
+        }
     }
 
     /// The options this decoder was built with.
@@ -162,7 +172,12 @@ impl Decoder {
             let mut reader = BoundedGzReader::new(input, self.opts.max_decompressed_bytes);
             let mut raw = std::mem::take(&mut self.raw);
             raw.clear();
-            let whole = fill_up_to(&mut reader, &mut raw, self.opts.whole_file_limit, gzip::size_hint(input));
+            let whole = fill_up_to(
+                &mut reader,
+                &mut raw,
+                self.opts.whole_file_limit,
+                gzip::size_hint(input),
+            );
             let result = match whole {
                 Ok(true) => {
                     stats.uncompressed_bytes = raw.len() as u64;
@@ -183,12 +198,21 @@ impl Decoder {
         } else {
             stats.streamed = true;
             if input.len() as u64 > self.opts.max_decompressed_bytes {
-                return Err(InflateError::TooLarge { limit: self.opts.max_decompressed_bytes }.into());
+                return Err(InflateError::TooLarge {
+                    limit: self.opts.max_decompressed_bytes,
+                }
+                .into());
             }
             let mut window = std::mem::take(&mut self.raw);
             window.clear();
             let mut source = ChunkSource::Plain(input);
-            let result = self.decode_stream(&mut window, &mut source, &mut stats, &mut versions, on_batch);
+            let result = self.decode_stream(
+                &mut window,
+                &mut source,
+                &mut stats,
+                &mut versions,
+                on_batch,
+            );
             self.raw = window;
             result?;
         }
@@ -213,7 +237,9 @@ impl Decoder {
                 // Parse JSON Lines as one window, like the streaming path does.
                 let mut splitter = Splitter::new(Envelope::Lines, self.opts.max_depth);
                 self.spans.clear();
-                splitter.scan(bytes, 0, &mut self.spans).map_err(DecodeError::InvalidJson)?;
+                splitter
+                    .scan(bytes, 0, &mut self.spans)
+                    .map_err(DecodeError::InvalidJson)?;
                 splitter.finish().map_err(DecodeError::InvalidJson)?;
                 let spans = std::mem::take(&mut self.spans);
                 let r = self.parse_run(bytes, &spans, stats, versions, on_batch);
@@ -240,31 +266,47 @@ impl Decoder {
         self.scratch.extend_from_slice(bytes);
         self.scratch.resize(bytes.len() + INPUT_PADDING, 0);
         let batch_size = self.opts.batch_size;
-        with_doc(&mut self.scratch, bytes.len(), &mut self.buffers, &mut self.tape, bytes, 0, |doc| {
-            let root = At { t: 0, s: 0 };
-            let records = match doc.nodes[0] {
-                Node::Array { .. } => root,
-                Node::Object { .. } => match find_records(doc, root)? {
-                    Some(records) => records,
-                    // A lone event object, as in a one-line JSON Lines file.
-                    None => return emit_events(doc, &[root], batch_size, stats, versions, on_batch),
-                },
-                _ => return Err(DecodeError::NotCloudTrail("the top-level value is not an object or array".into())),
-            };
-            let mut elements = Vec::new();
-            let mut bad = None;
-            doc.elements(records, |el| {
-                if matches!(doc.nodes[el.t], Node::Object { .. }) {
-                    elements.push(el);
-                } else if bad.is_none() {
-                    bad = Some(elements.len());
+        with_doc(
+            &mut self.scratch,
+            bytes.len(),
+            &mut self.buffers,
+            &mut self.tape,
+            bytes,
+            0,
+            |doc| {
+                let root = At { t: 0, s: 0 };
+                let records = match doc.nodes[0] {
+                    Node::Array { .. } => root,
+                    Node::Object { .. } => match find_records(doc, root)? {
+                        Some(records) => records,
+                        // A lone event object, as in a one-line JSON Lines file.
+                        None => {
+                            return emit_events(doc, &[root], batch_size, stats, versions, on_batch);
+                        }
+                    },
+                    _ => {
+                        return Err(DecodeError::NotCloudTrail(
+                            "the top-level value is not an object or array".into(),
+                        ));
+                    }
+                };
+                let mut elements = Vec::new();
+                let mut bad = None;
+                doc.elements(records, |el| {
+                    if matches!(doc.nodes[el.t], Node::Object { .. }) {
+                        elements.push(el);
+                    } else if bad.is_none() {
+                        bad = Some(elements.len());
+                    }
+                });
+                if let Some(i) = bad {
+                    return Err(DecodeError::NotCloudTrail(format!(
+                        "record {i} is not a JSON object"
+                    )));
                 }
-            });
-            if let Some(i) = bad {
-                return Err(DecodeError::NotCloudTrail(format!("record {i} is not a JSON object")));
-            }
-            emit_events(doc, &elements, batch_size, stats, versions, on_batch)
-        })
+                emit_events(doc, &elements, batch_size, stats, versions, on_batch)
+            },
+        )
     }
 
     /// Parses the records at `spans` of `window` (a run of complete records) as one
@@ -278,7 +320,9 @@ impl Decoder {
         versions: &mut VersionCheck,
         on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
     ) -> Result<(), DecodeError> {
-        let (Some(&(start, _)), Some(&(_, end))) = (spans.first(), spans.last()) else { return Ok(()) };
+        let (Some(&(start, _)), Some(&(_, end))) = (spans.first(), spans.last()) else {
+            return Ok(());
+        };
         let len = end - start + 2;
         self.scratch.clear();
         self.scratch.push(b'[');
@@ -287,7 +331,8 @@ impl Decoder {
             if a > prev_end {
                 // The gap between two records: whitespace and one comma.
                 self.scratch.push(b',');
-                self.scratch.resize(self.scratch.len() + (a - prev_end - 1), b' ');
+                self.scratch
+                    .resize(self.scratch.len() + (a - prev_end - 1), b' ');
             }
             self.scratch.extend_from_slice(&window[a..b]);
             prev_end = b;
@@ -296,11 +341,19 @@ impl Decoder {
         debug_assert_eq!(self.scratch.len(), len);
         self.scratch.resize(len + INPUT_PADDING, 0);
         let batch_size = self.opts.batch_size;
-        with_doc(&mut self.scratch, len, &mut self.buffers, &mut self.tape, window, start as isize - 1, |doc| {
-            let mut elements = Vec::with_capacity(spans.len());
-            doc.elements(At { t: 0, s: 0 }, |el| elements.push(el));
-            emit_events(doc, &elements, batch_size, stats, versions, on_batch)
-        })
+        with_doc(
+            &mut self.scratch,
+            len,
+            &mut self.buffers,
+            &mut self.tape,
+            window,
+            start as isize - 1,
+            |doc| {
+                let mut elements = Vec::with_capacity(spans.len());
+                doc.elements(At { t: 0, s: 0 }, |el| elements.push(el));
+                emit_events(doc, &elements, batch_size, stats, versions, on_batch)
+            },
+        )
     }
 
     fn decode_stream(
@@ -327,7 +380,10 @@ impl Decoder {
             Some(b'{') if is_json_lines(&window[first.unwrap_or(0)..]) => Envelope::Lines,
             Some(b'{') => Envelope::Object,
             Some(other) => {
-                return Err(DecodeError::NotCloudTrail(format!("content starts with {:?}", char::from(other))));
+                return Err(DecodeError::NotCloudTrail(format!(
+                    "content starts with {:?}",
+                    char::from(other)
+                )));
             }
             None => Envelope::Unknown,
         };
@@ -335,10 +391,18 @@ impl Decoder {
         let mut scanned = 0;
         loop {
             self.spans.clear();
-            splitter.scan(window, scanned, &mut self.spans).map_err(DecodeError::InvalidJson)?;
+            splitter
+                .scan(window, scanned, &mut self.spans)
+                .map_err(DecodeError::InvalidJson)?;
             scanned = window.len();
-            if self.spans.iter().any(|(a, b)| b - a > self.opts.max_record_bytes) {
-                return Err(DecodeError::RecordTooLarge { limit: self.opts.max_record_bytes });
+            if self
+                .spans
+                .iter()
+                .any(|(a, b)| b - a > self.opts.max_record_bytes)
+            {
+                return Err(DecodeError::RecordTooLarge {
+                    limit: self.opts.max_record_bytes,
+                });
             }
             if !self.spans.is_empty() {
                 let spans = std::mem::take(&mut self.spans);
@@ -347,12 +411,17 @@ impl Decoder {
                 r?;
             }
             // Keep only what an unfinished record or key still needs.
-            let keep_from = splitter.record_start.or(splitter.key_start).unwrap_or(scanned);
+            let keep_from = splitter
+                .record_start
+                .or(splitter.key_start)
+                .unwrap_or(scanned);
             window.drain(..keep_from);
             scanned -= keep_from;
             splitter.shift(keep_from);
             if splitter.pending_record_len(window.len()) > self.opts.max_record_bytes {
-                return Err(DecodeError::RecordTooLarge { limit: self.opts.max_record_bytes });
+                return Err(DecodeError::RecordTooLarge {
+                    limit: self.opts.max_record_bytes,
+                });
             }
             let n = source.read_into(window, CHUNK)?;
             if n == 0 {
@@ -380,7 +449,12 @@ fn with_doc<R>(
     let result = match simd_json::fill_tape_padded(scratch, len, buffers, &mut tape) {
         Err(e) => Err(DecodeError::InvalidJson(e.to_string())),
         Ok(()) => {
-            let doc = Doc { nodes: &tape.0, structurals: buffers.structural_indexes(), original, shift };
+            let doc = Doc {
+                nodes: &tape.0,
+                structurals: buffers.structural_indexes(),
+                original,
+                shift,
+            };
             f(&doc)
         }
     };
@@ -389,10 +463,18 @@ fn with_doc<R>(
 }
 
 /// Inflates into `raw` until the stream ends (true) or `limit` bytes are held (false).
-fn fill_up_to(reader: &mut BoundedGzReader<'_>, raw: &mut Vec<u8>, limit: usize, hint: Option<usize>) -> Result<bool, InflateError> {
+fn fill_up_to(
+    reader: &mut BoundedGzReader<'_>,
+    raw: &mut Vec<u8>,
+    limit: usize,
+    hint: Option<usize>,
+) -> Result<bool, InflateError> {
     // One byte more than the limit tells "exactly at the limit" from "over it".
     let cap = limit.saturating_add(1);
-    raw.resize(cap.min(hint.unwrap_or(1 << 20).saturating_add(1).max(64 << 10)), 0);
+    raw.resize(
+        cap.min(hint.unwrap_or(1 << 20).saturating_add(1).max(64 << 10)),
+        0,
+    );
     let mut filled = 0;
     loop {
         if filled == raw.len() {
@@ -452,7 +534,9 @@ fn find_records(doc: &Doc<'_>, root: At) -> Result<Option<At>, DecodeError> {
         _ => {}
     });
     if wrong_type {
-        return Err(DecodeError::NotCloudTrail("\"Records\" is not an array".into()));
+        return Err(DecodeError::NotCloudTrail(
+            "\"Records\" is not an array".into(),
+        ));
     }
     if records.is_some() {
         return Ok(records);
@@ -463,7 +547,9 @@ fn find_records(doc: &Doc<'_>, root: At) -> Result<Option<At>, DecodeError> {
     if event_keys > 0 {
         return Ok(None);
     }
-    Err(DecodeError::NotCloudTrail("the top-level object has no \"Records\" array".into()))
+    Err(DecodeError::NotCloudTrail(
+        "the top-level object has no \"Records\" array".into(),
+    ))
 }
 
 fn emit_events(
@@ -477,7 +563,8 @@ fn emit_events(
     let mut batch = Vec::with_capacity(elements.len().min(batch_size.max(1)));
     for (i, &at) in elements.iter().enumerate() {
         let event = Event::from_doc(*doc, at);
-        if event.event_version.is_none() && event.event_time.is_none() && event.event_name.is_none() {
+        if event.event_version.is_none() && event.event_time.is_none() && event.event_name.is_none()
+        {
             return Err(DecodeError::NotCloudTrail(format!(
                 "record {} has none of eventVersion, eventTime and eventName",
                 stats.events as usize + i
@@ -516,14 +603,19 @@ impl VersionCheck {
     fn warning(&self) -> Option<DecodeWarning> {
         self.first_unexpected
             .as_ref()
-            .map(|version| DecodeWarning::UnexpectedEventVersion { version: version.clone(), records: self.unexpected })
+            .map(|version| DecodeWarning::UnexpectedEventVersion {
+                version: version.clone(),
+                records: self.unexpected,
+            })
     }
 }
 
 /// True when `text` (starting at `{`) holds more than one JSON value on
 /// separate lines: its first line is a complete value and more follows.
 fn is_json_lines(text: &[u8]) -> bool {
-    let Some(nl) = memchr::memchr(b'\n', text) else { return false };
+    let Some(nl) = memchr::memchr(b'\n', text) else {
+        return false;
+    };
     if text[nl..].iter().all(u8::is_ascii_whitespace) {
         return false;
     }
@@ -598,7 +690,12 @@ impl Splitter {
     }
 
     /// Scans `window[from..]`, appending the spans of records that end in it.
-    fn scan(&mut self, window: &[u8], from: usize, spans: &mut Vec<(usize, usize)>) -> Result<(), String> {
+    fn scan(
+        &mut self,
+        window: &[u8],
+        from: usize,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Result<(), String> {
         let mut i = from;
         let n = window.len();
         while i < n {
@@ -636,7 +733,8 @@ impl Splitter {
             if self.closed && !b.is_ascii_whitespace() {
                 return Err("data after the end of the JSON document".into());
             }
-            let at_record_level = self.in_records && self.depth == self.record_depth() && !self.records_done;
+            let at_record_level =
+                self.in_records && self.depth == self.record_depth() && !self.records_done;
             match b {
                 b' ' | b'\t' | b'\r' | b'\n' => {}
                 b'"' => {
@@ -653,11 +751,18 @@ impl Splitter {
                 }
                 b'{' | b'[' => {
                     if self.envelope == Envelope::Unknown {
-                        self.envelope = if b == b'[' { Envelope::Array } else { Envelope::Object };
+                        self.envelope = if b == b'[' {
+                            Envelope::Array
+                        } else {
+                            Envelope::Object
+                        };
                     }
                     if at_record_level {
                         if b != b'{' {
-                            return Err(format!("record {} is not a JSON object", self.records_seen));
+                            return Err(format!(
+                                "record {} is not a JSON object",
+                                self.records_seen
+                            ));
                         }
                         if self.need_comma {
                             return Err(format!("missing ',' before record {}", self.records_seen));
@@ -691,7 +796,10 @@ impl Splitter {
                             self.records_seen += 1;
                             self.need_comma = self.envelope != Envelope::Lines;
                         }
-                    } else if self.in_records && self.envelope != Envelope::Lines && self.depth + 1 == self.record_depth() {
+                    } else if self.in_records
+                        && self.envelope != Envelope::Lines
+                        && self.depth + 1 == self.record_depth()
+                    {
                         // The records array closed.
                         self.records_done = true;
                         self.in_records = false;
@@ -700,7 +808,10 @@ impl Splitter {
                 b',' => {
                     if at_record_level {
                         if !self.need_comma {
-                            return Err(format!("unexpected ',' before record {}", self.records_seen));
+                            return Err(format!(
+                                "unexpected ',' before record {}",
+                                self.records_seen
+                            ));
                         }
                         self.need_comma = false;
                     }
@@ -747,7 +858,10 @@ impl Splitter {
 mod tests {
     use super::*;
 
-    fn collect(decoder: &mut Decoder, input: &[u8]) -> Result<(Vec<Vec<u8>>, DecodeStats), DecodeError> {
+    fn collect(
+        decoder: &mut Decoder,
+        input: &[u8],
+    ) -> Result<(Vec<Vec<u8>>, DecodeStats), DecodeError> {
         let mut raws = Vec::new();
         let stats = decoder.decode(input, &mut |batch| {
             raws.extend(batch.iter().map(|e| e.raw.to_vec()));
@@ -773,12 +887,19 @@ mod tests {
             format!("{{\"Records\":[{REC1},\n  {REC2}]}}"),
             format!("[{REC1},{REC2}]"),
             format!("{REC1}\n{REC2}\n"),
-            format!("{{\"other\":[1,2,{{\"Records\":3}}], \"Records\" : [ {REC1} , {REC2} ] , \"z\":{{}}}}"),
+            format!(
+                "{{\"other\":[1,2,{{\"Records\":3}}], \"Records\" : [ {REC1} , {REC2} ] , \"z\":{{}}}}"
+            ),
         ];
         for input in &inputs {
             for bytes in [input.as_bytes().to_vec(), gz(input.as_bytes())] {
-                let (raws, stats) = collect(&mut d, &bytes).unwrap_or_else(|e| panic!("{input}: {e}"));
-                assert_eq!(raws, vec![REC1.as_bytes().to_vec(), REC2.as_bytes().to_vec()], "{input}");
+                let (raws, stats) =
+                    collect(&mut d, &bytes).unwrap_or_else(|e| panic!("{input}: {e}"));
+                assert_eq!(
+                    raws,
+                    vec![REC1.as_bytes().to_vec(), REC2.as_bytes().to_vec()],
+                    "{input}"
+                );
                 assert_eq!(stats.events, 2);
                 assert!(!stats.streamed);
             }
@@ -788,18 +909,28 @@ mod tests {
     #[test]
     fn streaming_matches_the_whole_buffer_path() {
         let mut whole = Decoder::new(DecodeOptions::default());
-        let mut tiny = Decoder::new(DecodeOptions { whole_file_limit: 10, batch_size: 3, ..DecodeOptions::default() });
-        let many: Vec<&str> = (0..50).map(|i| if i % 2 == 0 { REC1 } else { REC2 }).collect();
+        let mut tiny = Decoder::new(DecodeOptions {
+            whole_file_limit: 10,
+            batch_size: 3,
+            ..DecodeOptions::default()
+        });
+        let many: Vec<&str> = (0..50)
+            .map(|i| if i % 2 == 0 { REC1 } else { REC2 })
+            .collect();
         let inputs = [
             format!("{{\"Records\":[{}]}}", many.join(",")),
             format!("[{}]", many.join(" ,\n")),
             format!("{}\n", many.join("\n")),
-            format!("{{\"a\":\"Records\",\"Records\":[{}],\"b\":[[]]}}", many.join(",")),
+            format!(
+                "{{\"a\":\"Records\",\"Records\":[{}],\"b\":[[]]}}",
+                many.join(",")
+            ),
         ];
         for input in &inputs {
             for bytes in [input.as_bytes().to_vec(), gz(input.as_bytes())] {
                 let (a, _) = collect(&mut whole, &bytes).unwrap();
-                let (b, stats) = collect(&mut tiny, &bytes).unwrap_or_else(|e| panic!("{e}: {}", &input[..40]));
+                let (b, stats) =
+                    collect(&mut tiny, &bytes).unwrap_or_else(|e| panic!("{e}: {}", &input[..40]));
                 assert!(stats.streamed);
                 assert_eq!(a.len(), 50);
                 assert_eq!(a, b);
@@ -814,7 +945,10 @@ mod tests {
         d.decode(input.as_bytes(), &mut |batch| {
             let e = &batch[0];
             assert_eq!(e.event_name, Some("Get\"Objecté"));
-            assert_eq!(e.request_parameters.unwrap().as_str(), r#"{"a":[1,{"b":"}"}]}"#);
+            assert_eq!(
+                e.request_parameters.unwrap().as_str(),
+                r#"{"a":[1,{"b":"}"}]}"#
+            );
             assert_eq!(e.read_only, Some(true));
             let unknown: Vec<_> = e.unknown_fields().map(|(k, v)| (k, v.as_str())).collect();
             assert_eq!(unknown, vec![("n", "2.0"), ("x", "[ ]")]);
@@ -837,7 +971,11 @@ mod tests {
         let mut d = Decoder::new(DecodeOptions::default());
         let mut check = |input: &[u8], want: &str| {
             let err = collect(&mut d, input).unwrap_err().to_string();
-            assert!(err.contains(want), "{:?}: {err}", String::from_utf8_lossy(input));
+            assert!(
+                err.contains(want),
+                "{:?}: {err}",
+                String::from_utf8_lossy(input)
+            );
         };
         check(b"", "empty");
         check(b"  \n", "empty");
@@ -845,7 +983,10 @@ mod tests {
         check(b"{\"foo\":1}", "no \"Records\"");
         check(b"{\"Records\":[1]}", "record 0 is not a JSON object");
         check(b"[{\"a\":1}]", "none of eventVersion");
-        check(b"{\"digestStartTime\":\"x\",\"logFiles\":[]}", "digest file");
+        check(
+            b"{\"digestStartTime\":\"x\",\"logFiles\":[]}",
+            "digest file",
+        );
         check(b"hello", "not CloudTrail");
         let z = gz(b"{\"Records\":[]}");
         check(&z[..z.len() - 3], "gzip");
@@ -856,34 +997,72 @@ mod tests {
 
     #[test]
     fn streaming_bounds_records_and_reports_truncation() {
-        let mut d = Decoder::new(DecodeOptions { whole_file_limit: 8, max_record_bytes: 100, ..DecodeOptions::default() });
-        let big = format!("{{\"Records\":[{{\"eventVersion\":\"1.0\",\"pad\":\"{}\"}}]}}", "x".repeat(5000));
-        assert!(matches!(collect(&mut d, big.as_bytes()), Err(DecodeError::RecordTooLarge { limit: 100 })));
-        let mut d = Decoder::new(DecodeOptions { whole_file_limit: 8, ..DecodeOptions::default() });
-        assert!(collect(&mut d, format!("{{\"Records\":[{REC1},").as_bytes()).unwrap_err().to_string().contains("truncated"));
+        let mut d = Decoder::new(DecodeOptions {
+            whole_file_limit: 8,
+            max_record_bytes: 100,
+            ..DecodeOptions::default()
+        });
+        let big = format!(
+            "{{\"Records\":[{{\"eventVersion\":\"1.0\",\"pad\":\"{}\"}}]}}",
+            "x".repeat(5000)
+        );
+        assert!(matches!(
+            collect(&mut d, big.as_bytes()),
+            Err(DecodeError::RecordTooLarge { limit: 100 })
+        ));
+        let mut d = Decoder::new(DecodeOptions {
+            whole_file_limit: 8,
+            ..DecodeOptions::default()
+        });
+        assert!(
+            collect(&mut d, format!("{{\"Records\":[{REC1},").as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("truncated")
+        );
     }
 
     #[test]
     fn gzip_bombs_hit_the_cap() {
         let z = gz(&vec![b' '; 4 << 20]);
-        let mut d = Decoder::new(DecodeOptions { max_decompressed_bytes: 1 << 20, ..DecodeOptions::default() });
-        assert!(matches!(collect(&mut d, &z), Err(DecodeError::Inflate(InflateError::TooLarge { .. }))));
+        let mut d = Decoder::new(DecodeOptions {
+            max_decompressed_bytes: 1 << 20,
+            ..DecodeOptions::default()
+        });
+        assert!(matches!(
+            collect(&mut d, &z),
+            Err(DecodeError::Inflate(InflateError::TooLarge { .. }))
+        ));
     }
 
     #[test]
     fn unexpected_event_versions_warn_but_emit() {
         let mut d = Decoder::new(DecodeOptions::default());
-        let (raws, stats) = collect(&mut d, br#"[{"eventVersion":"2.0","eventTime":"t"}]"#).unwrap();
+        let (raws, stats) =
+            collect(&mut d, br#"[{"eventVersion":"2.0","eventTime":"t"}]"#).unwrap();
         assert_eq!(raws.len(), 1);
-        assert_eq!(stats.warnings, vec![DecodeWarning::UnexpectedEventVersion { version: "2.0".into(), records: 1 }]);
+        assert_eq!(
+            stats.warnings,
+            vec![DecodeWarning::UnexpectedEventVersion {
+                version: "2.0".into(),
+                records: 1
+            }]
+        );
     }
 
     #[test]
     fn deep_nesting_is_rejected() {
-        let deep = format!("{{\"Records\":[{{\"eventVersion\":\"1\",\"a\":{}1{}}}]}}", "[".repeat(500), "]".repeat(500));
+        let deep = format!(
+            "{{\"Records\":[{{\"eventVersion\":\"1\",\"a\":{}1{}}}]}}",
+            "[".repeat(500),
+            "]".repeat(500)
+        );
         let mut d = Decoder::new(DecodeOptions::default());
         assert!(collect(&mut d, deep.as_bytes()).is_err());
-        let mut d = Decoder::new(DecodeOptions { whole_file_limit: 8, ..DecodeOptions::default() });
+        let mut d = Decoder::new(DecodeOptions {
+            whole_file_limit: 8,
+            ..DecodeOptions::default()
+        });
         assert!(collect(&mut d, deep.as_bytes()).is_err());
     }
 

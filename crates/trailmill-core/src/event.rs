@@ -115,8 +115,14 @@ impl<'a> Doc<'a> {
     /// the byte after the value's last character (the `,`, `}` or `]` that follows).
     pub(crate) fn skip(&self, at: At) -> At {
         match self.nodes[at.t] {
-            Node::Object { count, .. } | Node::Array { count, .. } => At { t: at.t + count + 1, s: self.close_of(at.s) + 1 },
-            _ => At { t: at.t + 1, s: at.s + 1 },
+            Node::Object { count, .. } | Node::Array { count, .. } => At {
+                t: at.t + count + 1,
+                s: self.close_of(at.s) + 1,
+            },
+            _ => At {
+                t: at.t + 1,
+                s: at.s + 1,
+            },
         }
     }
 
@@ -124,7 +130,9 @@ impl<'a> Doc<'a> {
     pub(crate) fn raw(&self, at: At) -> &'a [u8] {
         let start = self.orig_pos(self.structurals[at.s] as usize);
         let end = match self.nodes[at.t] {
-            Node::Object { .. } | Node::Array { .. } => self.orig_pos(self.structurals[self.close_of(at.s)] as usize) + 1,
+            Node::Object { .. } | Node::Array { .. } => {
+                self.orig_pos(self.structurals[self.close_of(at.s)] as usize) + 1
+            }
             _ => {
                 // A scalar ends where the next structural character starts, less any whitespace.
                 let next = self.orig_pos(self.structurals[at.s + 1] as usize);
@@ -140,26 +148,47 @@ impl<'a> Doc<'a> {
 
     /// Calls `f(key, value position)` for each member of the object at `at`.
     pub(crate) fn members(&self, at: At, mut f: impl FnMut(&'a str, At)) {
-        let Node::Object { len, .. } = self.nodes[at.t] else { return };
+        let Node::Object { len, .. } = self.nodes[at.t] else {
+            return;
+        };
         // Key at (t+1, s+1); ':' at s+2; value at (t+2, s+3).
-        let mut key = At { t: at.t + 1, s: at.s + 1 };
+        let mut key = At {
+            t: at.t + 1,
+            s: at.s + 1,
+        };
         for _ in 0..len {
-            let Node::String(k) = self.nodes[key.t] else { return };
-            let value = At { t: key.t + 1, s: key.s + 2 };
+            let Node::String(k) = self.nodes[key.t] else {
+                return;
+            };
+            let value = At {
+                t: key.t + 1,
+                s: key.s + 2,
+            };
             f(k, value);
             let after = self.skip(value);
-            key = At { t: after.t, s: after.s + 1 };
+            key = At {
+                t: after.t,
+                s: after.s + 1,
+            };
         }
     }
 
     /// Calls `f(element position)` for each element of the array at `at`.
     pub(crate) fn elements(&self, at: At, mut f: impl FnMut(At)) {
-        let Node::Array { len, .. } = self.nodes[at.t] else { return };
-        let mut el = At { t: at.t + 1, s: at.s + 1 };
+        let Node::Array { len, .. } = self.nodes[at.t] else {
+            return;
+        };
+        let mut el = At {
+            t: at.t + 1,
+            s: at.s + 1,
+        };
         for _ in 0..len {
             f(el);
             let after = self.skip(el);
-            el = At { t: after.t, s: after.s + 1 };
+            el = At {
+                t: after.t,
+                s: after.s + 1,
+            };
         }
     }
 
@@ -388,7 +417,8 @@ impl<'a> Event<'a> {
 
     /// `userIdentity`, with its nested session context and delegation details.
     pub fn user_identity(&self) -> Option<UserIdentity<'a>> {
-        self.user_identity.map(|at| UserIdentity::from_doc(&self.doc, at))
+        self.user_identity
+            .map(|at| UserIdentity::from_doc(&self.doc, at))
     }
 
     /// The `resources` array.
@@ -409,7 +439,11 @@ impl<'a> Event<'a> {
     pub fn tls_details(&self) -> Option<TlsDetails<'a>> {
         let doc = self.doc;
         self.tls_details.map(|at| {
-            let mut t = TlsDetails { tls_version: None, cipher_suite: None, client_provided_host_header: None };
+            let mut t = TlsDetails {
+                tls_version: None,
+                cipher_suite: None,
+                client_provided_host_header: None,
+            };
             doc.members(at, |k, v| match k {
                 "tlsVersion" => t.tls_version = doc.str_at(v),
                 "cipherSuite" => t.cipher_suite = doc.str_at(v),
@@ -424,7 +458,12 @@ impl<'a> Event<'a> {
     pub fn addendum(&self) -> Option<Addendum<'a>> {
         let doc = self.doc;
         self.addendum.map(|at| {
-            let mut a = Addendum { reason: None, updated_fields: None, original_request_id: None, original_event_id: None };
+            let mut a = Addendum {
+                reason: None,
+                updated_fields: None,
+                original_request_id: None,
+                original_event_id: None,
+            };
             doc.members(at, |k, v| match k {
                 "reason" => a.reason = doc.str_at(v),
                 "updatedFields" => a.updated_fields = doc.str_at(v),
@@ -447,7 +486,8 @@ impl<'a> Event<'a> {
     /// Top-level members not in [`KNOWN_FIELDS`]: kept, never dropped.
     pub fn unknown_fields(&self) -> impl Iterator<Item = (&'a str, RawJson<'a>)> + use<'a> {
         let has_unknown = self.has_unknown;
-        self.fields().filter(move |(k, _)| has_unknown && !KNOWN_FIELDS.contains(k))
+        self.fields()
+            .filter(move |(k, _)| has_unknown && !KNOWN_FIELDS.contains(k))
     }
 
     /// The major number of `eventVersion` (`1` for `1.08`), if it parses.
@@ -502,7 +542,10 @@ pub struct UserIdentity<'a> {
 
 impl<'a> UserIdentity<'a> {
     fn from_doc(doc: &Doc<'a>, at: At) -> Self {
-        let mut u = UserIdentity { raw: Some(RawJson(doc.raw(at))), ..Default::default() };
+        let mut u = UserIdentity {
+            raw: Some(RawJson(doc.raw(at))),
+            ..Default::default()
+        };
         doc.members(at, |k, v| match k {
             "type" => u.identity_type = doc.str_at(v),
             "principalId" => u.principal_id = doc.str_at(v),
@@ -513,7 +556,9 @@ impl<'a> UserIdentity<'a> {
             "invokedBy" => u.invoked_by = doc.str_at(v),
             "identityProvider" => u.identity_provider = doc.str_at(v),
             "credentialId" => u.credential_id = doc.str_at(v),
-            "sessionContext" if doc.is_object(v) => u.session_context = Some(SessionContext::from_doc(doc, v)),
+            "sessionContext" if doc.is_object(v) => {
+                u.session_context = Some(SessionContext::from_doc(doc, v))
+            }
             "onBehalfOf" if doc.is_object(v) => {
                 let mut o = OnBehalfOf::default();
                 doc.members(v, |k, v| match k {

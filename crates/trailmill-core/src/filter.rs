@@ -42,15 +42,34 @@ pub enum Skip {
 }
 
 impl Selection {
-    /// True when nothing is restricted by key: files with names that are not
-    /// CloudTrail keys can then be read too.
-    pub fn is_unrestricted(&self) -> bool {
-        self.accounts.is_empty()
-            && self.regions.is_empty()
-            && self.org_ids.is_empty()
-            && self.prefix.is_none()
-            && self.start.is_none()
-            && self.end.is_none()
+    /// Decides whether a file whose name is not a CloudTrail key (an export) is
+    /// read. Only the prefix and organization can be judged from its name; the
+    /// accounts, regions and times apply to its events instead (see
+    /// [`Selection::as_event_filter`]).
+    pub fn check_keyless(&self, key_text: &str) -> Result<(), Skip> {
+        let selected = self.org_ids.is_empty()
+            && self
+                .prefix
+                .as_deref()
+                .is_none_or(|p| key_text.starts_with(p));
+        if selected {
+            Ok(())
+        } else {
+            Err(Skip::NotSelected)
+        }
+    }
+
+    /// The conditions a file without a CloudTrail key applies to its events
+    /// instead: accounts as `recipientAccountId`, regions as `awsRegion`, and
+    /// the time range as `eventTime`.
+    pub fn as_event_filter(&self) -> EventFilter {
+        EventFilter {
+            accounts: self.accounts.clone(),
+            regions: self.regions.clone(),
+            event_time_start: self.start.map(event_time_text),
+            event_time_end: self.end.map(event_time_text),
+            ..EventFilter::default()
+        }
     }
 
     /// Decides whether the file at `key_text` (parsed as `key`) is read.
@@ -60,13 +79,35 @@ impl Selection {
             FileKind::Insight { .. } if !self.include_insights => return Err(Skip::Insight),
             _ => {}
         }
-        let selected = (self.accounts.is_empty() || self.accounts.iter().any(|a| a == key.file.account))
+        let selected = (self.accounts.is_empty()
+            || self.accounts.iter().any(|a| a == key.file.account))
             && (self.regions.is_empty() || self.regions.iter().any(|r| r == key.file.region))
-            && (self.org_ids.is_empty() || key.org_id().is_some_and(|o| self.org_ids.iter().any(|x| x == o)))
-            && self.prefix.as_deref().is_none_or(|p| key_text.starts_with(p))
+            && (self.org_ids.is_empty()
+                || key
+                    .org_id()
+                    .is_some_and(|o| self.org_ids.iter().any(|x| x == o)))
+            && self
+                .prefix
+                .as_deref()
+                .is_none_or(|p| key_text.starts_with(p))
             && self.start.is_none_or(|s| key.file.time.unix_seconds() >= s)
             && self.end.is_none_or(|e| key.file.time.unix_seconds() < e);
-        if selected { Ok(()) } else { Err(Skip::NotSelected) }
+        if selected {
+            Ok(())
+        } else {
+            Err(Skip::NotSelected)
+        }
+    }
+}
+
+/// Formats Unix seconds as CloudTrail writes `eventTime`
+/// (`YYYY-MM-DDTHH:MM:SSZ`), so time bounds compare as text; out-of-range
+/// values clamp to the earliest or latest representable time.
+pub fn event_time_text(secs: i64) -> String {
+    match jiff::Timestamp::from_second(secs) {
+        Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Err(_) if secs < 0 => "0000-01-01T00:00:00Z".into(),
+        Err(_) => "9999-12-31T23:59:59Z".into(),
     }
 }
 
@@ -147,9 +188,16 @@ impl CompiledFilter {
             && any_eq(&s.event_categories, event.event_category)
             && (!s.errors_only || event.error_code.is_some())
             && s.read_only.is_none_or(|want| event.read_only == Some(want))
-            && (self.event_names.is_empty() || event.event_name.is_some_and(|n| self.event_names.iter().any(|g| g.matches(n))))
-            && s.event_time_start.as_deref().is_none_or(|t| event.event_time.is_some_and(|e| e >= t))
-            && s.event_time_end.as_deref().is_none_or(|t| event.event_time.is_some_and(|e| e < t))
+            && (self.event_names.is_empty()
+                || event
+                    .event_name
+                    .is_some_and(|n| self.event_names.iter().any(|g| g.matches(n))))
+            && s.event_time_start
+                .as_deref()
+                .is_none_or(|t| event.event_time.is_some_and(|e| e >= t))
+            && s.event_time_end
+                .as_deref()
+                .is_none_or(|t| event.event_time.is_some_and(|e| e < t))
             && (self.user_arns.is_empty()
                 || event
                     .user_identity()
@@ -168,7 +216,12 @@ mod tests {
         let mut out = Vec::new();
         Decoder::new(DecodeOptions::default())
             .decode(json.as_bytes(), &mut |batch| {
-                out.extend(batch.iter().filter(|e| f.matches(e)).map(|e| e.event_name.unwrap().to_owned()));
+                out.extend(
+                    batch
+                        .iter()
+                        .filter(|e| f.matches(e))
+                        .map(|e| e.event_name.unwrap().to_owned()),
+                );
                 Ok(())
             })
             .unwrap();
@@ -187,16 +240,76 @@ mod tests {
         assert!(all.compile().is_pass_all());
         assert_eq!(names(&all, LOG).len(), 3);
         let f = |f: EventFilter| names(&f, LOG);
-        assert_eq!(f(EventFilter { event_sources: vec!["s3.amazonaws.com".into()], ..Default::default() }), ["GetObject", "PutObject"]);
-        assert_eq!(f(EventFilter { event_names: vec!["*Object".into()], ..Default::default() }), ["GetObject", "PutObject"]);
-        assert_eq!(f(EventFilter { accounts: vec!["2".into()], ..Default::default() }), ["CreateUser"]);
-        assert_eq!(f(EventFilter { regions: vec!["eu-west-1".into()], ..Default::default() }), ["PutObject"]);
-        assert_eq!(f(EventFilter { user_arns: vec!["*:user/*".into()], ..Default::default() }), ["GetObject"]);
-        assert_eq!(f(EventFilter { errors_only: true, ..Default::default() }), ["CreateUser"]);
-        assert_eq!(f(EventFilter { error_codes: vec!["Throttling".into()], ..Default::default() }), Vec::<String>::new());
-        assert_eq!(f(EventFilter { read_only: Some(true), ..Default::default() }), ["GetObject"]);
-        assert_eq!(f(EventFilter { read_only: Some(false), ..Default::default() }), ["CreateUser", "PutObject"]);
-        assert_eq!(f(EventFilter { event_categories: vec!["Management".into()], ..Default::default() }), ["CreateUser"]);
+        assert_eq!(
+            f(EventFilter {
+                event_sources: vec!["s3.amazonaws.com".into()],
+                ..Default::default()
+            }),
+            ["GetObject", "PutObject"]
+        );
+        assert_eq!(
+            f(EventFilter {
+                event_names: vec!["*Object".into()],
+                ..Default::default()
+            }),
+            ["GetObject", "PutObject"]
+        );
+        assert_eq!(
+            f(EventFilter {
+                accounts: vec!["2".into()],
+                ..Default::default()
+            }),
+            ["CreateUser"]
+        );
+        assert_eq!(
+            f(EventFilter {
+                regions: vec!["eu-west-1".into()],
+                ..Default::default()
+            }),
+            ["PutObject"]
+        );
+        assert_eq!(
+            f(EventFilter {
+                user_arns: vec!["*:user/*".into()],
+                ..Default::default()
+            }),
+            ["GetObject"]
+        );
+        assert_eq!(
+            f(EventFilter {
+                errors_only: true,
+                ..Default::default()
+            }),
+            ["CreateUser"]
+        );
+        assert_eq!(
+            f(EventFilter {
+                error_codes: vec!["Throttling".into()],
+                ..Default::default()
+            }),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            f(EventFilter {
+                read_only: Some(true),
+                ..Default::default()
+            }),
+            ["GetObject"]
+        );
+        assert_eq!(
+            f(EventFilter {
+                read_only: Some(false),
+                ..Default::default()
+            }),
+            ["CreateUser", "PutObject"]
+        );
+        assert_eq!(
+            f(EventFilter {
+                event_categories: vec!["Management".into()],
+                ..Default::default()
+            }),
+            ["CreateUser"]
+        );
         assert_eq!(
             f(EventFilter {
                 event_time_start: Some("2024-01-01T01:00:00Z".into()),
@@ -214,18 +327,96 @@ mod tests {
         let t = k.file.time.unix_seconds();
         assert_eq!(Selection::default().check(key, &k), Ok(()));
         let sel = |s: Selection| s.check(key, &k);
-        assert_eq!(sel(Selection { accounts: vec!["222".into()], ..Default::default() }), Err(Skip::NotSelected));
-        assert_eq!(sel(Selection { regions: vec!["us-east-1".into()], ..Default::default() }), Ok(()));
-        assert_eq!(sel(Selection { org_ids: vec!["o-1".into()], ..Default::default() }), Ok(()));
-        assert_eq!(sel(Selection { org_ids: vec!["o-2".into()], ..Default::default() }), Err(Skip::NotSelected));
-        assert_eq!(sel(Selection { prefix: Some("p/AWSLogs/o-1/111/".into()), ..Default::default() }), Ok(()));
-        assert_eq!(sel(Selection { start: Some(t), end: Some(t + 1), ..Default::default() }), Ok(()));
-        assert_eq!(sel(Selection { end: Some(t), ..Default::default() }), Err(Skip::NotSelected));
+        assert_eq!(
+            sel(Selection {
+                accounts: vec!["222".into()],
+                ..Default::default()
+            }),
+            Err(Skip::NotSelected)
+        );
+        assert_eq!(
+            sel(Selection {
+                regions: vec!["us-east-1".into()],
+                ..Default::default()
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            sel(Selection {
+                org_ids: vec!["o-1".into()],
+                ..Default::default()
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            sel(Selection {
+                org_ids: vec!["o-2".into()],
+                ..Default::default()
+            }),
+            Err(Skip::NotSelected)
+        );
+        assert_eq!(
+            sel(Selection {
+                prefix: Some("p/AWSLogs/o-1/111/".into()),
+                ..Default::default()
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            sel(Selection {
+                start: Some(t),
+                end: Some(t + 1),
+                ..Default::default()
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            sel(Selection {
+                end: Some(t),
+                ..Default::default()
+            }),
+            Err(Skip::NotSelected)
+        );
         let digest = "111_CloudTrail-Digest_us-east-1_t_us-east-1_20240101T010203Z.json.gz";
-        assert_eq!(Selection::default().check(digest, &ObjectKey::parse(digest).unwrap()), Err(Skip::Digest));
+        assert_eq!(
+            Selection::default().check(digest, &ObjectKey::parse(digest).unwrap()),
+            Err(Skip::Digest)
+        );
         let insight = "111_CloudTrail-Insight_us-east-1_20240101T0105Z_u.json.gz";
         let ik = ObjectKey::parse(insight).unwrap();
         assert_eq!(Selection::default().check(insight, &ik), Err(Skip::Insight));
-        assert_eq!(Selection { include_insights: true, ..Default::default() }.check(insight, &ik), Ok(()));
+        assert_eq!(
+            Selection {
+                include_insights: true,
+                ..Default::default()
+            }
+            .check(insight, &ik),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn keyless_files_apply_the_selection_to_their_events() {
+        let sel = Selection {
+            accounts: vec!["2".into()],
+            start: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(sel.check_keyless("export.json"), Ok(()));
+        assert_eq!(
+            Selection {
+                org_ids: vec!["o-1".into()],
+                ..Default::default()
+            }
+            .check_keyless("x.json"),
+            Err(Skip::NotSelected)
+        );
+        let sel = Selection {
+            start: Some(1_704_070_800),
+            ..sel
+        }; // 2024-01-01T01:00:00Z
+        assert_eq!(event_time_text(1_704_070_800), "2024-01-01T01:00:00Z");
+        let f = sel.as_event_filter();
+        assert_eq!(names(&f, LOG), ["CreateUser"]);
     }
 }

@@ -49,10 +49,16 @@ pub fn inflate_into(gz: &[u8], out: &mut Vec<u8>, limit: u64) -> Result<(), Infl
     out.clear();
     if let Some(hint) = size_hint(gz) {
         // The trailer is attacker-controlled: never trust it beyond the cap.
-        out.reserve(hint.min(usize::try_from(limit).unwrap_or(usize::MAX)).saturating_add(1));
+        out.reserve(
+            hint.min(usize::try_from(limit).unwrap_or(usize::MAX))
+                .saturating_add(1),
+        );
     }
     let mut decoder = GzDecoder::new(gz);
-    let read = (&mut decoder).take(limit.saturating_add(1)).read_to_end(out).map_err(InflateError::Corrupt)?;
+    let read = (&mut decoder)
+        .take(limit.saturating_add(1))
+        .read_to_end(out)
+        .map_err(InflateError::Corrupt)?;
     if read as u64 > limit {
         return Err(InflateError::TooLarge { limit });
     }
@@ -71,7 +77,12 @@ pub struct BoundedGzReader<'a> {
 impl<'a> BoundedGzReader<'a> {
     /// Starts inflating `gz`, allowing at most `limit` uncompressed bytes.
     pub fn new(gz: &'a [u8], limit: u64) -> Self {
-        BoundedGzReader { decoder: GzDecoder::new(gz), produced: 0, limit, finished: false }
+        BoundedGzReader {
+            decoder: GzDecoder::new(gz),
+            produced: 0,
+            limit,
+            finished: false,
+        }
     }
 
     /// Fills `buf` as far as possible; returns 0 at the end of the stream.
@@ -81,7 +92,10 @@ impl<'a> BoundedGzReader<'a> {
         }
         let mut filled = 0;
         while filled < buf.len() {
-            let n = self.decoder.read(&mut buf[filled..]).map_err(InflateError::Corrupt)?;
+            let n = self
+                .decoder
+                .read(&mut buf[filled..])
+                .map_err(InflateError::Corrupt)?;
             if n == 0 {
                 self.finished = true;
                 check_no_trailing_data(self.decoder.get_ref())?;
@@ -98,7 +112,11 @@ impl<'a> BoundedGzReader<'a> {
 }
 
 fn check_no_trailing_data(rest: &[u8]) -> Result<(), InflateError> {
-    if rest.is_empty() { Ok(()) } else { Err(InflateError::TrailingData(rest.len())) }
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(InflateError::TrailingData(rest.len()))
+    }
 }
 
 #[cfg(test)]
@@ -128,17 +146,29 @@ mod tests {
         let mut z = gz(b"{\"Records\":[]}");
         z.extend(gz(b"{\"Records\":[{}]}"));
         let err = inflate_into(&z, &mut Vec::new(), 1 << 20).unwrap_err();
-        assert!(matches!(err, InflateError::TrailingData(n) if n > 0), "{err}");
+        assert!(
+            matches!(err, InflateError::TrailingData(n) if n > 0),
+            "{err}"
+        );
     }
 
     #[test]
     fn rejects_truncation_and_caps_bombs() {
         let z = gz(&vec![b'a'; 1 << 20]);
-        assert!(matches!(inflate_into(&z[..z.len() - 6], &mut Vec::new(), 1 << 30), Err(InflateError::Corrupt(_))));
-        assert!(matches!(inflate_into(&z, &mut Vec::new(), 1000), Err(InflateError::TooLarge { limit: 1000 })));
+        assert!(matches!(
+            inflate_into(&z[..z.len() - 6], &mut Vec::new(), 1 << 30),
+            Err(InflateError::Corrupt(_))
+        ));
+        assert!(matches!(
+            inflate_into(&z, &mut Vec::new(), 1000),
+            Err(InflateError::TooLarge { limit: 1000 })
+        ));
         let mut r = BoundedGzReader::new(&z, 4096);
         let mut buf = vec![0; 1 << 16];
-        assert!(matches!(r.read_chunk(&mut buf), Err(InflateError::TooLarge { .. })));
+        assert!(matches!(
+            r.read_chunk(&mut buf),
+            Err(InflateError::TooLarge { .. })
+        ));
     }
 
     #[test]

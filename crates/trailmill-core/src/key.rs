@@ -42,15 +42,25 @@ pub struct KeyTime {
 impl KeyTime {
     /// The time as seconds since the Unix epoch (UTC).
     pub fn unix_seconds(&self) -> i64 {
-        days_from_civil(self.year.into(), self.month.into(), self.day.into()) * 86_400
-            + i64::from(self.hour) * 3600
-            + i64::from(self.minute) * 60
-            + i64::from(self.second.unwrap_or(0))
+        // `parse` only builds valid dates, so the conversion cannot fail.
+        jiff::civil::date(self.year as i16, self.month as i8, self.day as i8)
+            .at(
+                self.hour as i8,
+                self.minute as i8,
+                self.second.unwrap_or(0) as i8,
+                0,
+            )
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map_or(0, |z| z.timestamp().as_second())
     }
 
     /// The `YYYY/MM/DD` folder this time is delivered under.
     pub fn date(&self) -> KeyDate {
-        KeyDate { year: self.year, month: self.month, day: self.day }
+        KeyDate {
+            year: self.year,
+            month: self.month,
+            day: self.day,
+        }
     }
 
     fn parse(s: &str, with_seconds: bool) -> Option<Self> {
@@ -65,8 +75,19 @@ impl KeyTime {
         let day = digits(&b[6..8])? as u8;
         let hour = digits(&b[9..11])? as u8;
         let minute = digits(&b[11..13])? as u8;
-        let second = if with_seconds { Some(digits(&b[13..15])? as u8) } else { None };
-        let t = KeyTime { year, month, day, hour, minute, second };
+        let second = if with_seconds {
+            Some(digits(&b[13..15])? as u8)
+        } else {
+            None
+        };
+        let t = KeyTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+        };
         t.is_valid().then_some(t)
     }
 
@@ -81,7 +102,11 @@ impl KeyTime {
 
 impl fmt::Display for KeyTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}{:02}{:02}T{:02}{:02}", self.year, self.month, self.day, self.hour, self.minute)?;
+        write!(
+            f,
+            "{:04}{:02}{:02}T{:02}{:02}",
+            self.year, self.month, self.day, self.hour, self.minute
+        )?;
         if let Some(s) = self.second {
             write!(f, "{s:02}")?;
         }
@@ -193,20 +218,35 @@ impl<'a> FileName<'a> {
         if account.is_empty() || account.contains('/') {
             return Err("empty account in the file name".into());
         }
-        let (tag, rest) = rest.split_once('_').ok_or("no service tag in the file name")?;
+        let (tag, rest) = rest
+            .split_once('_')
+            .ok_or("no service tag in the file name")?;
         let (region, rest) = rest.split_once('_').ok_or("no region in the file name")?;
         if !is_region(region) {
             return Err(format!("{region:?} is not a region"));
         }
         match tag {
             "CloudTrail" | "CloudTrail-Insight" => {
-                let (time, unique) = rest.split_once('_').ok_or("no unique suffix in the file name")?;
-                let time = KeyTime::parse(time, false).ok_or_else(|| format!("{time:?} is not a YYYYMMDDTHHmmZ time"))?;
+                let (time, unique) = rest
+                    .split_once('_')
+                    .ok_or("no unique suffix in the file name")?;
+                let time = KeyTime::parse(time, false)
+                    .ok_or_else(|| format!("{time:?} is not a YYYYMMDDTHHmmZ time"))?;
                 if unique.is_empty() || unique.contains(['/', '_']) {
                     return Err(format!("{unique:?} is not a unique suffix"));
                 }
-                let kind = if tag == "CloudTrail" { FileKind::Log { unique } } else { FileKind::Insight { unique } };
-                Ok(FileName { account, region, kind, time, extension })
+                let kind = if tag == "CloudTrail" {
+                    FileKind::Log { unique }
+                } else {
+                    FileKind::Insight { unique }
+                };
+                Ok(FileName {
+                    account,
+                    region,
+                    kind,
+                    time,
+                    extension,
+                })
             }
             "CloudTrail-Digest" => {
                 let (rest, backfill) = match rest.strip_suffix("_backfill") {
@@ -214,27 +254,54 @@ impl<'a> FileName<'a> {
                     None => (rest, false),
                 };
                 let (rest, time) = rest.rsplit_once('_').ok_or("no time in the digest name")?;
-                let time = KeyTime::parse(time, true).ok_or_else(|| format!("{time:?} is not a YYYYMMDDTHHMMSSZ time"))?;
-                let (trail, home_region) = rest.rsplit_once('_').ok_or("no home region in the digest name")?;
+                let time = KeyTime::parse(time, true)
+                    .ok_or_else(|| format!("{time:?} is not a YYYYMMDDTHHMMSSZ time"))?;
+                let (trail, home_region) = rest
+                    .rsplit_once('_')
+                    .ok_or("no home region in the digest name")?;
                 if !is_region(home_region) {
                     return Err(format!("{home_region:?} is not a home region"));
                 }
                 if trail.is_empty() || trail.contains('/') {
                     return Err("empty trail name in the digest name".into());
                 }
-                Ok(FileName { account, region, kind: FileKind::Digest { trail, home_region, backfill }, time, extension })
+                Ok(FileName {
+                    account,
+                    region,
+                    kind: FileKind::Digest {
+                        trail,
+                        home_region,
+                        backfill,
+                    },
+                    time,
+                    extension,
+                })
             }
-            other => Err(format!("{other:?} is not CloudTrail, CloudTrail-Digest or CloudTrail-Insight")),
+            other => Err(format!(
+                "{other:?} is not CloudTrail, CloudTrail-Digest or CloudTrail-Insight"
+            )),
         }
     }
 }
 
 impl fmt::Display for FileName<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}_{}_{}_", self.account, self.kind.folder(), self.region)?;
+        write!(
+            f,
+            "{}_{}_{}_",
+            self.account,
+            self.kind.folder(),
+            self.region
+        )?;
         match self.kind {
-            FileKind::Log { unique } | FileKind::Insight { unique } => write!(f, "{}_{unique}", self.time)?,
-            FileKind::Digest { trail, home_region, backfill } => {
+            FileKind::Log { unique } | FileKind::Insight { unique } => {
+                write!(f, "{}_{unique}", self.time)?
+            }
+            FileKind::Digest {
+                trail,
+                home_region,
+                backfill,
+            } => {
                 write!(f, "{trail}_{home_region}_{}", self.time)?;
                 if backfill {
                     f.write_str("_backfill")?;
@@ -299,10 +366,15 @@ impl<'a> ObjectKey<'a> {
         let name_start = key.rfind('/').map_or(0, |i| i + 1);
         let (dir_with_slash, name) = key.split_at(name_start);
         let file = FileName::parse(name)?;
-        let location = match dir_with_slash.strip_suffix('/').and_then(|dir| aws_logs_location(dir, &file)) {
+        let location = match dir_with_slash
+            .strip_suffix('/')
+            .and_then(|dir| aws_logs_location(dir, &file))
+        {
             Some(Ok(loc)) => loc,
             Some(Err(reason)) => return Err(reason),
-            None => Location::Elsewhere { dir: dir_with_slash },
+            None => Location::Elsewhere {
+                dir: dir_with_slash,
+            },
         };
         Ok(ObjectKey { location, file })
     }
@@ -327,9 +399,14 @@ impl<'a> ObjectKey<'a> {
     /// `[prefix/]AWSLogs/[o-ORGID/]ACCOUNT/SERVICE/REGION/YYYY/MM/DD/` (or the directory elsewhere).
     pub fn day_folder(&self) -> String {
         match self.location {
-            Location::AwsLogs { prefix, org_id } => {
-                day_prefix(prefix, org_id, self.file.account, self.file.kind.folder(), self.file.region, self.file.time.date())
-            }
+            Location::AwsLogs { prefix, org_id } => day_prefix(
+                prefix,
+                org_id,
+                self.file.account,
+                self.file.kind.folder(),
+                self.file.region,
+                self.file.time.date(),
+            ),
             Location::Elsewhere { dir } => dir.to_owned(),
         }
     }
@@ -371,11 +448,20 @@ pub fn day_prefix(
 /// Recognises `[prefix/]AWSLogs/[o-ORGID/]ACCOUNT/SERVICE/REGION/YYYY/MM/DD` in `dir`.
 /// `None` when `dir` is not in that layout at all; an error when it is but
 /// disagrees with the file name.
-fn aws_logs_location<'a>(dir: &'a str, file: &FileName<'a>) -> Option<Result<Location<'a>, String>> {
+fn aws_logs_location<'a>(
+    dir: &'a str,
+    file: &FileName<'a>,
+) -> Option<Result<Location<'a>, String>> {
     // Split from the right: DD, MM, YYYY, REGION, SERVICE, ACCOUNT, [o-ORG], AWSLogs, prefix...
     let mut parts = dir.rsplitn(7, '/');
-    let (dd, mm, yyyy, region, service, account) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (dd, mm, yyyy, region, service, account) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
     let rest = parts.next()?;
     let (before_org, org_id) = match rest.rsplit_once('/') {
         Some((before, last)) if last.starts_with("o-") => (before, Some(last)),
@@ -396,9 +482,15 @@ fn aws_logs_location<'a>(dir: &'a str, file: &FileName<'a>) -> Option<Result<Loc
     if org_id == Some("o-") {
         return Some(Err("empty organization ID".into()));
     }
-    let date = (digits(yyyy.as_bytes()), digits(mm.as_bytes()), digits(dd.as_bytes()));
+    let date = (
+        digits(yyyy.as_bytes()),
+        digits(mm.as_bytes()),
+        digits(dd.as_bytes()),
+    );
     let mismatch = |what: &str, folder: &str, name: &dyn fmt::Display| {
-        Some(Err(format!("folder {what} {folder:?} does not match the file name's {name}")))
+        Some(Err(format!(
+            "folder {what} {folder:?} does not match the file name's {name}"
+        )))
     };
     if account != file.account {
         return mismatch("account", account, &file.account);
@@ -413,7 +505,12 @@ fn aws_logs_location<'a>(dir: &'a str, file: &FileName<'a>) -> Option<Result<Loc
     if yyyy.len() != 4
         || mm.len() != 2
         || dd.len() != 2
-        || date != (Some(name_date.year.into()), Some(name_date.month.into()), Some(name_date.day.into()))
+        || date
+            != (
+                Some(name_date.year.into()),
+                Some(name_date.month.into()),
+                Some(name_date.day.into()),
+            )
     {
         return mismatch("date", &format!("{yyyy}/{mm}/{dd}"), &name_date);
     }
@@ -423,34 +520,22 @@ fn aws_logs_location<'a>(dir: &'a str, file: &FileName<'a>) -> Option<Result<Loc
 /// Region names are lower-case letters, digits and dashes (`us-east-1`,
 /// `us-gov-west-1`, and anonymised ones such as `ap-isob-east-1r`).
 fn is_region(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn digits(b: &[u8]) -> Option<u32> {
     if b.is_empty() || b.len() > 9 {
         return None;
     }
-    b.iter().try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    b.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
 }
 
 fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`); small enough that a date library would be a heavier dependency.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    jiff::civil::date(year.min(9999) as i16, month as i8, 1).days_in_month() as u8
 }
 
 #[cfg(test)]
@@ -462,7 +547,13 @@ mod tests {
     fn parses_a_log_key_with_a_multi_segment_prefix_and_org() {
         let key = "a/b/c/AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2024/02/29/111122223333_CloudTrail_eu-west-1_20240229T2355Z_AbCd1234.json.gz";
         let k = ObjectKey::parse(key).unwrap();
-        assert_eq!(k.location, Location::AwsLogs { prefix: Some("a/b/c"), org_id: Some("o-abc123") });
+        assert_eq!(
+            k.location,
+            Location::AwsLogs {
+                prefix: Some("a/b/c"),
+                org_id: Some("o-abc123")
+            }
+        );
         assert_eq!(k.file.account, "111122223333");
         assert_eq!(k.file.kind, FileKind::Log { unique: "AbCd1234" });
         assert_eq!(k.file.time.hour, 23);
@@ -473,7 +564,13 @@ mod tests {
     fn parses_an_org_trail_without_the_org_folder_and_without_prefix() {
         let key = "AWSLogs/acct-not-numeric/CloudTrail/us-east-1/2023/07/10/acct-not-numeric_CloudTrail_us-east-1_20230710T1220Z_x.json";
         let k = ObjectKey::parse(key).unwrap();
-        assert_eq!(k.location, Location::AwsLogs { prefix: None, org_id: None });
+        assert_eq!(
+            k.location,
+            Location::AwsLogs {
+                prefix: None,
+                org_id: None
+            }
+        );
         assert_eq!(k.file.extension, Extension::Json);
         assert_eq!(k.to_string(), key);
     }
@@ -482,7 +579,14 @@ mod tests {
     fn parses_digests_including_backfill_and_trail_names_with_underscores() {
         let key = "p/AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/01/02/111122223333_CloudTrail-Digest_us-east-1_my_trail_us-west-2_20240102T030405Z_backfill.json.gz";
         let k = ObjectKey::parse(key).unwrap();
-        assert_eq!(k.file.kind, FileKind::Digest { trail: "my_trail", home_region: "us-west-2", backfill: true });
+        assert_eq!(
+            k.file.kind,
+            FileKind::Digest {
+                trail: "my_trail",
+                home_region: "us-west-2",
+                backfill: true
+            }
+        );
         assert_eq!(k.file.time.second, Some(5));
         assert_eq!(k.to_string(), key);
     }
@@ -491,21 +595,49 @@ mod tests {
     fn parses_insights_and_files_outside_awslogs() {
         let key = "us-east-1/2024/01/02/1_CloudTrail-Insight_us-east-1_20240102T0300Z_u.json.gz";
         let k = ObjectKey::parse(key).unwrap();
-        assert_eq!(k.location, Location::Elsewhere { dir: "us-east-1/2024/01/02/" });
+        assert_eq!(
+            k.location,
+            Location::Elsewhere {
+                dir: "us-east-1/2024/01/02/"
+            }
+        );
         assert!(matches!(k.file.kind, FileKind::Insight { .. }));
         assert_eq!(k.to_string(), key);
-        assert_eq!(ObjectKey::parse("1_CloudTrail_us-east-1_20240102T0300Z_u.json").unwrap().to_string(), "1_CloudTrail_us-east-1_20240102T0300Z_u.json");
+        assert_eq!(
+            ObjectKey::parse("1_CloudTrail_us-east-1_20240102T0300Z_u.json")
+                .unwrap()
+                .to_string(),
+            "1_CloudTrail_us-east-1_20240102T0300Z_u.json"
+        );
     }
 
     #[test]
     fn classifies_other_keys_with_a_reason() {
         for (key, why) in [
-            ("AWSLogs/1/CloudTrail/us-east-1/2024/01/02/readme.txt", "does not end"),
-            ("x/1_CloudTrail_us-east-1_20241302T0300Z_u.json.gz", "not a YYYYMMDDTHHmmZ"),
-            ("AWSLogs/1/CloudTrail/us-east-1/2024/01/03/1_CloudTrail_us-east-1_20240102T0300Z_u.json.gz", "date"),
-            ("AWSLogs/2/CloudTrail/us-east-1/2024/01/02/1_CloudTrail_us-east-1_20240102T0300Z_u.json.gz", "account"),
-            ("1_CloudTrail-Digest_us-east-1_t_us-east-1_20240102T0300Z.json.gz", "YYYYMMDDTHHMMSSZ"),
-            ("1_Config_us-east-1_20240102T0300Z_u.json.gz", "is not CloudTrail"),
+            (
+                "AWSLogs/1/CloudTrail/us-east-1/2024/01/02/readme.txt",
+                "does not end",
+            ),
+            (
+                "x/1_CloudTrail_us-east-1_20241302T0300Z_u.json.gz",
+                "not a YYYYMMDDTHHmmZ",
+            ),
+            (
+                "AWSLogs/1/CloudTrail/us-east-1/2024/01/03/1_CloudTrail_us-east-1_20240102T0300Z_u.json.gz",
+                "date",
+            ),
+            (
+                "AWSLogs/2/CloudTrail/us-east-1/2024/01/02/1_CloudTrail_us-east-1_20240102T0300Z_u.json.gz",
+                "account",
+            ),
+            (
+                "1_CloudTrail-Digest_us-east-1_t_us-east-1_20240102T0300Z.json.gz",
+                "YYYYMMDDTHHMMSSZ",
+            ),
+            (
+                "1_Config_us-east-1_20240102T0300Z_u.json.gz",
+                "is not CloudTrail",
+            ),
         ] {
             match ObjectKey::classify(key) {
                 Classified::Other { reason } => assert!(reason.contains(why), "{key}: {reason}"),

@@ -20,7 +20,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use trailmill_core::{CompiledFilter, DecodeError, DecodeOptions, DecodeWarning, Decoder, Event, EventFilter, Selection};
+use trailmill_core::key::Classified;
+use trailmill_core::{
+    CompiledFilter, DecodeError, DecodeOptions, DecodeWarning, Decoder, Event, EventFilter,
+    Selection,
+};
 
 use crate::sink::{Sink, SinkError, SinkStats};
 use crate::source::{ListStats, Source, SourceError, SourceObject};
@@ -266,13 +270,18 @@ impl PipelineBuilder {
     pub fn build(self) -> Pipeline {
         Pipeline {
             shared: Shared {
+                keyless_filter: self.selection.as_event_filter().compile(),
                 threads: self.threads,
                 decode: self.decode,
                 selection: self.selection,
                 filter: self.filter.compile(),
                 predicate: self.predicate,
                 source_filter: self.source_filter,
-                sinks: self.sinks.into_iter().map(|s| (s.name(), Mutex::new(s))).collect(),
+                sinks: self
+                    .sinks
+                    .into_iter()
+                    .map(|s| (s.name(), Mutex::new(s)))
+                    .collect(),
                 fail_fast: self.fail_fast,
             },
             progress: self.progress,
@@ -294,6 +303,9 @@ struct Shared {
     decode: DecodeOptions,
     selection: Selection,
     filter: CompiledFilter,
+    /// The selection's accounts, regions and times, applied to the events of
+    /// files whose names carry no key to select by.
+    keyless_filter: CompiledFilter,
     predicate: Option<Box<dyn EventPredicate>>,
     source_filter: Option<Box<dyn SourceFilter>>,
     sinks: Vec<(String, Mutex<Box<dyn Sink>>)>,
@@ -316,7 +328,8 @@ impl Pipeline {
         let started = Instant::now();
         let mut summary = RunSummary::default();
         let stop = AtomicBool::new(false);
-        let (object_tx, object_rx) = crossbeam_channel::bounded::<SourceObject>(self.shared.threads * 4);
+        let (object_tx, object_rx) =
+            crossbeam_channel::bounded::<SourceObject>(self.shared.threads * 4);
         let (message_tx, message_rx) = crossbeam_channel::bounded::<Message>(1024);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.shared.threads)
@@ -343,7 +356,11 @@ impl Pipeline {
                     }
                     listed += 1;
                     let _ = lister_messages.send(Message::Listed(listed));
-                    if object_tx.send(object).is_err() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                    if object_tx.send(object).is_err() {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
                 });
                 stats.listed -= filtered_out;
                 stats.skipped_by_filter = filtered_out;
@@ -358,7 +375,10 @@ impl Pipeline {
                             continue; // drain so the lister can finish
                         }
                         let outcome = this.process(source, &mut decoder, object);
-                        if worker_messages.send(Message::Done(Box::new(outcome))).is_err() {
+                        if worker_messages
+                            .send(Message::Done(Box::new(outcome)))
+                            .is_err()
+                        {
                             break;
                         }
                     }
@@ -412,7 +432,10 @@ impl Pipeline {
             lister.join().unwrap_or_default()
         });
         for e in &listing.errors {
-            let error = FileError { name: e.name.clone(), kind: FileErrorKind::Read(e.reason.clone()) };
+            let error = FileError {
+                name: e.name.clone(),
+                kind: FileErrorKind::Read(e.reason.clone()),
+            };
             match errors.as_mut() {
                 Some(h) => h.handle(&error),
                 None => tracing::error!(file = %error.name, "{}", error.kind),
@@ -421,7 +444,9 @@ impl Pipeline {
         summary.files_failed += listing.errors.len() as u64;
         summary.listing = listing;
         for (name, sink) in std::mem::take(&mut self.shared.sinks) {
-            let mut sink = sink.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut sink = sink
+                .into_inner()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             match sink.finish() {
                 Ok(stats) => summary.sinks.push((name, stats)),
                 Err(e) => summary.sink_errors.push((name, e)),
@@ -430,12 +455,16 @@ impl Pipeline {
         summary.elapsed = started.elapsed();
         summary
     }
-
 }
 
 impl Shared {
     /// Reads, decodes, filters and delivers one object.
-    fn process(&self, source: &dyn Source, decoder: &mut Decoder, object: SourceObject) -> FileOutcome {
+    fn process(
+        &self,
+        source: &dyn Source,
+        decoder: &mut Decoder,
+        object: SourceObject,
+    ) -> FileOutcome {
         let mut outcome = FileOutcome {
             bytes_read: 0,
             bytes_uncompressed: 0,
@@ -445,7 +474,12 @@ impl Shared {
             result: Ok(()),
             object,
         };
-        let fail = |object: &SourceObject, kind| Err(FileError { name: object.name.clone(), kind });
+        let fail = |object: &SourceObject, kind| {
+            Err(FileError {
+                name: object.name.clone(),
+                kind,
+            })
+        };
         let data = match source.read(&outcome.object) {
             Ok(d) => d,
             Err(SourceError { reason, .. }) => {
@@ -454,7 +488,9 @@ impl Shared {
             }
         };
         outcome.bytes_read = data.len() as u64;
-        let pass_all = self.filter.is_pass_all() && self.predicate.is_none();
+        let keyless = matches!(outcome.object.classify(), Classified::Other { .. })
+            && !self.keyless_filter.is_pass_all();
+        let pass_all = self.filter.is_pass_all() && self.predicate.is_none() && !keyless;
         let mut events_out = 0u64;
         let mut sink_failure: Option<(String, SinkError)> = None;
         let object = &outcome.object;
@@ -468,7 +504,11 @@ impl Shared {
                 kept = batch
                     .iter()
                     .copied()
-                    .filter(|e| self.filter.matches(e) && self.predicate.as_ref().is_none_or(|p| p.accept(e)))
+                    .filter(|e| {
+                        self.filter.matches(e)
+                            && (!keyless || self.keyless_filter.matches(e))
+                            && self.predicate.as_ref().is_none_or(|p| p.accept(e))
+                    })
                     .collect();
                 &kept
             };
@@ -495,7 +535,13 @@ impl Shared {
                 for (name, sink) in &self.sinks {
                     let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
                     if let Err(error) = sink.file_done(&outcome.object) {
-                        outcome.result = fail(&outcome.object, FileErrorKind::Sink { sink: name.clone(), error });
+                        outcome.result = fail(
+                            &outcome.object,
+                            FileErrorKind::Sink {
+                                sink: name.clone(),
+                                error,
+                            },
+                        );
                         break;
                     }
                 }
@@ -513,10 +559,14 @@ impl Shared {
 /// Shares one reporter between the pipeline and the caller.
 impl<P: ProgressReporter> ProgressReporter for Arc<Mutex<P>> {
     fn listed(&mut self, total_listed: u64) {
-        self.lock().unwrap_or_else(|p| p.into_inner()).listed(total_listed);
+        self.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .listed(total_listed);
     }
 
     fn finished(&mut self, outcome: &FileOutcome) {
-        self.lock().unwrap_or_else(|p| p.into_inner()).finished(outcome);
+        self.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .finished(outcome);
     }
 }

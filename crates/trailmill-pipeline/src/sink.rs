@@ -67,12 +67,21 @@ pub struct SinkError {
 impl SinkError {
     /// A failure described by `message`.
     pub fn new(message: impl Into<String>) -> Self {
-        SinkError { message: message.into(), source: None }
+        SinkError {
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// A failure described by `message`, caused by `source`.
-    pub fn with_source(message: impl Into<String>, source: impl StdError + Send + Sync + 'static) -> Self {
-        SinkError { message: message.into(), source: Some(Box::new(source)) }
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        SinkError {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
     }
 }
 
@@ -88,7 +97,9 @@ impl fmt::Display for SinkError {
 
 impl StdError for SinkError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|s| s as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
     }
 }
 

@@ -66,7 +66,10 @@ pub struct SourceError {
 impl SourceError {
     /// An error about `name`.
     pub fn new(name: impl fmt::Display, reason: impl fmt::Display) -> Self {
-        SourceError { name: name.to_string(), reason: reason.to_string() }
+        SourceError {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        }
     }
 }
 
@@ -106,7 +109,11 @@ pub trait Source: Sync {
     /// Streams the objects that `selection` keeps to `emit`, stopping early if
     /// `emit` breaks. Objects and directories that cannot be listed are recorded
     /// in the returned stats; the listing goes on.
-    fn list(&self, selection: &Selection, emit: &mut dyn FnMut(SourceObject) -> ControlFlow<()>) -> ListStats;
+    fn list(
+        &self,
+        selection: &Selection,
+        emit: &mut dyn FnMut(SourceObject) -> ControlFlow<()>,
+    ) -> ListStats;
 
     /// Reads one listed object.
     fn read(&self, object: &SourceObject) -> Result<ObjectData, SourceError>;
@@ -119,15 +126,30 @@ pub struct LocalSource {
 }
 
 /// File-name endings read when a tree holds no CloudTrail keys at all (an export).
-const JSON_ENDINGS: &[&str] = &[".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz"];
+const JSON_ENDINGS: &[&str] = &[
+    ".json",
+    ".json.gz",
+    ".jsonl",
+    ".jsonl.gz",
+    ".ndjson",
+    ".ndjson.gz",
+];
 
 impl LocalSource {
     /// A source over these files and directories.
     pub fn new(roots: impl IntoIterator<Item = impl Into<PathBuf>>) -> Self {
-        LocalSource { roots: roots.into_iter().map(Into::into).collect() }
+        LocalSource {
+            roots: roots.into_iter().map(Into::into).collect(),
+        }
     }
 
-    fn list_root(&self, root: &Path, selection: &Selection, emit: &mut dyn FnMut(SourceObject) -> ControlFlow<()>, stats: &mut ListStats) -> ControlFlow<()> {
+    fn list_root(
+        &self,
+        root: &Path,
+        selection: &Selection,
+        emit: &mut dyn FnMut(SourceObject) -> ControlFlow<()>,
+        stats: &mut ListStats,
+    ) -> ControlFlow<()> {
         let meta = match std::fs::metadata(root) {
             Ok(m) => m,
             Err(e) => {
@@ -138,11 +160,19 @@ impl LocalSource {
         if meta.is_file() {
             // A file named on its own is always read, whatever its name, unless
             // its key says it is a digest or outside the selection.
-            let key = root.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
-            let object = SourceObject { name: root.display().to_string(), key, size: Some(meta.len()) };
-            if let Classified::Trail(k) = object.classify()
-                && let Err(why) = selection.check(&object.key, &k)
-            {
+            let key = root
+                .to_string_lossy()
+                .replace(std::path::MAIN_SEPARATOR, "/");
+            let object = SourceObject {
+                name: root.display().to_string(),
+                key,
+                size: Some(meta.len()),
+            };
+            let checked = match object.classify() {
+                Classified::Trail(k) => selection.check(&object.key, &k),
+                Classified::Other { .. } => selection.check_keyless(&object.key),
+            };
+            if let Err(why) = checked {
                 stats.count_skip(why);
                 return ControlFlow::Continue(());
             }
@@ -154,13 +184,21 @@ impl LocalSource {
         // (Config snapshots, key lists, …) are not mistaken for logs. A tree with
         // no CloudTrail key at all is an export: every JSON file is read.
         let trail_tree = walk(root).any(|entry| {
-            entry.ok().is_some_and(|e| e.file_type().is_file() && matches!(ObjectKey::classify(&relative_key(root, e.path())), Classified::Trail(_)))
+            entry.ok().is_some_and(|e| {
+                e.file_type().is_file()
+                    && matches!(
+                        ObjectKey::classify(&relative_key(root, e.path())),
+                        Classified::Trail(_)
+                    )
+            })
         });
         for entry in walk(root) {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    let path = e.path().map_or_else(|| root.display().to_string(), |p| p.display().to_string());
+                    let path = e
+                        .path()
+                        .map_or_else(|| root.display().to_string(), |p| p.display().to_string());
                     stats.errors.push(SourceError::new(path, e));
                     continue;
                 }
@@ -183,8 +221,12 @@ impl LocalSource {
                 }
                 Classified::Other { .. } => {
                     let is_json = JSON_ENDINGS.iter().any(|end| object.key.ends_with(end));
-                    if trail_tree || !is_json || !selection.is_unrestricted() {
+                    if trail_tree || !is_json {
                         stats.skipped_other += 1;
+                        continue;
+                    }
+                    if let Err(why) = selection.check_keyless(&object.key) {
+                        stats.count_skip(why);
                         continue;
                     }
                 }
@@ -197,7 +239,10 @@ impl LocalSource {
 }
 
 fn walk(root: &Path) -> walkdir::IntoIter {
-    walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name().into_iter()
+    walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
 }
 
 fn relative_key(root: &Path, path: &Path) -> String {
@@ -213,7 +258,11 @@ fn relative_key(root: &Path, path: &Path) -> String {
 }
 
 impl Source for LocalSource {
-    fn list(&self, selection: &Selection, emit: &mut dyn FnMut(SourceObject) -> ControlFlow<()>) -> ListStats {
+    fn list(
+        &self,
+        selection: &Selection,
+        emit: &mut dyn FnMut(SourceObject) -> ControlFlow<()>,
+    ) -> ListStats {
         let mut stats = ListStats::default();
         for root in &self.roots {
             if self.list_root(root, selection, emit, &mut stats).is_break() {
@@ -227,17 +276,22 @@ impl Source for LocalSource {
         // Small files are cheaper to read than to map.
         const MAP_THRESHOLD: u64 = 256 << 10;
         let file = File::open(&object.name).map_err(|e| SourceError::new(&object.name, e))?;
-        let len = file.metadata().map_err(|e| SourceError::new(&object.name, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| SourceError::new(&object.name, e))?
+            .len();
         if len < MAP_THRESHOLD {
             let mut bytes = Vec::with_capacity(len as usize);
-            std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(|e| SourceError::new(&object.name, e))?;
+            std::io::Read::read_to_end(&mut &file, &mut bytes)
+                .map_err(|e| SourceError::new(&object.name, e))?;
             return Ok(ObjectData::Owned(bytes));
         }
         // SAFETY: the map is read-only and private to this process. If another
         // process truncates the file while it is mapped, reads may fault; that is
         // the accepted trade-off of mapping (as in ripgrep), and CloudTrail files
         // are written once.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| SourceError::new(&object.name, e))?;
+        let map =
+            unsafe { memmap2::Mmap::map(&file) }.map_err(|e| SourceError::new(&object.name, e))?;
         Ok(ObjectData::Mapped(map))
     }
 }
@@ -267,13 +321,33 @@ mod tests {
         let log = "AWSLogs/1/CloudTrail/us-east-1/2024/01/01/1_CloudTrail_us-east-1_20240101T0000Z_a.json.gz";
         let digest = "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/01/1_CloudTrail-Digest_us-east-1_t_us-east-1_20240101T000000Z.json.gz";
         let insight = "AWSLogs/1/CloudTrail-Insight/us-east-1/2024/01/01/1_CloudTrail-Insight_us-east-1_20240101T0000Z_a.json.gz";
-        for k in [log, digest, insight, "keys.json", "AWSLogs/1/Config/x.json.gz", "README"] {
+        for k in [
+            log,
+            digest,
+            insight,
+            "keys.json",
+            "AWSLogs/1/Config/x.json.gz",
+            "README",
+        ] {
             touch(dir.path(), k);
         }
         let (keys, stats) = listed(&LocalSource::new([dir.path()]), &Selection::default());
         assert_eq!(keys, [log]);
-        assert_eq!((stats.skipped_digests, stats.skipped_insights, stats.skipped_other), (1, 1, 3));
-        let (keys, _) = listed(&LocalSource::new([dir.path()]), &Selection { include_insights: true, ..Default::default() });
+        assert_eq!(
+            (
+                stats.skipped_digests,
+                stats.skipped_insights,
+                stats.skipped_other
+            ),
+            (1, 1, 3)
+        );
+        let (keys, _) = listed(
+            &LocalSource::new([dir.path()]),
+            &Selection {
+                include_insights: true,
+                ..Default::default()
+            },
+        );
         assert_eq!(keys, [log, insight]);
     }
 
@@ -286,9 +360,15 @@ mod tests {
         let (keys, stats) = listed(&LocalSource::new([dir.path()]), &Selection::default());
         assert_eq!(keys, ["a.jsonl", "b.json", "c.json.gz"]);
         assert_eq!(stats.skipped_other, 1);
-        let (keys, _) = listed(&LocalSource::new([dir.path().join("LICENSE")]), &Selection::default());
+        let (keys, _) = listed(
+            &LocalSource::new([dir.path().join("LICENSE")]),
+            &Selection::default(),
+        );
         assert_eq!(keys.len(), 1);
-        let (keys, stats) = listed(&LocalSource::new([dir.path().join("missing")]), &Selection::default());
+        let (keys, stats) = listed(
+            &LocalSource::new([dir.path().join("missing")]),
+            &Selection::default(),
+        );
         assert!(keys.is_empty());
         assert!(stats.errors[0].to_string().contains("missing"));
     }

@@ -55,7 +55,10 @@ pub struct JsonLinesSink {
 impl JsonLinesSink {
     /// Writes to standard output.
     pub fn stdout() -> Self {
-        JsonLinesSink::with_output("jsonl:-".into(), Output::Stdout(BufWriter::with_capacity(1 << 18, io::stdout())))
+        JsonLinesSink::with_output(
+            "jsonl:-".into(),
+            Output::Stdout(BufWriter::with_capacity(1 << 18, io::stdout())),
+        )
     }
 
     /// Creates (or truncates) `path`, compressed as its extension says.
@@ -65,20 +68,33 @@ impl JsonLinesSink {
 
     /// Creates (or truncates) `path` with the given compression.
     pub fn create_with(path: &Path, compression: Compression) -> Result<Self, SinkError> {
-        let file = File::create(path).map_err(|e| SinkError::with_source(format!("cannot create {}", path.display()), e))?;
+        let file = File::create(path)
+            .map_err(|e| SinkError::with_source(format!("cannot create {}", path.display()), e))?;
         let buffered = BufWriter::with_capacity(1 << 18, file);
         let out = match compression {
             Compression::None => Output::Plain(buffered),
-            Compression::Gzip => Output::Gzip(flate2::write::GzEncoder::new(buffered, flate2::Compression::new(6))),
+            Compression::Gzip => Output::Gzip(flate2::write::GzEncoder::new(
+                buffered,
+                flate2::Compression::new(6),
+            )),
             Compression::Zstd => Output::Zstd(
-                zstd::stream::write::Encoder::new(buffered, 3).map_err(|e| SinkError::with_source("cannot start zstd", e))?,
+                zstd::stream::write::Encoder::new(buffered, 3)
+                    .map_err(|e| SinkError::with_source("cannot start zstd", e))?,
             ),
         };
-        Ok(JsonLinesSink::with_output(format!("jsonl:{}", path.display()), out))
+        Ok(JsonLinesSink::with_output(
+            format!("jsonl:{}", path.display()),
+            out,
+        ))
     }
 
     fn with_output(name: String, out: Output) -> Self {
-        JsonLinesSink { name, out, stats: SinkStats::default(), line: Vec::new() }
+        JsonLinesSink {
+            name,
+            out,
+            stats: SinkStats::default(),
+            line: Vec::new(),
+        }
     }
 
     fn writer(&mut self) -> Result<&mut dyn Write, SinkError> {
@@ -103,7 +119,11 @@ impl Sink for JsonLinesSink {
         line.clear();
         for e in events {
             if has_line_break(e.raw) {
-                line.extend(e.raw.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+                line.extend(
+                    e.raw
+                        .iter()
+                        .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+                );
             } else {
                 line.extend_from_slice(e.raw);
             }
@@ -117,7 +137,10 @@ impl Sink for JsonLinesSink {
                 self.stats.bytes_written += line.len() as u64;
                 Ok(())
             }
-            Err(e) => Err(SinkError::with_source(format!("cannot write to {}", self.name), e)),
+            Err(e) => Err(SinkError::with_source(
+                format!("cannot write to {}", self.name),
+                e,
+            )),
         };
         self.line = line;
         outcome
@@ -142,8 +165,11 @@ fn has_line_break(bytes: &[u8]) -> bool {
 
 /// Flushes and fsyncs, so `finish` returning means the events are durable.
 fn sync(w: BufWriter<File>) -> Result<(), SinkError> {
-    let file = w.into_inner().map_err(|e| SinkError::with_source("cannot flush the output", e.into_error()))?;
-    file.sync_all().map_err(|e| SinkError::with_source("cannot sync the output", e))
+    let file = w
+        .into_inner()
+        .map_err(|e| SinkError::with_source("cannot flush the output", e.into_error()))?;
+    file.sync_all()
+        .map_err(|e| SinkError::with_source("cannot sync the output", e))
 }
 
 #[cfg(test)]
@@ -153,9 +179,15 @@ mod tests {
     use trailmill_core::{DecodeOptions, Decoder};
 
     fn run(sink: &mut JsonLinesSink, input: &str) {
-        let object = SourceObject { name: "t".into(), key: "t".into(), size: None };
+        let object = SourceObject {
+            name: "t".into(),
+            key: "t".into(),
+            size: None,
+        };
         Decoder::new(DecodeOptions::default())
-            .decode(input.as_bytes(), &mut |batch| sink.write_batch(&object, batch).map_err(|e| e.into()))
+            .decode(input.as_bytes(), &mut |batch| {
+                sink.write_batch(&object, batch).map_err(|e| e.into())
+            })
             .unwrap();
     }
 
@@ -174,11 +206,19 @@ mod tests {
             match Compression::from_path(&path) {
                 Compression::None => text = String::from_utf8(bytes).unwrap(),
                 Compression::Gzip => {
-                    flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).unwrap();
+                    flate2::read::GzDecoder::new(&bytes[..])
+                        .read_to_string(&mut text)
+                        .unwrap();
                 }
-                Compression::Zstd => text = String::from_utf8(zstd::decode_all(&bytes[..]).unwrap()).unwrap(),
+                Compression::Zstd => {
+                    text = String::from_utf8(zstd::decode_all(&bytes[..]).unwrap()).unwrap()
+                }
             }
-            assert_eq!(text, "{\"eventVersion\":\"1.08\",\"n\":2.0}\n{\"eventTime\":\"t\",  \"a\":\"\\u00e9\"}\n", "{name}");
+            assert_eq!(
+                text,
+                "{\"eventVersion\":\"1.08\",\"n\":2.0}\n{\"eventTime\":\"t\",  \"a\":\"\\u00e9\"}\n",
+                "{name}"
+            );
         }
     }
 }

@@ -33,7 +33,9 @@ impl FromStr for SinkSpec {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (kind, target) = s.split_once(':').ok_or_else(|| format!("{s:?} is not KIND:TARGET (e.g. jsonl:-, sqlite:events.db)"))?;
+        let (kind, target) = s
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?} is not KIND:TARGET (e.g. jsonl:-, sqlite:events.db)"))?;
         if target.is_empty() {
             return Err(format!("{s:?} has no target after '{kind}:'"));
         }
@@ -41,7 +43,9 @@ impl FromStr for SinkSpec {
             "jsonl" if target == "-" => Ok(SinkSpec::JsonLines(None)),
             "jsonl" => Ok(SinkSpec::JsonLines(Some(target.into()))),
             "sqlite" => Ok(SinkSpec::Sqlite(target.into())),
-            other => Err(format!("unknown sink kind {other:?}; expected jsonl or sqlite")),
+            other => Err(format!(
+                "unknown sink kind {other:?}; expected jsonl or sqlite"
+            )),
         }
     }
 }
@@ -69,9 +73,17 @@ mod tests {
     #[test]
     fn parses_specs() {
         assert_eq!("jsonl:-".parse(), Ok(SinkSpec::JsonLines(None)));
-        assert_eq!("jsonl:out.jsonl.gz".parse(), Ok(SinkSpec::JsonLines(Some("out.jsonl.gz".into()))));
+        assert_eq!(
+            "jsonl:out.jsonl.gz".parse(),
+            Ok(SinkSpec::JsonLines(Some("out.jsonl.gz".into())))
+        );
         assert_eq!("sqlite:e.db".parse(), Ok(SinkSpec::Sqlite("e.db".into())));
-        assert!("parquet:x".parse::<SinkSpec>().unwrap_err().contains("unknown sink kind"));
+        assert!(
+            "parquet:x"
+                .parse::<SinkSpec>()
+                .unwrap_err()
+                .contains("unknown sink kind")
+        );
         assert!("sqlite:".parse::<SinkSpec>().is_err());
         assert!("jsonl".parse::<SinkSpec>().is_err());
     }

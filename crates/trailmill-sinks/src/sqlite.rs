@@ -74,19 +74,31 @@ impl SqliteSink {
     /// Opens or creates the database at `path` and its table.
     pub fn open(path: &Path) -> Result<Self, SinkError> {
         let name = format!("sqlite:{}", path.display());
-        let fail = |what: &str, e: rusqlite::Error| SinkError::with_source(format!("{name}: {what}"), e);
+        let fail =
+            |what: &str, e: rusqlite::Error| SinkError::with_source(format!("{name}: {what}"), e);
         let conn = Connection::open(path).map_err(|e| fail("cannot open", e))?;
         // WAL with synchronous=NORMAL: a committed transaction survives a
         // process crash; only a power loss can roll back the latest commits.
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;")
-            .map_err(|e| fail("cannot configure", e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| fail("cannot create the events table", e))?;
-        Ok(SqliteSink { name, conn, in_transaction: false, uncommitted: 0, stats: SinkStats::default() })
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
+        )
+        .map_err(|e| fail("cannot configure", e))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| fail("cannot create the events table", e))?;
+        Ok(SqliteSink {
+            name,
+            conn,
+            in_transaction: false,
+            uncommitted: 0,
+            stats: SinkStats::default(),
+        })
     }
 
     fn commit(&mut self) -> Result<(), SinkError> {
         if self.in_transaction {
-            self.conn.execute_batch("COMMIT").map_err(|e| SinkError::with_source(format!("{}: commit failed", self.name), e))?;
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(|e| SinkError::with_source(format!("{}: commit failed", self.name), e))?;
             self.in_transaction = false;
             self.uncommitted = 0;
         }
@@ -141,7 +153,9 @@ impl Sink for SqliteSink {
                         user.principal_id,
                         user.user_name,
                         user.access_key_id,
-                        user.session_context.and_then(|c| c.session_issuer).and_then(|i| i.arn),
+                        user.session_context
+                            .and_then(|c| c.session_issuer)
+                            .and_then(|i| i.arn),
                         file.name,
                         e.raw_str(),
                     ])
@@ -180,9 +194,15 @@ mod tests {
     ]}"#;
 
     fn load(sink: &mut SqliteSink) {
-        let object = SourceObject { name: "f.json".into(), key: "f.json".into(), size: None };
+        let object = SourceObject {
+            name: "f.json".into(),
+            key: "f.json".into(),
+            size: None,
+        };
         Decoder::new(DecodeOptions::default())
-            .decode(LOG.as_bytes(), &mut |batch| sink.write_batch(&object, batch).map_err(|e| e.into()))
+            .decode(LOG.as_bytes(), &mut |batch| {
+                sink.write_batch(&object, batch).map_err(|e| e.into())
+            })
             .unwrap();
     }
 
@@ -193,21 +213,39 @@ mod tests {
         let mut sink = SqliteSink::open(&path).unwrap();
         load(&mut sink);
         let stats = sink.finish().unwrap();
-        assert_eq!((stats.events_received, stats.events_written, stats.duplicates), (5, 3, 2));
+        assert_eq!(
+            (
+                stats.events_received,
+                stats.events_written,
+                stats.duplicates
+            ),
+            (5, 3, 2)
+        );
         let mut again = SqliteSink::open(&path).unwrap();
         load(&mut again);
         assert_eq!(again.finish().unwrap().duplicates, 5);
         let conn = Connection::open(&path).unwrap();
-        let rows: i64 = conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(rows, 3);
         let (raw, role, ro): (String, Option<String>, Option<bool>) = conn
-            .query_row("SELECT raw, session_issuer_arn, read_only FROM events WHERE event_id = 'a'", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT raw, session_issuer_arn, read_only FROM events WHERE event_id = 'a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .unwrap();
         assert!(raw.starts_with(r#"{"eventVersion":"1.08","eventID":"a""#));
         assert_eq!((role.as_deref(), ro), (Some("arn:role"), Some(true)));
-        let raw_b: String = conn.query_row("SELECT raw FROM events WHERE event_id = 'b'", [], |r| r.get(0)).unwrap();
-        assert!(raw_b.ends_with(r#""n":2.0}"#), "numbers stay as written: {raw_b}");
+        let raw_b: String = conn
+            .query_row("SELECT raw FROM events WHERE event_id = 'b'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(
+            raw_b.ends_with(r#""n":2.0}"#),
+            "numbers stay as written: {raw_b}"
+        );
     }
 }

@@ -1,0 +1,53 @@
+//! The `trailmill` command.
+//!
+//! `main` turns the command line into one plain configuration per command and
+//! runs it; everything else lives in the library crates.
+
+mod args;
+mod ls;
+mod process;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Process AWS CloudTrail logs at the speed of the hardware.
+#[derive(Parser, Debug)]
+#[command(name = "trailmill", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read log files, filter their events and deliver them to sinks.
+    Process(process::ProcessArgs),
+    /// List the log files a source holds, with their parsed key fields.
+    Ls(ls::LsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRAILMILL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .without_time()
+        .with_target(false)
+        .init();
+    let result = match cli.command {
+        Command::Process(a) => process::run(a.into()),
+        Command::Ls(a) => ls::run(a),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! `trailmill process`: read log files, filter events, deliver them to sinks.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use trailmill_core::DecodeOptions;
+use trailmill_pipeline::{
+    FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, RunSummary,
+};
+use trailmill_sinks::SinkSpec;
+
+use crate::args::{FilterArgs, SelectionArgs};
+
+/// Arguments of `trailmill process`.
+#[derive(Args, Debug)]
+pub struct ProcessArgs {
+    /// Files or directories to read (a bucket root, any tree of CloudTrail files, or single files).
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<PathBuf>,
+    /// Where events go: jsonl:- (stdout), jsonl:PATH (.gz/.zst compress), sqlite:PATH. Repeatable.
+    #[arg(long = "sink", value_name = "SPEC", default_value = "jsonl:-")]
+    pub sinks: Vec<SinkSpec>,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Most events per sink call (CPL's maxEventsPerEmit).
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
+    /// Largest uncompressed size accepted for one file, in MiB (guards against gzip bombs).
+    #[arg(long, default_value_t = 8192, value_name = "MIB")]
+    pub max_uncompressed_mib: u64,
+    /// Stop at the first failed file.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Write the names of failed files to this file, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub failed_list: Option<PathBuf>,
+    /// No progress bar and no summary; errors are still reported.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The plain configuration `process` runs with, built from its arguments.
+pub struct ProcessConfig {
+    sources: Vec<PathBuf>,
+    sinks: Vec<SinkSpec>,
+    threads: Option<usize>,
+    decode: DecodeOptions,
+    selection: trailmill_core::Selection,
+    filter: trailmill_core::EventFilter,
+    fail_fast: bool,
+    failed_list: Option<PathBuf>,
+    show_progress: bool,
+    show_summary: bool,
+}
+
+impl From<ProcessArgs> for ProcessConfig {
+    fn from(a: ProcessArgs) -> Self {
+        ProcessConfig {
+            decode: DecodeOptions {
+                max_decompressed_bytes: a.max_uncompressed_mib.saturating_mul(1 << 20),
+                batch_size: a.batch_size.max(1),
+                ..DecodeOptions::default()
+            },
+            selection: a.selection.to_selection(),
+            filter: a.filters.to_filter(),
+            sources: a.sources,
+            sinks: a.sinks,
+            threads: a.threads,
+            fail_fast: a.fail_fast,
+            failed_list: a.failed_list,
+            show_progress: !a.quiet && std::io::stderr().is_terminal(),
+            show_summary: !a.quiet,
+        }
+    }
+}
+
+/// Runs `process`; true when every file and sink succeeded.
+pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
+    let mut builder = Pipeline::builder()
+        .decode_options(config.decode.clone())
+        .selection(config.selection.clone())
+        .event_filter(config.filter.clone())
+        .fail_fast(config.fail_fast);
+    if let Some(n) = config.threads {
+        builder = builder.threads(n);
+    }
+    for spec in &config.sinks {
+        let sink = spec
+            .open()
+            .map_err(|e| anyhow::anyhow!("cannot open sink {spec:?}: {e}"))?;
+        builder = builder.boxed_sink(sink);
+    }
+    let bar = if config.show_progress {
+        ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} files  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let failed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reporter = BarReporter {
+        bar: bar.clone(),
+        started: Instant::now(),
+        events: 0,
+        bytes: 0,
+    };
+    let errors_bar = bar.clone();
+    let failed_names = failed.clone();
+    let pipeline = builder
+        .progress(reporter)
+        .error_handler(move |e: &FileError| {
+            errors_bar.suspend(|| eprintln!("error: {e}"));
+            failed_names
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e.name.clone());
+        })
+        .build();
+    let source = LocalSource::new(config.sources.iter().cloned());
+    let summary = pipeline.run(&source);
+    bar.finish_and_clear();
+    if let Some(path) = &config.failed_list {
+        let names = failed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut text = names.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write the failed list {}: {e}", path.display()))?;
+    }
+    for (name, e) in &summary.sink_errors {
+        eprintln!("error: sink {name}: {e}");
+    }
+    if config.show_summary {
+        print_summary(&summary);
+    }
+    Ok(summary.is_success())
+}
+
+/// Feeds the progress bar: files, events/s and MB/s.
+struct BarReporter {
+    bar: ProgressBar,
+    started: Instant,
+    events: u64,
+    bytes: u64,
+}
+
+impl ProgressReporter for BarReporter {
+    fn listed(&mut self, total_listed: u64) {
+        self.bar.set_length(total_listed);
+    }
+
+    fn finished(&mut self, outcome: &FileOutcome) {
+        self.events += outcome.events_in;
+        self.bytes += outcome.bytes_uncompressed;
+        self.bar.inc(1);
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        self.bar.set_message(format!(
+            "{:.0} files/s  {:.0} events/s  {:.0} MB/s",
+            self.bar.position() as f64 / secs,
+            self.events as f64 / secs,
+            self.bytes as f64 / secs / 1e6
+        ));
+    }
+}
+
+fn print_summary(s: &RunSummary) {
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    let mut err = std::io::stderr().lock();
+    let l = &s.listing;
+    let _ = writeln!(
+        err,
+        "trailmill: {} files ok, {} failed{}; skipped {} digests, {} insights, {} unselected, {} other",
+        s.files_ok,
+        s.files_failed,
+        if s.stopped_early {
+            " (stopped early: --fail-fast)"
+        } else {
+            ""
+        },
+        l.skipped_digests,
+        l.skipped_insights,
+        l.skipped_unselected + l.skipped_by_filter,
+        l.skipped_other,
+    );
+    let _ = writeln!(
+        err,
+        "trailmill: {} events in, {} out; {:.1} MB read, {:.1} MB uncompressed in {:.2} s ({:.0} MB/s, {:.0} events/s)",
+        s.events_in,
+        s.events_out,
+        s.bytes_read as f64 / 1e6,
+        s.bytes_uncompressed as f64 / 1e6,
+        secs,
+        s.bytes_uncompressed as f64 / secs / 1e6,
+        s.events_in as f64 / secs,
+    );
+    for (name, stats) in &s.sinks {
+        let _ = writeln!(
+            err,
+            "trailmill: sink {name}: {} written, {} duplicates collapsed",
+            stats.events_written, stats.duplicates
+        );
+    }
+}
