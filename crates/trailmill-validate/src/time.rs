@@ -1,0 +1,366 @@
+//! Times: parsing the forms the AWS CLI accepts, and formatting as it prints.
+
+use jiff::{Timestamp, civil};
+
+use crate::error::{Error, ErrorKind};
+
+/// Parses a `--start-time`, `--end-time` or `--expect-until` value the way
+/// `aws cloudtrail validate-logs` does.
+///
+/// Accepted forms (case-insensitive `T` and `Z`):
+/// `2024-01-08`, `2024-01-08T05:21:42Z`, `2024-01-08T05:21:42.123456Z`,
+/// `2024-01-08 05:21`, `2024-01-08T05`, `20240108T052142Z`, `2024/01/08 05:21:42`,
+/// and any of those followed by `Z`, `UTC`, `GMT` or an offset such as
+/// `+02:00` / `-0500`.
+///
+/// Like the CLI (which calls `normalize_date`, replacing the time zone rather
+/// than converting), **the wall-clock time is taken as UTC and any offset is
+/// ignored**: `2024-01-08T05:00:00+02:00` means 05:00 UTC. This keeps the
+/// header and the validated range identical to the CLI's for the same
+/// arguments.
+pub fn parse_time(s: &str) -> Result<Timestamp, Error> {
+    let p = parse_loose(s).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidTime,
+            Some(s.to_string()),
+            "Unable to parse date value",
+        )
+    })?;
+    p.dt.to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .map_err(|e| Error::new(ErrorKind::InvalidTime, Some(s.to_string()), e.to_string()))
+}
+
+/// Parses a time and applies its offset (for public key validity windows,
+/// where the instant matters): ISO-8601 as for [`parse_time`], or seconds
+/// since the Unix epoch (integer or fractional).
+pub(crate) fn parse_instant(s: &str) -> Option<Timestamp> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        return epoch_seconds(secs);
+    }
+    let p = parse_loose(t)?;
+    let ts = p.dt.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
+    match p.offset_seconds {
+        Some(off) => ts
+            .checked_sub(jiff::SignedDuration::from_secs(off.into()))
+            .ok(),
+        None => Some(ts),
+    }
+}
+
+/// Seconds since the epoch (possibly fractional) as a timestamp.
+pub(crate) fn epoch_seconds(secs: f64) -> Option<Timestamp> {
+    if !secs.is_finite() || secs.abs() > 1e11 {
+        return None;
+    }
+    let whole = secs.floor();
+    let nanos = ((secs - whole) * 1e9).round() as i32;
+    Timestamp::new(whole as i64, nanos.min(999_999_999)).ok()
+}
+
+/// Formats as the CLI displays times: `2024-01-08T05:21:42Z` (fractions dropped).
+pub fn display_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Formats as digest file names carry times: `20240108T052142Z`.
+pub(crate) fn key_time_string(t: Timestamp) -> String {
+    t.strftime("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// `t` truncated to whole seconds.
+pub(crate) fn floor_second(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
+/// `t` plus `secs` seconds, saturating at the representable range.
+pub(crate) fn add_secs(t: Timestamp, secs: i64) -> Timestamp {
+    t.checked_add(jiff::SignedDuration::from_secs(secs))
+        .unwrap_or(if secs < 0 {
+            Timestamp::MIN
+        } else {
+            Timestamp::MAX
+        })
+}
+
+/// Seconds from `a` to `b` (negative when `b` is earlier).
+pub(crate) fn secs_between(a: Timestamp, b: Timestamp) -> i64 {
+    b.as_second() - a.as_second()
+}
+
+/// The time a digest key carries, as the CLI extracts it: the 16 characters
+/// `YYYYMMDDTHHMMSSZ` before `.json.gz` (or before `_backfill.json.gz`).
+pub(crate) fn digest_key_time(key: &str) -> Option<Timestamp> {
+    let stem = key
+        .strip_suffix("_backfill.json.gz")
+        .or_else(|| key.strip_suffix(".json.gz"))?;
+    let start = stem.len().checked_sub(16)?;
+    let s = stem.get(start..)?;
+    parse_compact(s)
+}
+
+/// Parses exactly `YYYYMMDDTHHMMSSZ`.
+pub(crate) fn parse_compact(s: &str) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| -> Option<i32> {
+        let part = &b[r];
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0i32, |a, &c| a * 10 + i32::from(c - b'0')))
+    };
+    let dt = civil::DateTime::new(
+        i16::try_from(n(0..4)?).ok()?,
+        i8::try_from(n(4..6)?).ok()?,
+        i8::try_from(n(6..8)?).ok()?,
+        i8::try_from(n(9..11)?).ok()?,
+        i8::try_from(n(11..13)?).ok()?,
+        i8::try_from(n(13..15)?).ok()?,
+        0,
+    )
+    .ok()?;
+    dt.to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp())
+}
+
+/// A Python type name for the CLI's "Parser must be a string…" message.
+pub(crate) fn python_type_name(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "NoneType",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(n) if n.is_f64() => "float",
+        serde_json::Value::Number(_) => "int",
+        serde_json::Value::String(_) => "str",
+        serde_json::Value::Array(_) => "list",
+        serde_json::Value::Object(_) => "dict",
+    }
+}
+
+/// Parses a digest time field as the CLI does, or gives the CLI's error text.
+pub(crate) fn parse_digest_time(v: Option<&serde_json::Value>) -> Result<Timestamp, String> {
+    match v {
+        Some(serde_json::Value::String(s)) => {
+            parse_time(s).map_err(|_| format!("Unable to parse date value: {s}"))
+        }
+        Some(other) => Err(format!(
+            "Parser must be a string or character stream, not {}",
+            python_type_name(other)
+        )),
+        None => Err("Parser must be a string or character stream, not NoneType".into()),
+    }
+}
+
+struct Loose {
+    dt: civil::DateTime,
+    offset_seconds: Option<i32>,
+}
+
+fn parse_loose(s: &str) -> Option<Loose> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    let mut i = 0;
+    let num = |i: &mut usize, len: usize| -> Option<i32> {
+        let part = b.get(*i..*i + len)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        *i += len;
+        Some(part.iter().fold(0i32, |a, &c| a * 10 + i32::from(c - b'0')))
+    };
+    // Date.
+    let year = num(&mut i, 4)?;
+    let sep = b.get(i).copied();
+    let (month, day) = if matches!(sep, Some(b'-' | b'/')) {
+        i += 1;
+        let m = num(&mut i, 2)?;
+        if b.get(i) != sep.as_ref() {
+            return None;
+        }
+        i += 1;
+        (m, num(&mut i, 2)?)
+    } else {
+        (num(&mut i, 2)?, num(&mut i, 2)?)
+    };
+    let (mut hour, mut minute, mut second, mut nanos) = (0, 0, 0, 0);
+    // Time.
+    if matches!(b.get(i), Some(b'T' | b't' | b' ')) && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+    {
+        i += 1;
+        hour = num(&mut i, 2)?;
+        let colon = b.get(i) == Some(&b':');
+        if colon {
+            i += 1;
+        }
+        if b.get(i).is_some_and(u8::is_ascii_digit) {
+            minute = num(&mut i, 2)?;
+            if colon && b.get(i) == Some(&b':')
+                || !colon && b.get(i).is_some_and(u8::is_ascii_digit)
+            {
+                if colon {
+                    i += 1;
+                }
+                second = num(&mut i, 2)?;
+                if matches!(b.get(i), Some(b'.' | b',')) {
+                    i += 1;
+                    let start = i;
+                    while b.get(i).is_some_and(u8::is_ascii_digit) {
+                        i += 1;
+                    }
+                    let frac = &s[start..i];
+                    if frac.is_empty() {
+                        return None;
+                    }
+                    let digits: String =
+                        frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+                    nanos = digits.parse().ok()?;
+                }
+            }
+        } else if colon {
+            return None;
+        }
+    }
+    // Zone.
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let rest = &s[i..];
+    let offset_seconds = if rest.is_empty() {
+        None
+    } else if rest.eq_ignore_ascii_case("z")
+        || rest.eq_ignore_ascii_case("utc")
+        || rest.eq_ignore_ascii_case("gmt")
+    {
+        Some(0)
+    } else {
+        let sign = match rest.as_bytes()[0] {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return None,
+        };
+        let o = rest[1..].replace(':', "");
+        if !o.bytes().all(|c| c.is_ascii_digit()) || !matches!(o.len(), 2 | 4) {
+            return None;
+        }
+        let h: i32 = o[..2].parse().ok()?;
+        let m: i32 = if o.len() == 4 {
+            o[2..].parse().ok()?
+        } else {
+            0
+        };
+        if h > 23 || m > 59 {
+            return None;
+        }
+        Some(sign * (h * 3600 + m * 60))
+    };
+    let dt = civil::DateTime::new(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+        i8::try_from(hour).ok()?,
+        i8::try_from(minute).ok()?,
+        i8::try_from(second).ok()?,
+        nanos,
+    )
+    .ok()?;
+    Some(Loose { dt, offset_seconds })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> String {
+        display_time(parse_time(s).unwrap())
+    }
+
+    #[test]
+    fn parses_the_cli_forms() {
+        assert_eq!(t("2015-01-08T05:21:42Z"), "2015-01-08T05:21:42Z");
+        assert_eq!(t("2015-01-08"), "2015-01-08T00:00:00Z");
+        assert_eq!(t("2015-01-08 05:21"), "2015-01-08T05:21:00Z");
+        assert_eq!(t("2015-01-08T05"), "2015-01-08T05:00:00Z");
+        assert_eq!(t("20150108T052142Z"), "2015-01-08T05:21:42Z");
+        assert_eq!(t("2015/01/08 05:21:42 UTC"), "2015-01-08T05:21:42Z");
+        assert_eq!(t("2015-01-08t05:21:42.123456z"), "2015-01-08T05:21:42Z");
+        assert_eq!(
+            parse_time("2015-01-08T05:21:42.5Z")
+                .unwrap()
+                .subsec_nanosecond(),
+            500_000_000
+        );
+        // The CLI replaces the zone instead of converting.
+        assert_eq!(t("2015-01-08T05:21:42+02:00"), "2015-01-08T05:21:42Z");
+        assert_eq!(t("2015-01-08T05:21:42-0500"), "2015-01-08T05:21:42Z");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for s in [
+            "",
+            "yesterday",
+            "2015-13-01",
+            "2015-02-30",
+            "2015-01-08T25:00",
+            "2015-01-08T05:21:42+99",
+            "2015-01-08X",
+            "2015-1-8",
+        ] {
+            assert!(parse_time(s).is_err(), "{s}");
+        }
+        assert_eq!(
+            parse_time("nope").unwrap_err().kind(),
+            &ErrorKind::InvalidTime
+        );
+    }
+
+    #[test]
+    fn instants_apply_offsets_and_accept_epochs() {
+        let a = parse_instant("2015-01-08T05:00:00+02:00").unwrap();
+        assert_eq!(display_time(a), "2015-01-08T03:00:00Z");
+        assert_eq!(
+            display_time(parse_instant("1420694502").unwrap()),
+            "2015-01-08T05:21:42Z"
+        );
+        assert_eq!(
+            display_time(parse_instant("1420694502.75").unwrap()),
+            "2015-01-08T05:21:42Z"
+        );
+        assert!(parse_instant("NaN").is_none());
+    }
+
+    #[test]
+    fn digest_key_times() {
+        let k = "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/02/1_CloudTrail-Digest_us-east-1_t_us-east-1_20240102T030405Z.json.gz";
+        assert_eq!(
+            key_time_string(digest_key_time(k).unwrap()),
+            "20240102T030405Z"
+        );
+        let b = k.replace(".json.gz", "_backfill.json.gz");
+        assert_eq!(
+            key_time_string(digest_key_time(&b).unwrap()),
+            "20240102T030405Z"
+        );
+        assert!(digest_key_time("x.json.gz").is_none());
+        assert!(digest_key_time("short").is_none());
+    }
+
+    #[test]
+    fn digest_time_errors_match_the_cli() {
+        assert_eq!(
+            parse_digest_time(None).unwrap_err(),
+            "Parser must be a string or character stream, not NoneType"
+        );
+        assert_eq!(
+            parse_digest_time(Some(&serde_json::json!(5))).unwrap_err(),
+            "Parser must be a string or character stream, not int"
+        );
+        assert_eq!(
+            parse_digest_time(Some(&serde_json::json!("bad"))).unwrap_err(),
+            "Unable to parse date value: bad"
+        );
+    }
+}
