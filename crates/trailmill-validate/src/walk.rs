@@ -19,7 +19,7 @@
 //!   validity window does not match, trailing data after a digest's gzip
 //!   stream, and malformed fields the CLI never reads.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -211,6 +211,10 @@ pub(crate) struct Walker<'a> {
     refs: HashSet<(String, String)>,
     /// The span of the digests that parsed.
     coverage: Option<(Timestamp, Timestamp)>,
+    /// The signature each parsed digest records for the digest it links to:
+    /// offline, the signature of a digest without a sidecar. Where the bytes
+    /// come from does not matter: only a signature by the key verifies.
+    recorded: HashMap<(String, String), String>,
 }
 
 impl<'a> Walker<'a> {
@@ -222,6 +226,7 @@ impl<'a> Walker<'a> {
             buf: Vec::new(),
             refs: HashSet::new(),
             coverage: None,
+            recorded: HashMap::new(),
         }
     }
 
@@ -426,6 +431,16 @@ impl<'a> Walker<'a> {
 
     /// Records the log files a parsed digest references and its period.
     fn note_parsed(&mut self, v: &Value, period: Option<(Timestamp, Timestamp)>) {
+        let field = |name: &str| v.get(name).and_then(Value::as_str);
+        if let (Some(b), Some(k), Some(sig)) = (
+            field("previousDigestS3Bucket"),
+            field("previousDigestS3Object"),
+            field("previousDigestSignature"),
+        ) {
+            self.recorded
+                .entry((b.to_string(), k.to_string()))
+                .or_insert_with(|| sig.to_string());
+        }
         if let Some(Value::Array(logs)) = v.get("logFiles") {
             for l in logs {
                 if let (Some(b), Some(k)) = (
@@ -505,19 +520,21 @@ impl<'a> Walker<'a> {
             sha256: sha256_hex(&self.buf),
             sidecar: obj.metadata.signature.clone(),
         };
-        // 2. The signature: metadata (sidecar), else the verified newer digest's record of it.
+        // 2. The signature: metadata (sidecar), else, offline, what the newer
+        //    digest recorded as its `previousDigestSignature`.
         let full_metadata = self.store.has_full_metadata();
-        let signature = match (&obj.metadata.signature, newer) {
+        let recorded = newer
+            .and_then(|n| n.previous_signature.clone())
+            .or_else(|| {
+                self.recorded
+                    .get(&(bucket.to_string(), key.to_string()))
+                    .cloned()
+            });
+        let signature = match (&obj.metadata.signature, recorded) {
             (Some(s), _) if !full_metadata || obj.metadata.signature_algorithm.is_some() => {
                 s.clone()
             }
-            (
-                None,
-                Some(NewerLink {
-                    previous_signature: Some(s),
-                    ..
-                }),
-            ) if !full_metadata => s.clone(),
+            (None, Some(s)) if !full_metadata => s,
             _ if full_metadata => return invalid(Problem::SignatureFailed, Some(parsed)),
             _ => return invalid(Problem::SignatureNotAvailableOffline, Some(parsed)),
         };
