@@ -6,6 +6,7 @@
 mod args;
 mod ls;
 mod process;
+mod synth;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,8 @@ enum Command {
     Process(process::ProcessArgs),
     /// List the log files a source holds, with their parsed key fields.
     Ls(ls::LsArgs),
+    /// Write a realistic synthetic trail (logs, signed digest chains, keys) as a bucket root.
+    Synth(synth::SynthArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Process(a) => process::run(a.into()),
         Command::Ls(a) => ls::run(a),
+        Command::Synth(a) => synth::run(a),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

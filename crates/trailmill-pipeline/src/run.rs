@@ -375,6 +375,10 @@ impl Pipeline {
                             continue; // drain so the lister can finish
                         }
                         let outcome = this.process(source, &mut decoder, object);
+                        if this.fail_fast && outcome.result.is_err() {
+                            // Stop here, not when the caller's thread gets to the outcome.
+                            stop.store(true, Ordering::Relaxed);
+                        }
                         if worker_messages
                             .send(Message::Done(Box::new(outcome)))
                             .is_err()

@@ -1,0 +1,37 @@
+//! A log file of over 1 GiB uncompressed is processed with bounded memory,
+//! by streaming its Records array.
+
+mod support;
+
+use support::{events_in_out, run_ok};
+
+/// Peak resident memory of finished child processes, in bytes.
+fn children_peak_rss() -> u64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    assert_eq!(rc, 0);
+    usage.ru_maxrss as u64 * 1024
+}
+
+#[test]
+fn a_file_over_1_gib_streams_with_peak_rss_under_512_mb() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trail = tmp.path().join("trail");
+    let t = trail.to_str().unwrap();
+    run_ok(&["synth", t, "--accounts", "1", "--regions", "1", "--hours", "1", "--logs-per-hour", "1", "--records", "10", "--large-file-mib", "1100"]);
+    let before = children_peak_rss();
+    let out = run_ok(&["process", t, "--sink", "jsonl:/dev/null", "--event-name", "NoSuchEvent"]);
+    let peak = children_peak_rss();
+    let (events_in, events_out) = events_in_out(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let uncompressed_mb: f64 = stderr
+        .lines()
+        .find_map(|l| l.split(" MB read, ").nth(1)?.split(" MB uncompressed").next()?.parse().ok())
+        .unwrap();
+    assert!(uncompressed_mb > 1100.0 * 1.048_576, "the large file must be over 1100 MiB: {stderr}");
+    assert!(events_in > 800_000, "{stderr}");
+    assert_eq!(events_out, 0);
+    // getrusage reports the largest child so far; synth itself stays small.
+    assert!(peak.max(before) < 512 << 20, "peak RSS {} MB", peak >> 20);
+}
