@@ -26,7 +26,7 @@ use std::error::Error as StdError;
 
 use simd_json::{Buffers, INPUT_PADDING, Node, Tape};
 
-use crate::event::{At, Doc, Event};
+use crate::event::{At, Doc, Event, matching_closes};
 use crate::gzip::{self, BoundedGzReader, InflateError};
 
 /// Limits and batch size for decoding.
@@ -138,6 +138,8 @@ pub struct Decoder {
     scratch: Vec<u8>,
     buffers: Buffers,
     tape: Tape<'static>,
+    closes: Vec<u32>,
+    stack: Vec<u32>,
     spans: Vec<(usize, usize)>,
 }
 
@@ -151,6 +153,8 @@ impl Decoder {
             scratch: Vec::new(),
             buffers,
             tape: Tape::null(),
+            closes: Vec::new(),
+            stack: Vec::new(),
             spans: Vec::new(),
         }
     }
@@ -270,7 +274,7 @@ impl Decoder {
             &mut self.scratch,
             bytes.len(),
             &mut self.buffers,
-            &mut self.tape,
+            &mut self.tape, &mut self.closes, &mut self.stack,
             bytes,
             0,
             |doc| {
@@ -345,7 +349,7 @@ impl Decoder {
             &mut self.scratch,
             len,
             &mut self.buffers,
-            &mut self.tape,
+            &mut self.tape, &mut self.closes, &mut self.stack,
             window,
             start as isize - 1,
             |doc| {
@@ -436,11 +440,14 @@ impl Decoder {
 /// Parses `scratch[..len]` (padded) into the reusable tape and calls `f` with
 /// the document; `original` holds the unescaped bytes (`original` index =
 /// parsed index + `shift`).
+#[allow(clippy::too_many_arguments)] // the decoder's reusable buffers, split to satisfy the borrow checker
 fn with_doc<R>(
     scratch: &mut [u8],
     len: usize,
     buffers: &mut Buffers,
     tape_slot: &mut Tape<'static>,
+    closes: &mut Vec<u32>,
+    stack: &mut Vec<u32>,
     original: &[u8],
     shift: isize,
     f: impl FnOnce(&Doc<'_>) -> Result<R, DecodeError>,
@@ -449,12 +456,12 @@ fn with_doc<R>(
     let result = match simd_json::fill_tape_padded(scratch, len, buffers, &mut tape) {
         Err(e) => Err(DecodeError::InvalidJson(e.to_string())),
         Ok(()) => {
-            let doc = Doc {
-                nodes: &tape.0,
-                structurals: buffers.structural_indexes(),
-                original,
-                shift,
-            };
+            let structurals = buffers.structural_indexes();
+            // The streaming path's synthetic outer brackets map outside the
+            // records (or past the window's end); nothing asks for their match.
+            let byte_at = |p: usize| usize::try_from(p as isize + shift).ok().and_then(|i| original.get(i).copied());
+            matching_closes(byte_at, structurals, closes, stack);
+            let doc = Doc { nodes: &tape.0, structurals, closes, original, shift };
             f(&doc)
         }
     };

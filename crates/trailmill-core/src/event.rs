@@ -69,11 +69,36 @@ impl fmt::Display for RawJson<'_> {
 pub(crate) struct Doc<'a> {
     pub(crate) nodes: &'a [Node<'a>],
     pub(crate) structurals: &'a [u32],
+    /// For each structural index that opens a container, the structural index
+    /// of its closing bracket (one linear pass after parsing; see [`matching_closes`]).
+    pub(crate) closes: &'a [u32],
     /// The bytes that were parsed, before simd-json unescaped strings in place.
     pub(crate) original: &'a [u8],
     /// `original` index = parsed index + `shift` (the streaming path parses a
     /// copy of a window of the file that starts one byte earlier).
     pub(crate) shift: isize,
+}
+
+/// Fills `closes` so that `closes[i]` is the structural index of the bracket
+/// closing the container opened at structural index `i` (other entries are
+/// unspecified), in one pass. `byte_at` gives the original byte at a parsed
+/// offset: unescaping only rewrites string contents, so brackets at
+/// structural positions are the same in the original.
+pub(crate) fn matching_closes(byte_at: impl Fn(usize) -> Option<u8>, structurals: &[u32], closes: &mut Vec<u32>, stack: &mut Vec<u32>) {
+    closes.clear();
+    closes.resize(structurals.len(), 0);
+    stack.clear();
+    for (j, &pos) in structurals.iter().enumerate() {
+        match byte_at(pos as usize) {
+            Some(b'{' | b'[') => stack.push(j as u32),
+            Some(b'}' | b']') => {
+                if let Some(open) = stack.pop() {
+                    closes[open as usize] = j as u32;
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A position in a [`Doc`]: a tape node and the structural index where its value starts.
@@ -84,31 +109,13 @@ pub(crate) struct At {
 }
 
 impl<'a> Doc<'a> {
-    fn byte_at(&self, s: usize) -> u8 {
-        self.original[self.orig_pos(self.structurals[s] as usize)]
-    }
-
     fn orig_pos(&self, parsed_pos: usize) -> usize {
         (parsed_pos as isize + self.shift) as usize
     }
 
     /// The structural index of the bracket that closes the container opened at `s`.
     pub(crate) fn close_of(&self, s: usize) -> usize {
-        let mut depth = 0usize;
-        for j in s..self.structurals.len() {
-            match self.byte_at(j) {
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return j;
-                    }
-                }
-                _ => {}
-            }
-        }
-        // simd-json accepted the document, so every container is closed.
-        self.structurals.len() - 1
+        self.closes[s] as usize
     }
 
     /// The position just after the value at `at`, and the structural index of
