@@ -50,6 +50,9 @@ const REQUIRED: [&str; 6] = [
     "digestStartTime",
 ];
 
+/// At most this many digests are inferred missing from one gap.
+const MAX_INFERRED: i64 = 1000;
+
 /// A log file to hash.
 #[derive(Clone, Debug)]
 struct LogJob {
@@ -395,7 +398,7 @@ impl<'a> Walker<'a> {
                             / typical_period as f64)
                             .round() as i64
                             - 1;
-                        for i in 1..=extra.min(10_000) {
+                        for i in 1..=extra.min(MAX_INFERRED) {
                             let estimated_end = add_secs(missing_end, -i * typical_period);
                             out.verdict(Verdict {
                                 trail: info.index,

@@ -506,8 +506,7 @@ fn two_consecutive_deleted_digests_are_both_reported() {
         "{} vs {estimated}",
         inferred[0]
     );
-    assert!(
-        inferred[0].ends_with(&format!(
+    assert!(inferred[0].ends_with(&format!(
             "INVALID: not found (inferred: a digest ending about {} is missing between {} and {})",
             display_time(
                 trailmill_validate::parse_time(&chain[2][chain[2].len() - 24..chain[2].len() - 8])
@@ -515,8 +514,7 @@ fn two_consecutive_deleted_digests_are_both_reported() {
             ),
             t.uri(&chain[1]),
             t.uri(&chain[3])
-        ))
-    );
+        )));
     let mut unattested: Vec<String> = extra
         .iter()
         .filter(|l| l.ends_with("not referenced by any digest file"))
