@@ -293,9 +293,28 @@ impl<'a> Walker<'a> {
         let mut newer: Option<NewerLink> = None;
         let mut prefetched: Option<(String, String, Checked)> = None;
         let mut typical_period: i64 = 3600;
+        let mut visited: HashSet<(String, String)> = HashSet::new();
         while let Some(k) = key.take() {
             if start > last_start {
                 break;
+            }
+            if !visited.insert((bucket.clone(), k.clone())) {
+                // Signed links that loop: report once and leave the loop.
+                out.verdict(Verdict {
+                    trail: info.index,
+                    subject,
+                    bucket: bucket.clone(),
+                    key: k.clone(),
+                    status: Status::Invalid(Problem::InvalidFormat {
+                        detail: "the chain of previous-digest links loops back to this digest"
+                            .into(),
+                    }),
+                    period: None,
+                });
+                key = pop_older(&mut digests, last_start).map(|n| n.key);
+                newer = None;
+                prefetched = None;
+                continue;
             }
             let checked = match prefetched.take() {
                 Some((b, pk, c)) if b == bucket && pk == k => c,

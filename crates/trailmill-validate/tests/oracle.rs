@@ -22,21 +22,15 @@
 //! Environment: `TRAILMILL_ORACLE_PYTHON` overrides the python (default
 //! `<workspace>/.venv/oracle/bin/python`); if it is missing the test fails
 //! and says to run `scripts/setup-oracle.sh`.
-
-use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rsa::pkcs1v15::Pkcs1v15Sign;
 use serde_json::Value;
-use sha2::{Digest as _, Sha256, Sha512};
-use trailmill_synth::{
-    SigningKey, SynthConfig, SynthReport, generate, sign_digest, signing_string,
-};
-use trailmill_validate::{
-    OutputFormat, Report, Timestamp, ValidateArgs, display_time, run_validate,
-};
+use trailmill_synth::{SynthConfig, sign_digest};
+use trailmill_validate::{OutputFormat, Timestamp, display_time};
+
+mod common;
+use common::*;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -61,228 +55,6 @@ fn oracle_paths() -> (PathBuf, PathBuf) {
         script.display()
     );
     (python, script)
-}
-
-fn iso(secs: i64) -> String {
-    display_time(Timestamp::from_second(secs).unwrap())
-}
-
-/// A generated trail in a temporary bucket directory, with the means to damage it.
-struct Trail {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    report: SynthReport,
-    key: SigningKey,
-}
-
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .unwrap();
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
-impl Trail {
-    fn new(cfg: SynthConfig) -> Trail {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("bucket");
-        let report = generate(&root, &cfg).unwrap();
-        let key =
-            SigningKey::from_pkcs1_der(&std::fs::read(root.join("synth-signing-key.der")).unwrap())
-                .unwrap();
-        Trail {
-            _dir: dir,
-            root,
-            report,
-            key,
-        }
-    }
-
-    fn small(seed: u64) -> Trail {
-        Trail::new(SynthConfig {
-            accounts: 1,
-            regions: 1,
-            hours: 6,
-            logs_per_hour: 2,
-            records: 3,
-            seed,
-            ..SynthConfig::default()
-        })
-    }
-
-    fn account(&self) -> &str {
-        &self.report.accounts[0]
-    }
-
-    fn region(&self) -> &str {
-        &self.report.regions[0]
-    }
-
-    fn path(&self, key: &str) -> PathBuf {
-        self.root.join(key)
-    }
-
-    /// The digest keys of an account and region, oldest first.
-    fn chain(&self, account: &str, region: &str) -> Vec<String> {
-        let mut base = String::new();
-        if let Some(p) = &self.report.prefix {
-            base.push_str(&format!("{p}/"));
-        }
-        base.push_str("AWSLogs/");
-        if let Some(o) = &self.report.org_id {
-            base.push_str(&format!("{o}/"));
-        }
-        base.push_str(&format!("{account}/CloudTrail-Digest/{region}"));
-        let mut keys = Vec::new();
-        let mut stack = vec![self.root.join(&base)];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "gz") {
-                    keys.push(
-                        p.strip_prefix(&self.root)
-                            .unwrap()
-                            .to_string_lossy()
-                            .replace('\\', "/"),
-                    );
-                }
-            }
-        }
-        keys.sort();
-        keys
-    }
-
-    fn digest(&self, key: &str) -> Value {
-        serde_json::from_slice(&gunzip(&std::fs::read(self.path(key)).unwrap())).unwrap()
-    }
-
-    fn digest_body(&self, key: &str) -> Vec<u8> {
-        gunzip(&std::fs::read(self.path(key)).unwrap())
-    }
-
-    fn sig(&self, key: &str) -> String {
-        std::fs::read_to_string(self.path(&format!("{key}.sig")))
-            .unwrap()
-            .trim()
-            .to_string()
-    }
-
-    /// Writes a digest's JSON without touching its signature.
-    fn write_unsigned(&self, key: &str, v: &Value) -> Vec<u8> {
-        let body = serde_json::to_vec(v).unwrap();
-        std::fs::write(self.path(key), gzip(&body)).unwrap();
-        body
-    }
-
-    fn string_to_sign(&self, key: &str, v: &Value, body: &[u8]) -> String {
-        signing_string(
-            v["digestEndTime"].as_str().unwrap(),
-            v["digestS3Bucket"].as_str().unwrap(),
-            key,
-            body,
-            v["previousDigestSignature"].as_str(),
-        )
-    }
-
-    /// Writes a digest's JSON and re-signs it (SHA256withRSA) with synth's key.
-    fn resign(&self, key: &str, v: &Value) {
-        let body = self.write_unsigned(key, v);
-        let sig = sign_digest(&self.key, &self.string_to_sign(key, v, &body));
-        std::fs::write(self.path(&format!("{key}.sig")), sig).unwrap();
-    }
-
-    /// Re-signs with PKCS#1 v1.5 and SHA-512 (the CLI accepts it, trailmill does not).
-    fn resign_sha512(&self, key: &str, v: &Value) {
-        let body = self.write_unsigned(key, v);
-        let msg = self.string_to_sign(key, v, &body);
-        let sig = self
-            .key
-            .rsa()
-            .sign(
-                Pkcs1v15Sign::new::<Sha512>(),
-                &Sha512::digest(msg.as_bytes()),
-            )
-            .unwrap();
-        std::fs::write(self.path(&format!("{key}.sig")), hex::encode(sig)).unwrap();
-    }
-
-    /// Re-links and re-signs every digest after `chain[idx]`, so that only
-    /// the change made to `chain[idx]` remains.
-    fn fix_chain_after(&self, chain: &[String], idx: usize) {
-        for j in idx + 1..chain.len() {
-            let prev = &chain[j - 1];
-            let mut v = self.digest(&chain[j]);
-            if v["previousDigestS3Object"].as_str() == Some(prev.as_str()) {
-                v["previousDigestHashValue"] =
-                    Value::from(hex::encode(Sha256::digest(self.digest_body(prev))));
-                v["previousDigestSignature"] = Value::from(self.sig(prev));
-            }
-            self.resign(&chain[j], &v);
-        }
-    }
-
-    fn logs_of(&self, key: &str) -> Vec<String> {
-        self.digest(key)["logFiles"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["s3Object"].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    fn uri(&self, key: &str) -> String {
-        format!("s3://{}/{key}", self.report.bucket)
-    }
-}
-
-/// Which trail, account and region to validate, and how.
-#[derive(Clone, Default)]
-struct Opts {
-    account: Option<String>,
-    region: Option<String>,
-    verbose: bool,
-    expect_until: Option<String>,
-}
-
-/// What one validator printed.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Every per-file line (stdout and stderr), e.g. `Log file\ts3://…\tvalid`.
-    fn verdicts(&self) -> Vec<String> {
-        self.stdout
-            .lines()
-            .chain(self.stderr.lines())
-            .filter(|l| l.contains('\t') || l.starts_with("No log files"))
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn by_file(&self) -> BTreeMap<String, String> {
-        let mut m = BTreeMap::new();
-        for l in self.verdicts() {
-            let f: Vec<&str> = l.split('\t').collect();
-            if let [what, uri, status] = f[..] {
-                let old = m.insert(format!("{what} {uri}"), status.to_string());
-                assert!(old.is_none(), "{l} twice");
-            }
-        }
-        m
-    }
 }
 
 fn oracle(t: &Trail, o: &Opts) -> Run {
@@ -321,48 +93,6 @@ fn oracle(t: &Trail, o: &Opts) -> Run {
     }
 }
 
-fn args(t: &Trail, o: &Opts, format: OutputFormat) -> ValidateArgs {
-    let r = &t.report;
-    ValidateArgs {
-        source: t.root.clone(),
-        trail_arn: Some(r.trail_arn.clone()),
-        start_time: iso(r.start),
-        end_time: Some(iso(r.end)),
-        bucket: Some(r.bucket.clone()),
-        s3_prefix: r.prefix.clone(),
-        org_id: r.org_id.clone(),
-        account_id: o.account.clone(),
-        region: o.region.clone(),
-        public_keys: Some(t.root.join("keys.json")),
-        verbose: o.verbose,
-        format,
-        expect_until: o.expect_until.clone(),
-        ..ValidateArgs::default()
-    }
-}
-
-fn trailmill_with(a: &ValidateArgs) -> (Run, Report) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let report = run_validate(a, &mut out, &mut err, &mut |_| {}).unwrap();
-    let run = Run {
-        code: report.exit_code(),
-        stdout: String::from_utf8(out).unwrap(),
-        stderr: String::from_utf8(err).unwrap(),
-    };
-    (run, report)
-}
-
-fn trailmill(t: &Trail, o: &Opts) -> Run {
-    trailmill_with(&args(t, o, OutputFormat::AwsCli)).0
-}
-
-fn verbose() -> Opts {
-    Opts {
-        verbose: true,
-        ..Opts::default()
-    }
-}
-
 /// Both validators print exactly the same bytes and exit with the same code.
 #[track_caller]
 fn assert_identical(t: &Trail, o: &Opts) -> Run {
@@ -375,21 +105,6 @@ fn assert_identical(t: &Trail, o: &Opts) -> Run {
     assert_eq!(b.stderr, a.stderr, "stderr differs");
     assert_eq!(b.code, a.code, "exit code differs");
     b
-}
-
-/// Lines in `a` that are not in `b` (as a multiset), ignoring blank lines.
-fn minus(a: &str, b: &str) -> Vec<String> {
-    let mut rest: Vec<&str> = b.lines().filter(|l| !l.is_empty()).collect();
-    let mut out = Vec::new();
-    for l in a.lines().filter(|l| !l.is_empty()) {
-        match rest.iter().position(|x| *x == l) {
-            Some(i) => {
-                rest.remove(i);
-            }
-            None => out.push(l.to_string()),
-        }
-    }
-    out
 }
 
 #[test]
@@ -917,4 +632,105 @@ fn all_discovers_every_account_and_region_and_agrees_per_chain() {
         run.stdout
     );
     assert!(run.stdout.contains("INVALID: 4 trails"), "{}", run.stdout);
+}
+
+#[test]
+fn data_after_a_digest_gzip_stream_passes_the_cli_but_not_trailmill() {
+    let t = Trail::small(28);
+    let chain = t.chain(t.account(), t.region());
+    let mut bytes = std::fs::read(t.path(&chain[2])).unwrap();
+    bytes.extend(gzip(b"{\"logFiles\":[]}"));
+    std::fs::write(t.path(&chain[2]), bytes).unwrap();
+    let (a, b) = (oracle(&t, &verbose()), trailmill(&t, &verbose()));
+    assert_eq!(
+        a.code, 0,
+        "the CLI ignores bytes after a digest's gzip stream"
+    );
+    let d = format!("Digest file {}", t.uri(&chain[2]));
+    let (fa, fb) = (a.by_file(), b.by_file());
+    assert_eq!(fa[&d], "valid");
+    assert_eq!(
+        fb[&d],
+        "INVALID: unexpected data after end of compressed stream"
+    );
+    // The signature still vouches for the content: the chain and logs are checked as usual.
+    assert_eq!(fa.len(), fb.len());
+    assert_eq!(
+        fa.iter().filter(|(f, s)| **f != d && fb[*f] != **s).count(),
+        0
+    );
+    assert_eq!(b.code, 1);
+}
+
+#[test]
+fn backfill_digest_is_verified_offline_where_the_cli_needs_its_metadata() {
+    let t = Trail::small(29);
+    let chain = t.chain(t.account(), t.region());
+    // A backfill digest for the third hour: a starting digest of its own chain.
+    let key = chain[2].replace(".json.gz", "_backfill.json.gz");
+    let mut v = t.digest(&chain[2]);
+    v["digestS3Object"] = Value::from(key.clone());
+    for f in [
+        "previousDigestS3Bucket",
+        "previousDigestS3Object",
+        "previousDigestHashValue",
+        "previousDigestHashAlgorithm",
+        "previousDigestSignature",
+    ] {
+        v[f] = Value::Null;
+    }
+    t.resign(&key, &v);
+    let (a, b) = (oracle(&t, &verbose()), trailmill(&t, &verbose()));
+    // The CLI requires the backfill-generation-timestamp metadata, which a
+    // local mirror cannot carry; trailmill verifies the signature instead.
+    assert!(
+        a.stderr.contains(&format!(
+            "(backfill) Digest file\t{}\tINVALID: invalid format",
+            t.uri(&key)
+        )),
+        "{}",
+        a.stderr
+    );
+    assert!(
+        b.stdout
+            .contains(&format!("(backfill) Digest file\t{}\tvalid", t.uri(&key))),
+        "{}",
+        b.stdout
+    );
+    assert!(
+        b.stdout.contains(
+            "\n6/6 digest files valid\n1/1 backfill digest files valid\n14/14 log files valid\n"
+        ),
+        "{}",
+        b.stdout
+    );
+    assert_eq!((a.code, b.code), (1, 0));
+    // Everything else is identical.
+    assert_eq!(
+        minus(&a.verdicts().join("\n"), &b.verdicts().join("\n")).len(),
+        1
+    );
+}
+
+#[test]
+fn forged_log_file_is_unattested() {
+    let t = Trail::small(30);
+    let chain = t.chain(t.account(), t.region());
+    let real = t.logs_of(&chain[3])[0].clone();
+    let forged = real.replace(&real[real.len() - 24..real.len() - 8], "ForgedForgedFrgd");
+    std::fs::copy(t.path(&real), t.path(&forged)).unwrap();
+    let (a, b) = (oracle(&t, &verbose()), trailmill(&t, &verbose()));
+    assert_eq!(a.code, 0, "the CLI only reads what digests list");
+    assert_eq!(b.code, 1);
+    assert_eq!(
+        minus(&b.stderr, &a.stderr),
+        [format!(
+            "Log file\t{}\tINVALID: not referenced by any digest file",
+            t.uri(&forged)
+        )]
+    );
+    assert_eq!(
+        minus(&b.stdout, &a.stdout),
+        ["1 log files not referenced by any digest file"]
+    );
 }
