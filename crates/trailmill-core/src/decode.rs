@@ -410,7 +410,16 @@ impl Decoder {
             }
             if !self.spans.is_empty() {
                 let spans = std::mem::take(&mut self.spans);
-                let r = self.parse_run(window, &spans, stats, versions, on_batch);
+                // Parse in runs of about one chunk: the tape of a run is several
+                // times its size, and the window may hold far more than a chunk.
+                let mut r = Ok(());
+                let mut rest = &spans[..];
+                while !rest.is_empty() && r.is_ok() {
+                    let first_start = rest[0].0;
+                    let n = rest.iter().take_while(|(_, b)| b - first_start <= CHUNK).count().max(1);
+                    r = self.parse_run(window, &rest[..n], stats, versions, on_batch);
+                    rest = &rest[n..];
+                }
                 self.spans = spans;
                 r?;
             }
