@@ -208,6 +208,7 @@ impl Formatter for AwsCliFormatter<'_> {
                 self.status(&line, !v.is_valid())
             }
             Event::TrailFinished { trail, summary } => self.summary(trail, summary),
+            Event::Planned { .. } => Ok(()),
         }
     }
 }
@@ -309,6 +310,7 @@ impl Formatter for JsonFormatter<'_> {
                 m.insert("arn".into(), json!(trail.arn));
                 self.line(&Value::Object(m))
             }
+            Event::Planned { .. } => Ok(()),
         }
     }
 
@@ -447,6 +449,7 @@ impl Formatter for HumanFormatter<'_> {
                     writeln!(self.out, "  {mark} {valid}{found}; {bad}")
                 }
             }
+            Event::Planned { .. } => Ok(()),
         }
     }
 

@@ -126,6 +126,13 @@ pub fn validate(
         }
         on_event(&ev);
     };
+    let trails = plans.iter().map(|f| f.trails.len()).sum();
+    let digests = plans
+        .iter()
+        .flat_map(|f| &f.trails)
+        .map(|t| t.standard.len() + t.backfill.len())
+        .sum();
+    deliver(Event::Planned { trails, digests });
     if plans.len() <= 1 {
         for fp in &plans {
             run_folder(store, keys, cfg, fp, &mut deliver)?;

@@ -468,6 +468,13 @@ impl TrailSummary {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
+    /// Sent first: how much work was found (for a progress bar).
+    Planned {
+        /// Trails (account, region and trail name) to validate.
+        trails: usize,
+        /// Digest files listed in the range (regular and backfill).
+        digests: usize,
+    },
     /// A trail's validation starts.
     TrailStarted(Arc<TrailInfo>),
     /// A verdict.
