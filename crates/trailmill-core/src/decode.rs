@@ -141,6 +141,7 @@ pub struct Decoder {
     closes: Vec<u32>,
     stack: Vec<u32>,
     spans: Vec<(usize, usize)>,
+    whole: gzip::WholeInflater,
 }
 
 impl Decoder {
@@ -156,6 +157,7 @@ impl Decoder {
             closes: Vec::new(),
             stack: Vec::new(),
             spans: Vec::new(),
+            whole: gzip::WholeInflater::new(),
         }
     }
 
@@ -172,7 +174,33 @@ impl Decoder {
     ) -> Result<DecodeStats, DecodeError> {
         let mut stats = DecodeStats::default();
         let mut versions = VersionCheck::default();
+        if gzip::is_gzip(input)
+            && let Some(claimed) = gzip::size_hint(input).filter(|&n| {
+                n <= self.opts.whole_file_limit && n as u64 <= self.opts.max_decompressed_bytes
+            })
+        {
+            // Fast path: inflate in one call into a buffer of the size the
+            // trailer claims. The buffer only grows, so it is not zeroed again.
+            let mut raw = std::mem::take(&mut self.raw);
+            if raw.len() < claimed {
+                raw.resize(claimed, 0);
+            }
+            let decoded = self.whole.inflate(input, &mut raw[..claimed]).map(|n| {
+                stats.uncompressed_bytes = n as u64;
+                self.decode_whole(&raw[..n], &mut stats, &mut versions, on_batch)
+            });
+            self.raw = raw;
+            if let Some(result) = decoded {
+                result?;
+                if let Some(w) = versions.warning() {
+                    stats.warnings.push(w);
+                }
+                return Ok(stats);
+            }
+        }
         if gzip::is_gzip(input) {
+            // The precise path: corrupt data, trailing data, a trailer that
+            // lies about the size, and files too large to hold whole.
             let mut reader = BoundedGzReader::new(input, self.opts.max_decompressed_bytes);
             let mut raw = std::mem::take(&mut self.raw);
             raw.clear();
@@ -274,7 +302,9 @@ impl Decoder {
             &mut self.scratch,
             bytes.len(),
             &mut self.buffers,
-            &mut self.tape, &mut self.closes, &mut self.stack,
+            &mut self.tape,
+            &mut self.closes,
+            &mut self.stack,
             bytes,
             0,
             |doc| {
@@ -285,7 +315,14 @@ impl Decoder {
                         Some(records) => records,
                         // A lone event object, as in a one-line JSON Lines file.
                         None => {
-                            return emit_events(doc, &[root], batch_size, stats, versions, on_batch);
+                            return emit_events(
+                                doc,
+                                &[root],
+                                batch_size,
+                                stats,
+                                versions,
+                                on_batch,
+                            );
                         }
                     },
                     _ => {
@@ -349,7 +386,9 @@ impl Decoder {
             &mut self.scratch,
             len,
             &mut self.buffers,
-            &mut self.tape, &mut self.closes, &mut self.stack,
+            &mut self.tape,
+            &mut self.closes,
+            &mut self.stack,
             window,
             start as isize - 1,
             |doc| {
@@ -416,7 +455,11 @@ impl Decoder {
                 let mut rest = &spans[..];
                 while !rest.is_empty() && r.is_ok() {
                     let first_start = rest[0].0;
-                    let n = rest.iter().take_while(|(_, b)| b - first_start <= CHUNK).count().max(1);
+                    let n = rest
+                        .iter()
+                        .take_while(|(_, b)| b - first_start <= CHUNK)
+                        .count()
+                        .max(1);
                     r = self.parse_run(window, &rest[..n], stats, versions, on_batch);
                     rest = &rest[n..];
                 }
@@ -468,9 +511,19 @@ fn with_doc<R>(
             let structurals = buffers.structural_indexes();
             // The streaming path's synthetic outer brackets map outside the
             // records (or past the window's end); nothing asks for their match.
-            let byte_at = |p: usize| usize::try_from(p as isize + shift).ok().and_then(|i| original.get(i).copied());
+            let byte_at = |p: usize| {
+                usize::try_from(p as isize + shift)
+                    .ok()
+                    .and_then(|i| original.get(i).copied())
+            };
             matching_closes(byte_at, structurals, closes, stack);
-            let doc = Doc { nodes: &tape.0, structurals, closes, original, shift };
+            let doc = Doc {
+                nodes: &tape.0,
+                structurals,
+                closes,
+                original,
+                shift,
+            };
             f(&doc)
         }
     };

@@ -84,7 +84,12 @@ pub(crate) struct Doc<'a> {
 /// unspecified), in one pass. `byte_at` gives the original byte at a parsed
 /// offset: unescaping only rewrites string contents, so brackets at
 /// structural positions are the same in the original.
-pub(crate) fn matching_closes(byte_at: impl Fn(usize) -> Option<u8>, structurals: &[u32], closes: &mut Vec<u32>, stack: &mut Vec<u32>) {
+pub(crate) fn matching_closes(
+    byte_at: impl Fn(usize) -> Option<u8>,
+    structurals: &[u32],
+    closes: &mut Vec<u32>,
+    stack: &mut Vec<u32>,
+) {
     closes.clear();
     closes.resize(structurals.len(), 0);
     stack.clear();

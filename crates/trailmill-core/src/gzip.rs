@@ -7,6 +7,7 @@
 //! [`InflateError::TooLarge`] instead of exhausting memory.
 
 use std::io::{self, Read};
+use std::ptr::NonNull;
 
 use flate2::bufread::GzDecoder;
 
@@ -111,6 +112,70 @@ impl<'a> BoundedGzReader<'a> {
     }
 }
 
+/// Whole-buffer gzip inflation with libdeflate, for files that fit in memory.
+///
+/// libdeflate inflates about twice as fast as streaming zlib-rs on the
+/// development machine (see the `inflate` bench), and the decoder's fast path
+/// is mostly inflate and parse. It only answers "done" or "could not": on any
+/// failure (corrupt data, a wrong size in the trailer, trailing data) the
+/// caller falls back to the streaming inflater, which gives the precise error
+/// and handles files larger than the trailer claims.
+pub struct WholeInflater {
+    decompressor: NonNull<libdeflate_sys::libdeflate_decompressor>,
+}
+
+// SAFETY: a libdeflate decompressor has no thread affinity; it is only used
+// through `&mut self`, so it is never used by two threads at once.
+unsafe impl Send for WholeInflater {}
+
+impl WholeInflater {
+    /// A new inflater (a few KB of tables).
+    pub fn new() -> Self {
+        // SAFETY: no preconditions; a null result means out of memory.
+        let raw = unsafe { libdeflate_sys::libdeflate_alloc_decompressor() };
+        let decompressor = NonNull::new(raw).unwrap_or_else(|| {
+            std::alloc::handle_alloc_error(std::alloc::Layout::new::<[u8; 32768]>())
+        });
+        WholeInflater { decompressor }
+    }
+
+    /// Inflates the single gzip member that must make up all of `gz` into
+    /// `out`, returning the uncompressed length, or `None` if that cannot be done.
+    pub fn inflate(&mut self, gz: &[u8], out: &mut [u8]) -> Option<usize> {
+        let mut consumed = 0usize;
+        let mut produced = 0usize;
+        // SAFETY: the pointers and lengths describe live slices (`gz` readable,
+        // `out` writable for `out.len()` bytes); libdeflate writes only within
+        // `out` and the two result slots, and keeps no pointer after returning.
+        let result = unsafe {
+            libdeflate_sys::libdeflate_gzip_decompress_ex(
+                self.decompressor.as_ptr(),
+                gz.as_ptr().cast(),
+                gz.len(),
+                out.as_mut_ptr().cast(),
+                out.len(),
+                &mut consumed,
+                &mut produced,
+            )
+        };
+        (result == libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS && consumed == gz.len())
+            .then_some(produced)
+    }
+}
+
+impl Default for WholeInflater {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for WholeInflater {
+    fn drop(&mut self) {
+        // SAFETY: allocated by libdeflate_alloc_decompressor and freed once.
+        unsafe { libdeflate_sys::libdeflate_free_decompressor(self.decompressor.as_ptr()) }
+    }
+}
+
 fn check_no_trailing_data(rest: &[u8]) -> Result<(), InflateError> {
     if rest.is_empty() {
         Ok(())
@@ -169,6 +234,29 @@ mod tests {
             r.read_chunk(&mut buf),
             Err(InflateError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn the_whole_buffer_inflater_refuses_what_the_streaming_one_rejects() {
+        let data = b"{\"Records\":[]}".repeat(100);
+        let z = gz(&data);
+        let mut w = WholeInflater::new();
+        let mut out = vec![0; data.len()];
+        assert_eq!(w.inflate(&z, &mut out), Some(data.len()));
+        assert_eq!(out, data);
+        let mut two = z.clone();
+        two.extend_from_slice(&z);
+        assert_eq!(w.inflate(&two, &mut out), None, "trailing member");
+        assert_eq!(w.inflate(&z[..z.len() - 1], &mut out), None, "truncated");
+        assert_eq!(w.inflate(&z, &mut out[..10]), None, "too small");
+        let mut bad = z.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x55;
+        assert_eq!(
+            w.inflate(&bad, &mut vec![0; data.len() * 2]),
+            None,
+            "corrupt"
+        );
     }
 
     #[test]
