@@ -21,6 +21,7 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 enum Command {
     /// Read log files, filter their events and deliver them to sinks.
     Process(process::ProcessArgs),

@@ -561,6 +561,7 @@ fn fill_up_to(
     }
 }
 
+#[allow(clippy::large_enum_variant)] // one per streamed file, on the stack
 enum ChunkSource<'a> {
     Gzip(BoundedGzReader<'a>),
     Plain(&'a [u8]),
