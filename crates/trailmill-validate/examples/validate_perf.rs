@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 use trailmill_synth::{SynthConfig, generate};
 use trailmill_validate::{
-    LocalMirror, PublicKeys, Timestamp, ValidateConfig, display_time, validate,
+    LocalMirror, PublicKeys, Timestamp, TrailArn, ValidateConfig, display_time, validate,
 };
 
 fn files(root: &Path, out: &mut Vec<PathBuf>) {
@@ -121,6 +121,33 @@ fn main() {
     );
 
     // One region, as the reference validator runs it.
+    // One trail and region (`--trail-arn … --region R`), as the reference validator runs.
+    let account = std::fs::read_dir(dir.join("AWSLogs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let arn = TrailArn::parse(&TrailArn::build(
+        "us-east-1",
+        &account.to_string_lossy(),
+        &cfg.trail_name,
+    ))
+    .unwrap();
+    for region in ["us-east-1", "eu-west-1"] {
+        let mut one = ValidateConfig::trail(arn.clone(), start);
+        one.end = Some(end);
+        one.bucket = Some(cfg.bucket.clone());
+        one.region = Some(region.to_string());
+        let t = Instant::now();
+        let report = validate(&store, &one, &keys, &mut |_| {}).unwrap();
+        assert!(report.is_valid());
+        println!(
+            "validate --trail-arn {} --region {region}: {:.2}s",
+            arn.arn,
+            t.elapsed().as_secs_f64()
+        );
+    }
     println!(
         "reference: time $PY ../shared/oracle/awscli_validate.py --root {} --bucket {} --trail-arn ARN --public-keys {}/keys.json --start-time {} --end-time {} --region REGION (once per region)",
         dir.display(),

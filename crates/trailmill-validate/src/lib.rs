@@ -15,7 +15,7 @@
 //!   `aws cloudtrail list-public-keys`), by fingerprint.
 //! - [`validate`] plans the run (listing digest keys, discovering trails
 //!   with `--all`), walks each digest chain newest to oldest exactly as the
-//!   CLI does ([`walk`](crate::Event) order), verifies each digest (model:
+//!   CLI does, verifies each digest (model:
 //!   [`Digest`], signed text: [`signing_string`], signature:
 //!   [`verify_sha256`]), hashes the log files each valid digest lists in
 //!   parallel, and reports every finding as a [`Verdict`] inside an [`Event`]

@@ -201,8 +201,8 @@ impl Problem {
         }
     }
 
-    /// The text after `INVALID: ` in the AWS CLI's output. `subject` decides
-    /// the wording for trailing data (the CLI only checks it in log files).
+    /// The text after `INVALID: ` in the AWS CLI's output (for trailmill-only
+    /// problems, trailmill's text in the same style).
     pub fn aws_cli_text(&self) -> String {
         match self {
             Problem::NotFound { .. } => "not found".into(),
