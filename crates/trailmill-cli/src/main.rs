@@ -7,6 +7,7 @@ mod args;
 mod ls;
 mod process;
 mod synth;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,8 @@ enum Command {
     Ls(ls::LsArgs),
     /// Write a realistic synthetic trail (logs, signed digest chains, keys) as a bucket root.
     Synth(synth::SynthArgs),
+    /// Validate digest chains, signatures and log file hashes, like `aws cloudtrail validate-logs`.
+    Validate(validate::ValidateArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,8 @@ fn main() -> ExitCode {
         Command::Process(a) => process::run(a.into()),
         Command::Ls(a) => ls::run(a),
         Command::Synth(a) => synth::run(a),
+        // validate keeps the AWS CLI's exit codes (0, 1, 255).
+        Command::Validate(a) => return ExitCode::from(validate::run(a)),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

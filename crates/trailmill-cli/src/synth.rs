@@ -79,6 +79,11 @@ pub fn run(a: SynthArgs) -> anyhow::Result<bool> {
         r.digest_files,
         a.out.display()
     );
-    eprintln!("trailmill: trail {} in bucket {}; public keys in {}", r.trail_arn, r.bucket, a.out.join(trailmill_synth::KEYS_FILE).display());
+    eprintln!(
+        "trailmill: trail {} in bucket {}; public keys in {}",
+        r.trail_arn,
+        r.bucket,
+        a.out.join(trailmill_synth::KEYS_FILE).display()
+    );
     Ok(true)
 }

@@ -1,0 +1,108 @@
+//! `trailmill validate`: prove with CloudTrail's digest files that no log file
+//! was changed, deleted or forged, like `aws cloudtrail validate-logs`, offline.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use trailmill_validate::{EXIT_ERROR, Event, OutputFormat, ValidateArgs as Request, run_validate};
+
+/// Arguments of `trailmill validate`.
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["trail_arn", "all"]))]
+pub struct ValidateArgs {
+    /// The bucket root of a local mirror (object K is the file SOURCE/K; a digest's
+    /// signature is the hex text in the sidecar K.sig when present).
+    #[arg(value_name = "SOURCE")]
+    pub source: PathBuf,
+    /// The trail to validate.
+    #[arg(long, value_name = "ARN")]
+    pub trail_arn: Option<String>,
+    /// Validate every organization, account, region and trail found under the prefix.
+    #[arg(long)]
+    pub all: bool,
+    /// Start of the range: RFC 3339, a date, or Unix seconds.
+    #[arg(long, value_name = "T")]
+    pub start_time: String,
+    /// End of the range (default: now).
+    #[arg(long, value_name = "T")]
+    pub end_time: Option<String>,
+    /// The bucket name the digests record, which SOURCE mirrors.
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+    /// The trail's key prefix.
+    #[arg(long, value_name = "P")]
+    pub s3_prefix: Option<String>,
+    /// The organization of an organization trail.
+    #[arg(long, value_name = "o-ID")]
+    pub org_id: Option<String>,
+    /// The member account to validate, for organization trails.
+    #[arg(long, value_name = "ID")]
+    pub account_id: Option<String>,
+    /// The region whose digests are validated (default: the ARN's).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// The output of `aws cloudtrail list-public-keys` (default: SOURCE/keys.json).
+    #[arg(long, value_name = "FILE")]
+    pub public_keys: Option<PathBuf>,
+    /// Also print every valid file.
+    #[arg(long)]
+    pub verbose: bool,
+    /// aws-cli (the AWS CLI's text, byte for byte), json, or human.
+    #[arg(long, default_value = "human")]
+    pub format: OutputFormat,
+    /// Report a chain whose newest digest ends more than an hour before T (a deleted newest digest).
+    #[arg(long, value_name = "T")]
+    pub expect_until: Option<String>,
+}
+
+/// Runs `validate`; the exit code is the AWS CLI's: 0 all valid, 1 anything invalid, 255 on errors.
+pub fn run(a: ValidateArgs) -> u8 {
+    let human = a.format == OutputFormat::Human;
+    let request = Request {
+        source: a.source,
+        trail_arn: a.trail_arn,
+        all: a.all,
+        start_time: a.start_time,
+        end_time: a.end_time,
+        bucket: a.bucket,
+        s3_prefix: a.s3_prefix,
+        org_id: a.org_id,
+        account_id: a.account_id,
+        region: a.region,
+        public_keys: a.public_keys,
+        verbose: a.verbose,
+        format: a.format,
+        expect_until: a.expect_until,
+        color: human && std::io::stdout().is_terminal(),
+    };
+    let bar = if human && std::io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} digests {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut progress = |event: &Event| match event {
+        Event::Planned { digests, .. } => bar.set_length(*digests as u64),
+        Event::Verdict(v) if v.subject.is_digest() => bar.inc(1),
+        _ => {}
+    };
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr();
+    let result = run_validate(&request, &mut stdout, &mut stderr, &mut progress);
+    bar.finish_and_clear();
+    let _ = stdout.flush();
+    match result {
+        Ok(report) => report.exit_code() as u8,
+        Err(e) => {
+            let _ = writeln!(stderr, "error: {e}");
+            EXIT_ERROR as u8
+        }
+    }
+}
