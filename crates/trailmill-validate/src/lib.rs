@@ -83,7 +83,7 @@ pub use format::{
     AwsCliFormatter, Formatter, HumanFormatter, JsonFormatter, OutputFormat, aws_cli_line,
     formatter, verdict_json,
 };
-pub use hash::{CHUNK, sha256_of_gzip};
+pub use hash::{CHUNK, LogHasher, WHOLE_MAX, sha256_of_gzip};
 pub use jiff::Timestamp;
 pub use keys::{
     KeyEncoding, PublicKey, PublicKeys, SignatureCheck, fingerprint, parse_public_key_der,
