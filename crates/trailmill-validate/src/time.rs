@@ -18,7 +18,30 @@ use crate::error::{Error, ErrorKind};
 /// ignored**: `2024-01-08T05:00:00+02:00` means 05:00 UTC. This keeps the
 /// header and the validated range identical to the CLI's for the same
 /// arguments.
+///
+/// As an extension, Unix seconds are accepted too: `@1704067200`, or a bare
+/// number of 9 or more digits (optionally with a fraction), `1704067200.5`.
 pub fn parse_time(s: &str) -> Result<Timestamp, Error> {
+    let t = s.trim();
+    let digits = t.strip_prefix('@').unwrap_or(t);
+    let int_part = digits.split_once('.').map_or(digits, |(i, _)| i);
+    let numeric = !int_part.is_empty()
+        && int_part.bytes().all(|b| b.is_ascii_digit())
+        && digits.bytes().filter(|&b| b == b'.').count() <= 1
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if numeric && (t.starts_with('@') || int_part.len() >= 9) {
+        return digits
+            .parse::<f64>()
+            .ok()
+            .and_then(epoch_seconds)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidTime,
+                    Some(s.to_string()),
+                    "Unix seconds out of range",
+                )
+            });
+    }
     let p = parse_loose(s).ok_or_else(|| {
         Error::new(
             ErrorKind::InvalidTime,
@@ -295,6 +318,11 @@ mod tests {
         // The CLI replaces the zone instead of converting.
         assert_eq!(t("2015-01-08T05:21:42+02:00"), "2015-01-08T05:21:42Z");
         assert_eq!(t("2015-01-08T05:21:42-0500"), "2015-01-08T05:21:42Z");
+        // Unix seconds (a trailmill extension).
+        assert_eq!(t("1420694502"), "2015-01-08T05:21:42Z");
+        assert_eq!(t("@1420694502.9"), "2015-01-08T05:21:42Z");
+        assert_eq!(t("@0"), "1970-01-01T00:00:00Z");
+        assert_eq!(t("20150108"), "2015-01-08T00:00:00Z");
     }
 
     #[test]
@@ -308,6 +336,10 @@ mod tests {
             "2015-01-08T05:21:42+99",
             "2015-01-08X",
             "2015-1-8",
+            "@",
+            "@1.2.3",
+            "@-5",
+            "99999999999999999999999",
         ] {
             assert!(parse_time(s).is_err(), "{s}");
         }
