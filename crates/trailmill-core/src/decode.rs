@@ -24,6 +24,7 @@
 
 use std::error::Error as StdError;
 
+use sha2::{Digest as _, Sha256};
 use simd_json::{Buffers, INPUT_PADDING, Node, Tape};
 
 use crate::event::{At, Doc, Event, matching_closes};
@@ -85,6 +86,14 @@ pub enum DecodeError {
     /// The events callback failed (for example a sink could not write).
     #[error("delivering events failed: {0}")]
     Handler(Box<dyn StdError + Send + Sync>),
+    /// The SHA-256 of the uncompressed bytes is not the one a digest attests.
+    #[error("SHA-256 of the uncompressed log is {actual}, but its digest says {expected}")]
+    HashMismatch {
+        /// The attested hash, hex.
+        expected: String,
+        /// The hash of the bytes read, hex.
+        actual: String,
+    },
 }
 
 /// Something worth telling about a file that was still decoded.
@@ -172,6 +181,30 @@ impl Decoder {
         input: &[u8],
         on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
     ) -> Result<DecodeStats, DecodeError> {
+        self.decode_checked(input, None, on_batch)
+    }
+
+    /// Decodes like [`Decoder::decode`], but first checks that the SHA-256 of
+    /// the uncompressed bytes is `expected` (the `hashValue` a verified digest
+    /// lists for this file). On a mismatch nothing is emitted and the error is
+    /// [`DecodeError::HashMismatch`]. Whole files are hashed in the buffer they
+    /// are parsed from; streamed files are inflated and hashed once before
+    /// they are decoded.
+    pub fn decode_verified(
+        &mut self,
+        input: &[u8],
+        expected: &[u8; 32],
+        on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
+    ) -> Result<DecodeStats, DecodeError> {
+        self.decode_checked(input, Some(expected), on_batch)
+    }
+
+    fn decode_checked(
+        &mut self,
+        input: &[u8],
+        expected: Option<&[u8; 32]>,
+        on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
+    ) -> Result<DecodeStats, DecodeError> {
         let mut stats = DecodeStats::default();
         let mut versions = VersionCheck::default();
         if gzip::is_gzip(input)
@@ -187,6 +220,7 @@ impl Decoder {
             }
             let decoded = self.whole.inflate(input, &mut raw[..claimed]).map(|n| {
                 stats.uncompressed_bytes = n as u64;
+                check_hash(&raw[..n], expected)?;
                 self.decode_whole(&raw[..n], &mut stats, &mut versions, on_batch)
             });
             self.raw = raw;
@@ -197,6 +231,25 @@ impl Decoder {
                 }
                 return Ok(stats);
             }
+        }
+        if let Some(expected) = expected {
+            // Streamed or unusual files: hash everything before emitting anything.
+            let actual = if gzip::is_gzip(input) {
+                let mut reader = BoundedGzReader::new(input, self.opts.max_decompressed_bytes);
+                let mut hasher = Sha256::new();
+                let mut chunk = vec![0; 1 << 20];
+                loop {
+                    let n = reader.read_chunk(&mut chunk)?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&chunk[..n]);
+                }
+                hasher.finalize().into()
+            } else {
+                Sha256::digest(input).into()
+            };
+            compare_hash(expected, &actual)?;
         }
         if gzip::is_gzip(input) {
             // The precise path: corrupt data, trailing data, a trailer that
@@ -529,6 +582,25 @@ fn with_doc<R>(
     };
     *tape_slot = tape.reset();
     result
+}
+
+fn check_hash(bytes: &[u8], expected: Option<&[u8; 32]>) -> Result<(), DecodeError> {
+    match expected {
+        Some(expected) => compare_hash(expected, &Sha256::digest(bytes).into()),
+        None => Ok(()),
+    }
+}
+
+fn compare_hash(expected: &[u8; 32], actual: &[u8; 32]) -> Result<(), DecodeError> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(DecodeError::HashMismatch { expected: hex(expected), actual: hex(actual) })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Inflates into `raw` until the stream ends (true) or `limit` bytes are held (false).
@@ -1090,6 +1162,29 @@ mod tests {
                 .to_string()
                 .contains("truncated")
         );
+    }
+
+    #[test]
+    fn verified_decoding_emits_nothing_on_a_hash_mismatch() {
+        let input = format!("{{\"Records\":[{REC1},{REC2}]}}");
+        let good: [u8; 32] = Sha256::digest(input.as_bytes()).into();
+        let bad = [0u8; 32];
+        for opts in [DecodeOptions::default(), DecodeOptions { whole_file_limit: 8, ..DecodeOptions::default() }] {
+            let mut d = Decoder::new(opts);
+            for bytes in [input.as_bytes().to_vec(), gz(input.as_bytes())] {
+                let mut n = 0;
+                d.decode_verified(&bytes, &good, &mut |b| {
+                    n += b.len();
+                    Ok(())
+                })
+                .unwrap();
+                assert_eq!(n, 2);
+                let err = d
+                    .decode_verified(&bytes, &bad, &mut |_| panic!("nothing may be emitted"))
+                    .unwrap_err();
+                assert!(matches!(err, DecodeError::HashMismatch { .. }), "{err}");
+            }
+        }
     }
 
     #[test]
