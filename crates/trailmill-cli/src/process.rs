@@ -1,5 +1,6 @@
 //! `trailmill process`: read log files, filter events, deliver them to sinks.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -8,10 +9,12 @@ use std::time::Instant;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trailmill_core::DecodeOptions;
+use trailmill_pipeline::VerifyMode;
 use trailmill_pipeline::{
     FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, RunSummary,
 };
 use trailmill_sinks::SinkSpec;
+use trailmill_validate::{LocalMirror, PublicKeys, ValidateConfig};
 
 use crate::args::{FilterArgs, SelectionArgs};
 
@@ -46,6 +49,24 @@ pub struct ProcessArgs {
     /// No progress bar and no summary; errors are still reported.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Emit only events of log files whose SHA-256 matches a digest whose
+    /// signature and chain verified (SOURCE must be one bucket root).
+    /// `--verify=warn` emits the others too, with a warning.
+    #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "enforce", value_parser = ["enforce", "warn"])]
+    pub verify: Option<String>,
+    /// With --verify: the output of `aws cloudtrail list-public-keys` (default SOURCE/keys.json).
+    #[arg(long, value_name = "FILE", requires = "verify")]
+    pub public_keys: Option<PathBuf>,
+    /// With --verify: the bucket name the digests record, which SOURCE mirrors.
+    #[arg(long, value_name = "NAME", requires = "verify")]
+    pub bucket: Option<String>,
+}
+
+/// `--verify` settings.
+pub struct VerifyConfig {
+    mode: VerifyMode,
+    public_keys: Option<PathBuf>,
+    bucket: Option<String>,
 }
 
 /// The plain configuration `process` runs with, built from its arguments.
@@ -60,6 +81,7 @@ pub struct ProcessConfig {
     failed_list: Option<PathBuf>,
     show_progress: bool,
     show_summary: bool,
+    verify: Option<VerifyConfig>,
 }
 
 impl From<ProcessArgs> for ProcessConfig {
@@ -79,6 +101,15 @@ impl From<ProcessArgs> for ProcessConfig {
             failed_list: a.failed_list,
             show_progress: !a.quiet && std::io::stderr().is_terminal(),
             show_summary: !a.quiet,
+            verify: a.verify.map(|mode| VerifyConfig {
+                mode: if mode == "warn" {
+                    VerifyMode::Warn
+                } else {
+                    VerifyMode::Enforce
+                },
+                public_keys: a.public_keys,
+                bucket: a.bucket,
+            }),
         }
     }
 }
@@ -92,6 +123,10 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
         .fail_fast(config.fail_fast);
     if let Some(n) = config.threads {
         builder = builder.threads(n);
+    }
+    if let Some(v) = &config.verify {
+        let attested = attest(&config, v)?;
+        builder = builder.verify(attested, v.mode);
     }
     for spec in &config.sinks {
         let sink = spec
@@ -148,6 +183,50 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
         print_summary(&summary);
     }
     Ok(summary.is_success())
+}
+
+/// Validates the mirror's digest chains for the selected time range and
+/// returns the attested log files, reporting what did not verify.
+fn attest(config: &ProcessConfig, v: &VerifyConfig) -> anyhow::Result<HashMap<String, [u8; 32]>> {
+    let [root] = config.sources.as_slice() else {
+        anyhow::bail!("--verify needs exactly one SOURCE: the bucket root of a mirror");
+    };
+    if !root.is_dir() {
+        anyhow::bail!(
+            "--verify needs SOURCE to be a bucket root directory: {}",
+            root.display()
+        );
+    }
+    let time = |secs: i64| trailmill_validate::Timestamp::from_second(secs);
+    let mut cfg = ValidateConfig::all(time(config.selection.start.unwrap_or(0))?);
+    cfg.end = config.selection.end.map(time).transpose()?;
+    cfg.bucket = v.bucket.clone();
+    let mut store = LocalMirror::new(root)?;
+    if let Some(b) = &v.bucket {
+        store = store.with_bucket(b.clone());
+    }
+    let keys_path = v
+        .public_keys
+        .clone()
+        .unwrap_or_else(|| root.join("keys.json"));
+    let keys = PublicKeys::load(&keys_path)?;
+    let attested = trailmill_validate::attest(&store, &cfg, &keys)?;
+    for problem in &attested.problems {
+        let why = problem
+            .problem()
+            .map_or_else(|| "cannot be validated".to_owned(), |p| p.describe());
+        eprintln!(
+            "verify: {} {}: {why}",
+            problem.subject.as_str(),
+            problem.uri()
+        );
+    }
+    tracing::info!(
+        verified = attested.verified.len(),
+        problems = attested.problems.len(),
+        "digest validation done"
+    );
+    Ok(attested.verified)
 }
 
 /// Feeds the progress bar: files, events/s and MB/s.

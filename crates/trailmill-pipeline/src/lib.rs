@@ -25,8 +25,8 @@ pub mod sink;
 pub mod source;
 
 pub use run::{
-    ErrorHandler, EventPredicate, FileError, FileErrorKind, FileOutcome, Pipeline, PipelineBuilder,
-    ProgressReporter, RunSummary, SourceFilter,
+    Attestation, ErrorHandler, EventPredicate, FileError, FileErrorKind, FileOutcome, Pipeline,
+    PipelineBuilder, ProgressReporter, RunSummary, SourceFilter, VerifyMode,
 };
 pub use sink::{NullSink, Sink, SinkError, SinkStats};
 pub use source::{ListStats, LocalSource, ObjectData, Source, SourceError, SourceObject};

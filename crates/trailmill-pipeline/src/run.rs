@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 
 use trailmill_core::key::Classified;
 use trailmill_core::{
-    CompiledFilter, DecodeError, DecodeOptions, DecodeWarning, Decoder, Event, EventFilter,
-    Selection,
+    CompiledFilter, DecodeError, DecodeOptions, Decoder, Event, EventFilter, Selection,
 };
 
 use crate::sink::{Sink, SinkError, SinkStats};
@@ -52,6 +51,28 @@ impl<F: Fn(&Event<'_>) -> bool + Send + Sync> EventPredicate for F {
     fn accept(&self, event: &Event<'_>) -> bool {
         self(event)
     }
+}
+
+/// Says which SHA-256 a verified digest attests for an object's uncompressed
+/// bytes (`trailmill process --verify`); `None` when no verified digest lists it.
+pub trait Attestation: Send + Sync {
+    /// The attested hash of `object`, if any.
+    fn expected_sha256(&self, object: &SourceObject) -> Option<[u8; 32]>;
+}
+
+impl Attestation for std::collections::HashMap<String, [u8; 32]> {
+    fn expected_sha256(&self, object: &SourceObject) -> Option<[u8; 32]> {
+        self.get(&object.key).copied()
+    }
+}
+
+/// What to do with objects that fail verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyMode {
+    /// Fail them: their events are not emitted.
+    Enforce,
+    /// Emit their events with a warning.
+    Warn,
 }
 
 /// Hears about each finished object (CPL's `ProgressReporter`). Called on the
@@ -96,9 +117,12 @@ pub enum FileErrorKind {
     /// It could not be read.
     #[error("{0}")]
     Read(String),
-    /// Its content could not be decoded.
+    /// Its content could not be decoded, or its hash is not the attested one.
     #[error("{0}")]
     Decode(DecodeError),
+    /// No verified digest lists it (with [`VerifyMode::Enforce`]).
+    #[error("not verified: no digest whose signature verified lists this file")]
+    Unattested,
     /// A sink failed while writing its events.
     #[error("sink {sink}: {error}")]
     Sink {
@@ -122,8 +146,9 @@ pub struct FileOutcome {
     pub events_in: u64,
     /// Events delivered to sinks after filtering.
     pub events_out: u64,
-    /// Warnings about records that were still delivered.
-    pub warnings: Vec<DecodeWarning>,
+    /// Warnings about an object that was still delivered (odd event versions,
+    /// failed verification with [`VerifyMode::Warn`]).
+    pub warnings: Vec<String>,
     /// `Err` when the object failed; events delivered before a failure stay delivered.
     pub result: Result<(), FileError>,
 }
@@ -174,6 +199,7 @@ pub struct PipelineBuilder {
     progress: Option<Box<dyn ProgressReporter>>,
     errors: Option<Box<dyn ErrorHandler>>,
     fail_fast: bool,
+    verify: Option<(Box<dyn Attestation>, VerifyMode)>,
 }
 
 impl Default for PipelineBuilder {
@@ -189,6 +215,7 @@ impl Default for PipelineBuilder {
             progress: None,
             errors: None,
             fail_fast: false,
+            verify: None,
         }
     }
 }
@@ -266,6 +293,13 @@ impl PipelineBuilder {
         self
     }
 
+    /// Emit only objects whose uncompressed SHA-256 is the one `attestation`
+    /// gives (see [`VerifyMode`] for the others).
+    pub fn verify(mut self, attestation: impl Attestation + 'static, mode: VerifyMode) -> Self {
+        self.verify = Some((Box::new(attestation), mode));
+        self
+    }
+
     /// The pipeline.
     pub fn build(self) -> Pipeline {
         Pipeline {
@@ -283,6 +317,7 @@ impl PipelineBuilder {
                     .map(|s| (s.name(), Mutex::new(s)))
                     .collect(),
                 fail_fast: self.fail_fast,
+                verify: self.verify,
             },
             progress: self.progress,
             errors: self.errors,
@@ -310,6 +345,7 @@ struct Shared {
     source_filter: Option<Box<dyn SourceFilter>>,
     sinks: Vec<(String, Mutex<Box<dyn Sink>>)>,
     fail_fast: bool,
+    verify: Option<(Box<dyn Attestation>, VerifyMode)>,
 }
 
 enum Message {
@@ -498,7 +534,23 @@ impl Shared {
         let mut events_out = 0u64;
         let mut sink_failure: Option<(String, SinkError)> = None;
         let object = &outcome.object;
-        let result = decoder.decode(&data, &mut |batch| {
+        let mut warnings = Vec::new();
+        let expected = match &self.verify {
+            None => None,
+            Some((attestation, mode)) => match (attestation.expected_sha256(object), mode) {
+                (Some(hash), _) => Some(hash),
+                (None, VerifyMode::Enforce) => {
+                    outcome.result = fail(object, FileErrorKind::Unattested);
+                    return outcome;
+                }
+                (None, VerifyMode::Warn) => {
+                    warnings.push("not verified: no digest whose signature verified lists this file; emitted anyway".to_owned());
+                    None
+                }
+            },
+        };
+        let warn_only = matches!(self.verify, Some((_, VerifyMode::Warn)));
+        let mut deliver = |batch: &[Event<'_>]| -> trailmill_core::decode::HandlerResult {
             // Events borrow the decoder's buffers for this call only, so the
             // filtered batch is collected afresh each time (one small allocation).
             let kept: Vec<Event<'_>>;
@@ -529,13 +581,24 @@ impl Shared {
                 }
             }
             Ok(())
-        });
+        };
+        let mut result = match &expected {
+            Some(hash) => decoder.decode_verified(&data, hash, &mut deliver),
+            None => decoder.decode(&data, &mut deliver),
+        };
+        if warn_only && let Err(mismatch @ DecodeError::HashMismatch { .. }) = &result {
+            warnings.push(format!("not verified: {mismatch}; emitted anyway"));
+            result = decoder.decode(&data, &mut deliver);
+        }
         outcome.events_out = events_out;
+        outcome.warnings = warnings;
         match result {
             Ok(stats) => {
                 outcome.events_in = stats.events;
                 outcome.bytes_uncompressed = stats.uncompressed_bytes;
-                outcome.warnings = stats.warnings;
+                outcome
+                    .warnings
+                    .extend(stats.warnings.iter().map(ToString::to_string));
                 for (name, sink) in &self.sinks {
                     let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
                     if let Err(error) = sink.file_done(&outcome.object) {

@@ -6,11 +6,14 @@ use std::sync::{Arc, Mutex};
 
 use trailmill_core::{Event, EventFilter};
 use trailmill_pipeline::{
-    FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, Sink, SinkError, SinkStats, SourceObject,
+    FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, Sink, SinkError, SinkStats,
+    SourceObject,
 };
 
 fn fixtures(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
 }
 
 /// Records batch sizes and event IDs; the test reads them afterwards.
@@ -27,7 +30,11 @@ impl Sink for Recorder {
     }
     fn write_batch(&mut self, _file: &SourceObject, events: &[Event<'_>]) -> Result<(), SinkError> {
         self.batches.lock().unwrap().push(events.len());
-        self.ids.lock().unwrap().extend(events.iter().map(|e| e.event_id.unwrap_or_default().to_owned()));
+        self.ids.lock().unwrap().extend(
+            events
+                .iter()
+                .map(|e| e.event_id.unwrap_or_default().to_owned()),
+        );
         Ok(())
     }
     fn file_done(&mut self, file: &SourceObject) -> Result<(), SinkError> {
@@ -36,7 +43,11 @@ impl Sink for Recorder {
     }
     fn finish(&mut self) -> Result<SinkStats, SinkError> {
         let n = self.ids.lock().unwrap().len() as u64;
-        Ok(SinkStats { events_received: n, events_written: n, ..SinkStats::default() })
+        Ok(SinkStats {
+            events_received: n,
+            events_written: n,
+            ..SinkStats::default()
+        })
     }
 }
 
@@ -51,7 +62,8 @@ impl ProgressReporter for Progress {
         self.listed = total;
     }
     fn finished(&mut self, o: &FileOutcome) {
-        self.finished.push((o.object.key.clone(), o.result.is_ok(), o.events_out));
+        self.finished
+            .push((o.object.key.clone(), o.result.is_ok(), o.events_out));
     }
 }
 
@@ -70,7 +82,10 @@ fn batches_never_exceed_the_batch_size_and_every_file_is_reported() {
         .build()
         .run(&LocalSource::new([fixtures("trail")]));
     assert!(summary.is_success());
-    assert_eq!((summary.files_ok, summary.events_in, summary.events_out), (16, 400, 400));
+    assert_eq!(
+        (summary.files_ok, summary.events_in, summary.events_out),
+        (16, 400, 400)
+    );
     let batches = sink.batches.lock().unwrap();
     assert!(batches.iter().all(|&n| (1..=7).contains(&n)), "{batches:?}");
     assert_eq!(batches.iter().sum::<usize>(), 400);
@@ -86,16 +101,25 @@ fn batches_never_exceed_the_batch_size_and_every_file_is_reported() {
 #[test]
 fn source_filter_event_filter_and_predicate_compose() {
     let all = Recorder::default();
-    Pipeline::builder().sink(all.clone()).build().run(&LocalSource::new([fixtures("trail")]));
+    Pipeline::builder()
+        .sink(all.clone())
+        .build()
+        .run(&LocalSource::new([fixtures("trail")]));
     let sink = Recorder::default();
     let summary = Pipeline::builder()
         .source_filter(|o: &SourceObject| o.key.contains("/us-east-1/"))
-        .event_filter(EventFilter { read_only: Some(true), ..EventFilter::default() })
+        .event_filter(EventFilter {
+            read_only: Some(true),
+            ..EventFilter::default()
+        })
         .event_predicate(|e: &Event<'_>| e.event_source != Some("s3.amazonaws.com"))
         .sink(sink.clone())
         .build()
         .run(&LocalSource::new([fixtures("trail")]));
-    assert_eq!(summary.listing.skipped_by_filter, 8, "half the files are in another region");
+    assert_eq!(
+        summary.listing.skipped_by_filter, 8,
+        "half the files are in another region"
+    );
     assert_eq!(summary.files_ok, 8);
     assert!(summary.events_out < summary.events_in);
     let kept = sink.ids.lock().unwrap().len() as u64;
@@ -132,7 +156,11 @@ fn a_failing_sink_fails_the_file_it_was_writing() {
         }
         fn write_batch(&mut self, _: &SourceObject, _: &[Event<'_>]) -> Result<(), SinkError> {
             self.calls += 1;
-            if self.calls == 2 { Err(SinkError::new("disk full")) } else { Ok(()) }
+            if self.calls == 2 {
+                Err(SinkError::new("disk full"))
+            } else {
+                Ok(())
+            }
         }
         fn finish(&mut self) -> Result<SinkStats, SinkError> {
             Ok(SinkStats::default())

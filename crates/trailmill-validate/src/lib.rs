@@ -352,3 +352,49 @@ pub fn run_validate(
     };
     run(&store, &cfg, &keys, &opts, stdout, stderr, progress)
 }
+
+/// What `trailmill process --verify` may emit: the log files that a digest
+/// whose signature and chain verified lists, each with the SHA-256 that digest
+/// attests for its uncompressed bytes.
+#[derive(Clone, Debug, Default)]
+pub struct Attestations {
+    /// Object key to attested SHA-256.
+    pub verified: std::collections::HashMap<String, [u8; 32]>,
+    /// Every verdict that was not valid, for the caller to report.
+    pub problems: Vec<Verdict>,
+    /// The run's report.
+    pub report: Report,
+}
+
+/// Validates what `cfg` selects and collects the attested log files (see
+/// [`Attestations`]). Log files with a valid verdict were hashed once here;
+/// a caller that reads them again checks the hash again, so a file changed
+/// in between is still caught.
+pub fn attest(
+    store: &dyn ObjectStore,
+    cfg: &ValidateConfig,
+    keys: &PublicKeys,
+) -> Result<Attestations, Error> {
+    let mut out = Attestations::default();
+    let report = validate(store, cfg, keys, &mut |event| {
+        if let Event::Verdict(v) = event {
+            match (
+                &v.status,
+                v.subject,
+                v.attested_sha256.as_deref().and_then(decode_sha256),
+            ) {
+                (Status::Valid, Subject::Log, Some(hash)) => {
+                    out.verified.insert(v.key.clone(), hash);
+                }
+                (Status::Valid, _, _) => {}
+                _ => out.problems.push(v.clone()),
+            }
+        }
+    })?;
+    out.report = report;
+    Ok(out)
+}
+
+fn decode_sha256(hex_text: &str) -> Option<[u8; 32]> {
+    hex::decode(hex_text).ok()?.try_into().ok()
+}

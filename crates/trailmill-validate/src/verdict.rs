@@ -339,6 +339,10 @@ pub struct Verdict {
     /// For digests that parsed: `digestStartTime`..`digestEndTime`. For gaps:
     /// the period without digests.
     pub period: Option<(Timestamp, Timestamp)>,
+    /// For log files listed by a digest: the `hashValue` (hex SHA-256 of the
+    /// uncompressed bytes) that digest attests. With a valid status, the digest's
+    /// signature verified and the file had this hash when it was read.
+    pub attested_sha256: Option<String>,
 }
 
 impl Verdict {

@@ -134,6 +134,7 @@ impl<'a> Output<'a> {
                         key: job.key,
                         status,
                         period: None,
+                        attested_sha256: Some(job.expected),
                     }
                 }
             })
@@ -258,6 +259,7 @@ impl<'a> Walker<'a> {
                         expected_until: until,
                     }),
                     period: None,
+                    attested_sha256: None,
                 });
             }
         }
@@ -310,6 +312,7 @@ impl<'a> Walker<'a> {
                             .into(),
                     }),
                     period: None,
+                    attested_sha256: None,
                 });
                 key = pop_older(&mut digests, last_start).map(|n| n.key);
                 newer = None;
@@ -328,6 +331,7 @@ impl<'a> Walker<'a> {
                 key: k.clone(),
                 status,
                 period,
+                attested_sha256: None,
             };
             match checked {
                 Checked::Verified { loaded, problem } => {
@@ -390,6 +394,7 @@ impl<'a> Walker<'a> {
                                     key: String::new(),
                                     status: Status::Gap,
                                     period: Some((n.time, last_start)),
+                                    attested_sha256: None,
                                 });
                             }
                             key = next.map(|n| n.key);
@@ -430,6 +435,7 @@ impl<'a> Walker<'a> {
                                     before: format!("s3://{bucket}/{k}"),
                                 }),
                                 period: None,
+                                attested_sha256: None,
                             });
                         }
                     }
@@ -787,6 +793,7 @@ impl<'a> Walker<'a> {
                     key: k,
                     status: Status::Invalid(Problem::Unattested),
                     period: None,
+                    attested_sha256: None,
                 });
             }
         }
