@@ -564,16 +564,11 @@ fn with_doc<R>(
             let structurals = buffers.structural_indexes();
             // The streaming path's synthetic outer brackets map outside the
             // records (or past the window's end); nothing asks for their match.
-            let byte_at = |p: usize| {
-                usize::try_from(p as isize + shift)
-                    .ok()
-                    .and_then(|i| original.get(i).copied())
-            };
-            matching_closes(byte_at, structurals, closes, stack);
+            matching_closes(original, shift, structurals, closes, stack);
             let doc = Doc {
                 nodes: &tape.0,
                 structurals,
-                closes,
+                closes: &closes[..structurals.len()],
                 original,
                 shift,
             };

@@ -81,22 +81,27 @@ pub(crate) struct Doc<'a> {
 
 /// Fills `closes` so that `closes[i]` is the structural index of the bracket
 /// closing the container opened at structural index `i` (other entries are
-/// unspecified), in one pass. `byte_at` gives the original byte at a parsed
-/// offset: unescaping only rewrites string contents, so brackets at
-/// structural positions are the same in the original.
+/// unspecified), in one pass. The original byte at parsed offset `p` is
+/// `original[p + shift]`: unescaping only rewrites string contents, so
+/// brackets at structural positions are the same in the original.
 pub(crate) fn matching_closes(
-    byte_at: impl Fn(usize) -> Option<u8>,
+    original: &[u8],
+    shift: isize,
     structurals: &[u32],
     closes: &mut Vec<u32>,
     stack: &mut Vec<u32>,
 ) {
-    closes.clear();
-    closes.resize(structurals.len(), 0);
+    // Entries for non-openers are never read, so the buffer is only grown, never cleared.
+    if closes.len() < structurals.len() {
+        closes.resize(structurals.len(), 0);
+    }
     stack.clear();
     for (j, &pos) in structurals.iter().enumerate() {
-        match byte_at(pos as usize) {
-            Some(b'{' | b'[') => stack.push(j as u32),
-            Some(b'}' | b']') => {
+        // A negative index wraps to a huge one and is skipped, like one past the end.
+        let Some(&byte) = original.get((pos as isize + shift) as usize) else { continue };
+        match byte {
+            b'{' | b'[' => stack.push(j as u32),
+            b'}' | b']' => {
                 if let Some(open) = stack.pop() {
                     closes[open as usize] = j as u32;
                 }
