@@ -590,7 +590,10 @@ fn compare_hash(expected: &[u8; 32], actual: &[u8; 32]) -> Result<(), DecodeErro
     if expected == actual {
         Ok(())
     } else {
-        Err(DecodeError::HashMismatch { expected: hex(expected), actual: hex(actual) })
+        Err(DecodeError::HashMismatch {
+            expected: hex(expected),
+            actual: hex(actual),
+        })
     }
 }
 
@@ -1164,7 +1167,13 @@ mod tests {
         let input = format!("{{\"Records\":[{REC1},{REC2}]}}");
         let good: [u8; 32] = Sha256::digest(input.as_bytes()).into();
         let bad = [0u8; 32];
-        for opts in [DecodeOptions::default(), DecodeOptions { whole_file_limit: 8, ..DecodeOptions::default() }] {
+        for opts in [
+            DecodeOptions::default(),
+            DecodeOptions {
+                whole_file_limit: 8,
+                ..DecodeOptions::default()
+            },
+        ] {
             let mut d = Decoder::new(opts);
             for bytes in [input.as_bytes().to_vec(), gz(input.as_bytes())] {
                 let mut n = 0;

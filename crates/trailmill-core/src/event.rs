@@ -98,7 +98,9 @@ pub(crate) fn matching_closes(
     stack.clear();
     for (j, &pos) in structurals.iter().enumerate() {
         // A negative index wraps to a huge one and is skipped, like one past the end.
-        let Some(&byte) = original.get((pos as isize + shift) as usize) else { continue };
+        let Some(&byte) = original.get((pos as isize + shift) as usize) else {
+            continue;
+        };
         match byte {
             b'{' | b'[' => stack.push(j as u32),
             b'}' | b']' => {

@@ -166,9 +166,12 @@ fn has_line_break(bytes: &[u8]) -> bool {
 /// Flushes and fsyncs, so `finish` returning means the events are durable.
 /// Devices and pipes (`/dev/null`, `/dev/stdout`) cannot be synced and need not be.
 fn sync(w: BufWriter<File>) -> Result<(), SinkError> {
-    let file = w.into_inner().map_err(|e| SinkError::with_source("cannot flush the output", e.into_error()))?;
+    let file = w
+        .into_inner()
+        .map_err(|e| SinkError::with_source("cannot flush the output", e.into_error()))?;
     if file.metadata().is_ok_and(|m| m.is_file()) {
-        file.sync_all().map_err(|e| SinkError::with_source("cannot sync the output", e))?;
+        file.sync_all()
+            .map_err(|e| SinkError::with_source("cannot sync the output", e))?;
     }
     Ok(())
 }

@@ -22,16 +22,25 @@ impl Sink for CountBySource {
     }
 
     fn write_batch(&mut self, _file: &SourceObject, events: &[Event<'_>]) -> Result<(), SinkError> {
-        let mut counts = self.counts.lock().map_err(|_| SinkError::new("counter poisoned"))?;
+        let mut counts = self
+            .counts
+            .lock()
+            .map_err(|_| SinkError::new("counter poisoned"))?;
         for e in events {
-            *counts.entry(e.event_source.unwrap_or("(none)").to_owned()).or_default() += 1;
+            *counts
+                .entry(e.event_source.unwrap_or("(none)").to_owned())
+                .or_default() += 1;
         }
         self.seen += events.len() as u64;
         Ok(())
     }
 
     fn finish(&mut self) -> Result<SinkStats, SinkError> {
-        Ok(SinkStats { events_received: self.seen, events_written: self.seen, ..SinkStats::default() })
+        Ok(SinkStats {
+            events_received: self.seen,
+            events_written: self.seen,
+            ..SinkStats::default()
+        })
     }
 }
 
@@ -44,7 +53,10 @@ fn main() {
     let counts = Arc::new(Mutex::new(HashMap::new()));
     let summary = Pipeline::builder()
         .event_predicate(|e: &Event<'_>| e.read_only != Some(true))
-        .sink(CountBySource { counts: counts.clone(), seen: 0 })
+        .sink(CountBySource {
+            counts: counts.clone(),
+            seen: 0,
+        })
         .error_handler(|e: &trailmill::pipeline::FileError| eprintln!("error: {e}"))
         .build()
         .run(&LocalSource::new(sources));
@@ -53,6 +65,9 @@ fn main() {
     for (source, n) in rows {
         println!("{n:>8}  {source}");
     }
-    eprintln!("{} files, {} events read, {} counted", summary.files_ok, summary.events_in, summary.events_out);
+    eprintln!(
+        "{} files, {} events read, {} counted",
+        summary.files_ok, summary.events_in, summary.events_out
+    );
     std::process::exit(if summary.is_success() { 0 } else { 1 });
 }

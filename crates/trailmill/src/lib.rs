@@ -29,5 +29,7 @@
 pub use trailmill_core as core;
 pub use trailmill_core::{DecodeOptions, Decoder, Event, EventFilter, RawJson, Selection, key};
 pub use trailmill_pipeline as pipeline;
-pub use trailmill_pipeline::{LocalSource, Pipeline, RunSummary, Sink, SinkError, SinkStats, Source, SourceObject};
+pub use trailmill_pipeline::{
+    LocalSource, Pipeline, RunSummary, Sink, SinkError, SinkStats, Source, SourceObject,
+};
 pub use trailmill_sinks as sinks;
