@@ -702,7 +702,7 @@ fn emit_events(
 ) -> Result<(), DecodeError> {
     let mut batch = Vec::with_capacity(elements.len().min(batch_size.max(1)));
     for (i, &at) in elements.iter().enumerate() {
-        let event = Event::from_doc(*doc, at);
+        let event = Event::from_doc(doc, at);
         if event.event_version.is_none() && event.event_time.is_none() && event.event_name.is_none()
         {
             return Err(DecodeError::NotCloudTrail(format!(

@@ -305,7 +305,7 @@ pub struct Event<'a> {
     pub edge_device_details: Option<RawJson<'a>>,
     /// `insightDetails` (Insights events), as written.
     pub insight_details: Option<RawJson<'a>>,
-    doc: Doc<'a>,
+    doc: &'a Doc<'a>,
     at: At,
     user_identity: Option<At>,
     resources: Option<At>,
@@ -352,7 +352,7 @@ pub const KNOWN_FIELDS: &[&str] = &[
 
 impl<'a> Event<'a> {
     /// Builds the view of the record object at `at`, walking its members once.
-    pub(crate) fn from_doc(doc: Doc<'a>, at: At) -> Event<'a> {
+    pub(crate) fn from_doc(doc: &'a Doc<'a>, at: At) -> Event<'a> {
         let mut e = Event {
             raw: doc.raw(at),
             event_version: None,
