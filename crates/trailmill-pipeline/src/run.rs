@@ -3,9 +3,8 @@
 //! ```text
 //!  lister thread ──objects──▶ [bounded channel] ──▶ N workers (rayon pool)
 //!                                                    read → decode → filter → sinks
-//!                                                         │
-//!  caller's thread ◀──────────── outcomes ────────────────┘
-//!  (progress, error handler, summary)
+//!                                                    then, under one lock: summary,
+//!                                                    progress reporter, error handler
 //! ```
 //!
 //! One log object is the unit of parallel work. Each worker owns a
@@ -16,7 +15,7 @@
 //! [`PipelineBuilder::fail_fast`] is set).
 
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -75,8 +74,8 @@ pub enum VerifyMode {
     Warn,
 }
 
-/// Hears about each finished object (CPL's `ProgressReporter`). Called on the
-/// thread that runs the pipeline, in completion order.
+/// Hears about each finished object (CPL's `ProgressReporter`). Called from
+/// the worker that finished the object, one call at a time, in completion order.
 pub trait ProgressReporter: Send {
     /// An object was listed for processing.
     fn listed(&mut self, total_listed: u64) {
@@ -87,8 +86,9 @@ pub trait ProgressReporter: Send {
     fn finished(&mut self, outcome: &FileOutcome);
 }
 
-/// Handles failed objects (CPL's `ExceptionHandler`). Called on the thread that
-/// runs the pipeline. The default logs each failure.
+/// Handles failed objects (CPL's `ExceptionHandler`). Called from the worker
+/// that hit the failure, one call at a time (listing failures: from the thread
+/// that runs the pipeline, at the end). The default logs each failure.
 pub trait ErrorHandler: Send {
     /// `error` happened; the run goes on unless fail-fast is set.
     fn handle(&mut self, error: &FileError);
@@ -348,9 +348,43 @@ struct Shared {
     verify: Option<(Box<dyn Attestation>, VerifyMode)>,
 }
 
-enum Message {
-    Listed(u64),
-    Done(Box<FileOutcome>),
+/// What the workers record as objects finish.
+struct Outcomes {
+    summary: RunSummary,
+    progress: Option<Box<dyn ProgressReporter>>,
+    errors: Option<Box<dyn ErrorHandler>>,
+    reported_listed: u64,
+}
+
+impl Outcomes {
+    fn record(&mut self, outcome: &FileOutcome, listed: u64, fail_fast: bool) {
+        let summary = &mut self.summary;
+        summary.bytes_read += outcome.bytes_read;
+        summary.bytes_uncompressed += outcome.bytes_uncompressed;
+        summary.events_in += outcome.events_in;
+        summary.events_out += outcome.events_out;
+        for w in &outcome.warnings {
+            tracing::warn!(file = %outcome.object.name, "{w}");
+        }
+        match &outcome.result {
+            Ok(()) => summary.files_ok += 1,
+            Err(e) => {
+                summary.files_failed += 1;
+                match self.errors.as_mut() {
+                    Some(h) => h.handle(e),
+                    None => tracing::error!(file = %e.name, "{}", e.kind),
+                }
+                summary.stopped_early |= fail_fast;
+            }
+        }
+        if let Some(p) = self.progress.as_mut() {
+            if listed != self.reported_listed {
+                self.reported_listed = listed;
+                p.listed(listed);
+            }
+            p.finished(outcome);
+        }
+    }
 }
 
 impl Pipeline {
@@ -362,23 +396,27 @@ impl Pipeline {
     /// Processes every object `source` lists, then finishes every sink.
     pub fn run(mut self, source: &dyn Source) -> RunSummary {
         let started = Instant::now();
-        let mut summary = RunSummary::default();
         let stop = AtomicBool::new(false);
-        let (object_tx, object_rx) =
-            crossbeam_channel::bounded::<SourceObject>(self.shared.threads * 4);
-        let (message_tx, message_rx) = crossbeam_channel::bounded::<Message>(1024);
+        let listed = AtomicU64::new(0);
+        // Objects are names, not bytes: a deep queue lets the lister finish
+        // early instead of waking up for every object a worker takes.
+        let (object_tx, object_rx) = crossbeam_channel::bounded::<SourceObject>(4096);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.shared.threads)
             .thread_name(|i| format!("trailmill-worker-{i}"))
             .build();
-        let mut progress = self.progress.take();
-        let mut errors = self.errors.take();
+        // Outcomes are recorded by the workers themselves, one at a time: no
+        // thread has to be woken for each finished object.
+        let outcomes = Mutex::new(Outcomes {
+            summary: RunSummary::default(),
+            progress: self.progress.take(),
+            errors: self.errors.take(),
+            reported_listed: 0,
+        });
         let this = &self.shared;
         let listing = std::thread::scope(|scope| {
-            let stop = &stop;
-            let lister_messages = message_tx.clone();
+            let (stop, listed) = (&stop, &listed);
             let lister = scope.spawn(move || {
-                let mut listed = 0;
                 let mut filtered_out = 0;
                 let mut stats = source.list(&this.selection, &mut |object| {
                     if stop.load(Ordering::Relaxed) {
@@ -390,8 +428,7 @@ impl Pipeline {
                         filtered_out += 1;
                         return ControlFlow::Continue(());
                     }
-                    listed += 1;
-                    let _ = lister_messages.send(Message::Listed(listed));
+                    listed.fetch_add(1, Ordering::Relaxed);
                     if object_tx.send(object).is_err() {
                         ControlFlow::Break(())
                     } else {
@@ -402,75 +439,36 @@ impl Pipeline {
                 stats.skipped_by_filter = filtered_out;
                 stats
             });
-            let worker_messages = message_tx;
-            scope.spawn(move || {
-                let work = |_: &rayon::Scope<'_>| {
-                    let mut decoder = Decoder::new(this.decode.clone());
-                    while let Ok(object) = object_rx.recv() {
-                        if stop.load(Ordering::Relaxed) {
-                            continue; // drain so the lister can finish
-                        }
-                        let outcome = this.process(source, &mut decoder, object);
-                        if this.fail_fast && outcome.result.is_err() {
-                            // Stop here, not when the caller's thread gets to the outcome.
-                            stop.store(true, Ordering::Relaxed);
-                        }
-                        if worker_messages
-                            .send(Message::Done(Box::new(outcome)))
-                            .is_err()
-                        {
-                            break;
-                        }
+            let work = |_: &rayon::Scope<'_>| {
+                let mut decoder = Decoder::new(this.decode.clone());
+                while let Ok(object) = object_rx.recv() {
+                    if stop.load(Ordering::Relaxed) {
+                        continue; // drain so the lister can finish
                     }
-                };
-                match &pool {
-                    Ok(pool) => pool.scope(|s| {
-                        for _ in 0..this.threads {
-                            s.spawn(work);
-                        }
-                    }),
-                    // No pool could be made (thread limits): work on this thread.
-                    Err(_) => rayon::scope(|s| work(s)),
+                    let outcome = this.process(source, &mut decoder, object);
+                    if this.fail_fast && outcome.result.is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    let mut state = outcomes.lock().unwrap_or_else(|p| p.into_inner());
+                    state.record(&outcome, listed.load(Ordering::Relaxed), this.fail_fast);
                 }
-                drop(worker_messages);
-            });
-            for message in message_rx.iter() {
-                match message {
-                    Message::Listed(n) => {
-                        if let Some(p) = progress.as_mut() {
-                            p.listed(n);
-                        }
+            };
+            match &pool {
+                Ok(pool) => pool.scope(|s| {
+                    for _ in 0..this.threads {
+                        s.spawn(work);
                     }
-                    Message::Done(outcome) => {
-                        summary.bytes_read += outcome.bytes_read;
-                        summary.bytes_uncompressed += outcome.bytes_uncompressed;
-                        summary.events_in += outcome.events_in;
-                        summary.events_out += outcome.events_out;
-                        for w in &outcome.warnings {
-                            tracing::warn!(file = %outcome.object.name, "{w}");
-                        }
-                        match &outcome.result {
-                            Ok(()) => summary.files_ok += 1,
-                            Err(e) => {
-                                summary.files_failed += 1;
-                                match errors.as_mut() {
-                                    Some(h) => h.handle(e),
-                                    None => tracing::error!(file = %e.name, "{}", e.kind),
-                                }
-                                if this.fail_fast {
-                                    stop.store(true, Ordering::Relaxed);
-                                    summary.stopped_early = true;
-                                }
-                            }
-                        }
-                        if let Some(p) = progress.as_mut() {
-                            p.finished(&outcome);
-                        }
-                    }
-                }
+                }),
+                // No pool could be made (thread limits): work on this thread.
+                Err(_) => rayon::scope(|s| work(s)),
             }
             lister.join().unwrap_or_default()
         });
+        let Outcomes {
+            mut summary,
+            mut errors,
+            ..
+        } = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
         for e in &listing.errors {
             let error = FileError {
                 name: e.name.clone(),
