@@ -4,6 +4,7 @@
 //! runs it; everything else lives in the library crates.
 
 mod args;
+mod keys;
 mod ls;
 mod process;
 mod synth;
@@ -32,6 +33,8 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Validate digest chains, signatures and log file hashes, like `aws cloudtrail validate-logs`.
     Validate(validate::ValidateArgs),
+    /// CloudTrail's public keys (`keys fetch`).
+    Keys(keys::KeysArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Process(a) => process::run(a.into()),
         Command::Ls(a) => ls::run(a),
         Command::Synth(a) => synth::run(a),
+        Command::Keys(a) => keys::run(a),
         // validate keeps the AWS CLI's exit codes (0, 1, 255).
         Command::Validate(a) => return ExitCode::from(validate::run(a)),
     };

@@ -43,7 +43,8 @@ pub struct ValidateArgs {
     /// The region whose digests are validated (default: the ARN's).
     #[arg(long)]
     pub region: Option<String>,
-    /// The output of `aws cloudtrail list-public-keys` (default: SOURCE/keys.json).
+    /// The output of `aws cloudtrail list-public-keys` (default: SOURCE/keys.json,
+    /// else fetched online with CloudTrail ListPublicKeys).
     #[arg(long, value_name = "FILE")]
     pub public_keys: Option<PathBuf>,
     /// Also print every valid file.
@@ -57,8 +58,44 @@ pub struct ValidateArgs {
     pub expect_until: Option<String>,
 }
 
+/// Fetches the keys online (CloudTrail `ListPublicKeys`) when neither
+/// `--public-keys` nor `SOURCE/keys.json` gives them, for the region being
+/// validated and a day either side of the range; returns the file they were
+/// saved to, which lives as long as the returned guard.
+fn online_keys(a: &ValidateArgs) -> anyhow::Result<Option<(PathBuf, tempfile::TempDir)>> {
+    if a.public_keys.is_some() || a.source.join("keys.json").is_file() {
+        return Ok(None);
+    }
+    let region = match (&a.region, &a.trail_arn) {
+        (Some(r), _) => r.clone(),
+        (None, Some(arn)) => arn.split(':').nth(3).unwrap_or_default().to_owned(),
+        (None, None) => anyhow::bail!("online keys need --region (or give --public-keys)"),
+    };
+    let start = trailmill_validate::parse_time(&a.start_time)?.as_second() - 86_400;
+    let end = match &a.end_time {
+        Some(t) => trailmill_validate::parse_time(t)?.as_second(),
+        None => jiff::Timestamp::now().as_second(),
+    } + 86_400;
+    let keys = trailmill_aws::fetch_public_keys(&region, start, end)?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("keys.json");
+    std::fs::write(&path, serde_json::to_vec(&keys)?)?;
+    Ok(Some((path, dir)))
+}
+
 /// Runs `validate`; the exit code is the AWS CLI's: 0 all valid, 1 anything invalid, 255 on errors.
-pub fn run(a: ValidateArgs) -> u8 {
+pub fn run(mut a: ValidateArgs) -> u8 {
+    let _keys_dir = match online_keys(&a) {
+        Ok(Some((path, dir))) => {
+            a.public_keys = Some(path);
+            Some(dir)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("error: cannot fetch CloudTrail public keys: {e:#}");
+            return EXIT_ERROR as u8;
+        }
+    };
     let human = a.format == OutputFormat::Human;
     let request = Request {
         source: a.source,
