@@ -437,7 +437,7 @@ impl<'a> Event<'a> {
     /// `userIdentity`, with its nested session context and delegation details.
     pub fn user_identity(&self) -> Option<UserIdentity<'a>> {
         self.user_identity
-            .map(|at| UserIdentity::from_doc(&self.doc, at))
+            .map(|at| UserIdentity::from_doc(self.doc, at))
     }
 
     /// The `resources` array.
@@ -447,7 +447,7 @@ impl<'a> Event<'a> {
             let doc = self.doc;
             doc.elements(at, |el| {
                 if doc.is_object(el) {
-                    out.push(Resource::from_doc(&doc, el));
+                    out.push(Resource::from_doc(doc, el));
                 }
             });
         }
