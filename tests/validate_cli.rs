@@ -7,7 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{repo, run};
+use support::{repo, run, tamper_log, trail_copy};
 
 fn oracle_python() -> PathBuf {
     let py = std::env::var_os("TRAILMILL_ORACLE_PYTHON")
@@ -18,19 +18,6 @@ fn oracle_python() -> PathBuf {
         py.display()
     );
     py
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 const ARN: &str = "arn:aws:cloudtrail:us-east-1:462237097298:trail/synth-trail";
@@ -99,29 +86,8 @@ fn the_bundled_trail_is_valid_for_both() {
 
 #[test]
 fn a_tampered_and_a_deleted_log_are_reported_identically() {
-    let tmp = tempfile::tempdir().unwrap();
-    copy_tree(&repo().join("fixtures/trail"), tmp.path());
-    let day = tmp
-        .path()
-        .join("AWSLogs/462237097298/CloudTrail/us-east-1/2024/01/01");
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(&day)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    logs.sort();
-    // Re-compress a changed body: a valid gzip whose content no longer matches the digest.
-    let text = {
-        use std::io::Read;
-        let mut s = String::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(&logs[0]).unwrap())
-            .read_to_string(&mut s)
-            .unwrap();
-        s
-    };
-    let forged = text.replacen("\"eventName\":\"", "\"eventName\":\"X", 1);
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-    std::io::Write::write_all(&mut enc, forged.as_bytes()).unwrap();
-    std::fs::write(&logs[0], enc.finish().unwrap()).unwrap();
+    let (tmp, logs) = trail_copy();
+    tamper_log(&logs[0]);
     std::fs::remove_file(&logs[1]).unwrap();
     let (ours, theirs) = both(tmp.path());
     assert_same(&ours, &theirs);

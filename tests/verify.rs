@@ -3,57 +3,18 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use support::{events_in_out, repo, run};
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-fn gunzip(path: &Path) -> String {
-    let mut s = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut s)
-        .unwrap();
-    s
-}
-
-fn gzip_to(path: &Path, text: &str) {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-    enc.write_all(text.as_bytes()).unwrap();
-    std::fs::write(path, enc.finish().unwrap()).unwrap();
-}
+use support::{events_in_out, gunzip, gzip_to, repo, run, tamper_log, trail_copy};
 
 /// A copy of the bundled trail with one log changed and one log forged.
 fn tampered_trail() -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    copy_tree(&repo().join("fixtures/trail"), tmp.path());
-    let day = tmp
-        .path()
-        .join("AWSLogs/462237097298/CloudTrail/us-east-1/2024/01/01");
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(&day)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    logs.sort();
+    let (tmp, logs) = trail_copy();
     let changed = logs[0].clone();
-    gzip_to(
-        &changed,
-        &gunzip(&changed).replacen("\"eventName\":\"", "\"eventName\":\"X", 1),
+    tamper_log(&changed);
+    let forged = changed.with_file_name(
+        "462237097298_CloudTrail_us-east-1_20240101T0045Z_ForgedForgedForg.json.gz",
     );
-    let forged =
-        day.join("462237097298_CloudTrail_us-east-1_20240101T0045Z_ForgedForgedForg.json.gz");
     gzip_to(&forged, &gunzip(&logs[1]));
     (tmp, changed, forged)
 }

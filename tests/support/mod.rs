@@ -59,3 +59,59 @@ pub fn events_in_out(stderr: &[u8]) -> (u64, u64) {
         .collect();
     (nums[0], nums[1])
 }
+
+/// A temporary copy of `fixtures/trail`, and its us-east-1 log files of
+/// 2024-01-01 for account 462237097298, sorted.
+pub fn trail_copy() -> (tempfile::TempDir, Vec<PathBuf>) {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("fixtures/trail"), tmp.path());
+    let day = tmp
+        .path()
+        .join("AWSLogs/462237097298/CloudTrail/us-east-1/2024/01/01");
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(&day)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    logs.sort();
+    (tmp, logs)
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The uncompressed text of a gzip file.
+pub fn gunzip(path: &Path) -> String {
+    use std::io::Read;
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut s)
+        .unwrap();
+    s
+}
+
+/// Writes `text` to `path`, gzip-compressed.
+pub fn gzip_to(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    enc.write_all(text.as_bytes()).unwrap();
+    std::fs::write(path, enc.finish().unwrap()).unwrap();
+}
+
+/// Rewrites a log with a changed event name: still valid gzip and JSON, but
+/// no longer what its digest attests.
+pub fn tamper_log(path: &Path) {
+    gzip_to(
+        path,
+        &gunzip(path).replacen("\"eventName\":\"", "\"eventName\":\"X", 1),
+    );
+}
