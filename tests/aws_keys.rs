@@ -55,14 +55,20 @@ impl Moto {
     }
 
     fn command(&self) -> Command {
-        let mut c = trailmill();
-        c.env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_EC2_METADATA_DISABLED", "true");
-        c
+        aws_command(&self.endpoint)
     }
+}
+
+/// `trailmill` pointed at `endpoint` with test credentials and nothing from
+/// this machine's AWS configuration.
+fn aws_command(endpoint: &str) -> Command {
+    let mut c = trailmill();
+    c.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    c
 }
 
 impl Drop for Moto {
@@ -161,11 +167,7 @@ fn an_unreachable_endpoint_is_a_clear_error() {
         .local_addr()
         .unwrap()
         .port();
-    let out = trailmill()
-        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    let out = aws_command(&format!("http://127.0.0.1:{port}"))
         .env("AWS_MAX_ATTEMPTS", "1")
         .args([
             "keys",

@@ -207,6 +207,21 @@ impl Decoder {
     ) -> Result<DecodeStats, DecodeError> {
         let mut stats = DecodeStats::default();
         let mut versions = VersionCheck::default();
+        self.decode_into(input, expected, &mut stats, &mut versions, on_batch)?;
+        if let Some(w) = versions.warning() {
+            stats.warnings.push(w);
+        }
+        Ok(stats)
+    }
+
+    fn decode_into(
+        &mut self,
+        input: &[u8],
+        expected: Option<&[u8; 32]>,
+        stats: &mut DecodeStats,
+        versions: &mut VersionCheck,
+        on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
+    ) -> Result<(), DecodeError> {
         if gzip::is_gzip(input)
             && let Some(claimed) = gzip::size_hint(input).filter(|&n| {
                 n <= self.opts.whole_file_limit && n as u64 <= self.opts.max_decompressed_bytes
@@ -221,31 +236,21 @@ impl Decoder {
             let decoded = self.whole.inflate(input, &mut raw[..claimed]).map(|n| {
                 stats.uncompressed_bytes = n as u64;
                 check_hash(&raw[..n], expected)?;
-                self.decode_whole(&raw[..n], &mut stats, &mut versions, on_batch)
+                self.decode_whole(&raw[..n], stats, versions, on_batch)
             });
             self.raw = raw;
             if let Some(result) = decoded {
-                result?;
-                if let Some(w) = versions.warning() {
-                    stats.warnings.push(w);
-                }
-                return Ok(stats);
+                return result;
             }
         }
         if let Some(expected) = expected {
             // Streamed or unusual files: hash everything before emitting anything.
             let actual = if gzip::is_gzip(input) {
-                let mut reader = BoundedGzReader::new(input, self.opts.max_decompressed_bytes);
-                let mut hasher = Sha256::new();
-                let mut chunk = vec![0; 1 << 20];
-                loop {
-                    let n = reader.read_chunk(&mut chunk)?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&chunk[..n]);
-                }
-                hasher.finalize().into()
+                gzip::sha256_streaming(
+                    input,
+                    self.opts.max_decompressed_bytes,
+                    &mut vec![0; 1 << 20],
+                )?
             } else {
                 Sha256::digest(input).into()
             };
@@ -266,12 +271,12 @@ impl Decoder {
             let result = match whole {
                 Ok(true) => {
                     stats.uncompressed_bytes = raw.len() as u64;
-                    self.decode_whole(&raw, &mut stats, &mut versions, on_batch)
+                    self.decode_whole(&raw, stats, versions, on_batch)
                 }
                 Ok(false) => {
                     stats.streamed = true;
                     let mut source = ChunkSource::Gzip(reader);
-                    self.decode_stream(&mut raw, &mut source, &mut stats, &mut versions, on_batch)
+                    self.decode_stream(&mut raw, &mut source, stats, versions, on_batch)
                 }
                 Err(e) => Err(e.into()),
             };
@@ -279,7 +284,7 @@ impl Decoder {
             result?;
         } else if input.len() <= self.opts.whole_file_limit {
             stats.uncompressed_bytes = input.len() as u64;
-            self.decode_whole(input, &mut stats, &mut versions, on_batch)?;
+            self.decode_whole(input, stats, versions, on_batch)?;
         } else {
             stats.streamed = true;
             if input.len() as u64 > self.opts.max_decompressed_bytes {
@@ -291,20 +296,11 @@ impl Decoder {
             let mut window = std::mem::take(&mut self.raw);
             window.clear();
             let mut source = ChunkSource::Plain(input);
-            let result = self.decode_stream(
-                &mut window,
-                &mut source,
-                &mut stats,
-                &mut versions,
-                on_batch,
-            );
+            let result = self.decode_stream(&mut window, &mut source, stats, versions, on_batch);
             self.raw = window;
             result?;
         }
-        if let Some(w) = versions.warning() {
-            stats.warnings.push(w);
-        }
-        Ok(stats)
+        Ok(())
     }
 
     fn decode_whole(

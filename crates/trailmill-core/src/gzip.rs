@@ -176,6 +176,23 @@ impl Drop for WholeInflater {
     }
 }
 
+/// The SHA-256 of the uncompressed content of the single-member gzip stream
+/// `gz`, inflated in `chunk`-sized steps (bounded memory, any size), with the
+/// same checks as [`inflate_into`]: at most `limit` bytes, nothing after the
+/// stream.
+pub fn sha256_streaming(gz: &[u8], limit: u64, chunk: &mut [u8]) -> Result<[u8; 32], InflateError> {
+    use sha2::{Digest as _, Sha256};
+    let mut reader = BoundedGzReader::new(gz, limit);
+    let mut hasher = Sha256::new();
+    loop {
+        let n = reader.read_chunk(chunk)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&chunk[..n]);
+    }
+}
+
 fn check_no_trailing_data(rest: &[u8]) -> Result<(), InflateError> {
     if rest.is_empty() {
         Ok(())
@@ -257,6 +274,28 @@ mod tests {
             None,
             "corrupt"
         );
+    }
+
+    #[test]
+    fn streaming_hash_matches_and_keeps_the_checks() {
+        use sha2::{Digest as _, Sha256};
+        let data = b"{\"Records\":[]}".repeat(1000);
+        let z = gz(&data);
+        let mut chunk = vec![0; 333];
+        assert_eq!(
+            sha256_streaming(&z, u64::MAX, &mut chunk).unwrap(),
+            <[u8; 32]>::from(Sha256::digest(&data))
+        );
+        let mut two = z.clone();
+        two.extend_from_slice(&z);
+        assert!(matches!(
+            sha256_streaming(&two, u64::MAX, &mut chunk),
+            Err(InflateError::TrailingData(_))
+        ));
+        assert!(matches!(
+            sha256_streaming(&z, 10, &mut chunk),
+            Err(InflateError::TooLarge { limit: 10 })
+        ));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::io;
 
 use sha2::{Digest as _, Sha256};
-use trailmill_core::gzip::{BoundedGzReader, InflateError, WholeInflater, size_hint};
+use trailmill_core::gzip::{InflateError, WholeInflater, size_hint};
 
 use crate::store::{ObjectStore, StoreError};
 use crate::verdict::{Problem, Status};
@@ -79,16 +79,7 @@ thread_local! {
 /// stream that ends early is [`Problem::Truncated`]; any other corruption is
 /// [`Problem::InvalidFormat`].
 pub fn sha256_of_gzip(gz: &[u8], limit: u64, chunk: &mut [u8]) -> Result<[u8; 32], Problem> {
-    let mut reader = BoundedGzReader::new(gz, limit);
-    let mut hasher = Sha256::new();
-    loop {
-        match reader.read_chunk(chunk) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&chunk[..n]),
-            Err(e) => return Err(inflate_problem(&e)),
-        }
-    }
-    Ok(hasher.finalize().into())
+    trailmill_core::gzip::sha256_streaming(gz, limit, chunk).map_err(|e| inflate_problem(&e))
 }
 
 /// The problem an inflate error means for a log file.
