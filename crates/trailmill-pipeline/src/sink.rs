@@ -10,11 +10,22 @@
 //!   serialised: a sink is never entered by two workers at once, so it needs
 //!   no locking of its own.
 //! - **Files.** After the last batch of a file, [`Sink::file_done`] is called
-//!   (also for files with no events). A sink may use it to count or to commit
-//!   in file-sized steps.
+//!   (also for files with no events). A sink may use it to count.
+//! - **Commit.** [`Sink::commit`] makes every event received so far durable
+//!   (commit the transaction; flush, fsync and, for files that appear
+//!   atomically, rename) and returns only once they are. The pipeline calls it
+//!   at checkpoints and only then reports the files finished before it as
+//!   durable: the state store marks them done, the SQS worker deletes their
+//!   messages. A sink may also commit on its own between checkpoints (to bound
+//!   a transaction or a buffer); that is always safe, since a file counts as
+//!   done only after a checkpoint's commit.
 //! - **Finish.** [`Sink::finish`] is called once, after every file, and must
-//!   make everything durable (commit the transaction, flush and sync the file)
-//!   before it returns. Its [`SinkStats`] go into the run summary.
+//!   make everything durable, like `commit`, then close the sink. Its
+//!   [`SinkStats`] go into the run summary.
+//!
+//! A crash between checkpoints loses no event that a checkpoint reported
+//! durable; files in flight are redone on the next run, and a sink with a
+//! unique eventID absorbs the redo (counted in [`SinkStats::duplicates`]).
 //!
 //! A sink that returns an error fails the file being written (the error names
 //! the sink); the run goes on with the next file.
@@ -39,6 +50,9 @@ pub trait Sink: Send {
         let _ = file;
         Ok(())
     }
+
+    /// Makes every event received so far durable, and returns once it is.
+    fn commit(&mut self) -> Result<(), SinkError>;
 
     /// Makes everything durable and closes the sink.
     fn finish(&mut self) -> Result<SinkStats, SinkError>;
@@ -123,6 +137,10 @@ impl Sink for NullSink {
     fn write_batch(&mut self, _file: &SourceObject, events: &[Event<'_>]) -> Result<(), SinkError> {
         self.stats.events_received += events.len() as u64;
         self.stats.events_written += events.len() as u64;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
 

@@ -26,9 +26,29 @@ pub struct SourceObject {
     pub key: String,
     /// Size in bytes, when the listing knows it.
     pub size: Option<u64>,
+    /// What identifies this version of the object, when the listing knows it:
+    /// the S3 ETag, or a local file's modification time (`mtime:SECS.NANOS`).
+    /// The state store uses it to notice an object that changed since it was
+    /// processed.
+    pub version: Option<String>,
+    /// A value the source assigns and gets back untouched in the pipeline's
+    /// callbacks, to find its own bookkeeping (the SQS source: which message
+    /// the object came from). Zero when unused.
+    pub tag: u64,
 }
 
 impl SourceObject {
+    /// An object with the given display name and key, and nothing else known.
+    pub fn new(name: impl Into<String>, key: impl Into<String>) -> Self {
+        SourceObject {
+            name: name.into(),
+            key: key.into(),
+            size: None,
+            version: None,
+            tag: 0,
+        }
+    }
+
     /// The parsed key, or why it is not a CloudTrail key.
     pub fn classify(&self) -> Classified<'_> {
         ObjectKey::classify(&self.key)
@@ -167,6 +187,8 @@ impl LocalSource {
                 name: root.display().to_string(),
                 key,
                 size: Some(meta.len()),
+                version: mtime_version(&meta),
+                tag: 0,
             };
             let checked = match object.classify() {
                 Classified::Trail(k) => selection.check(&object.key, &k),
@@ -207,10 +229,13 @@ impl LocalSource {
                 continue;
             }
             let key = relative_key(root, entry.path());
+            let meta = entry.metadata().ok();
             let object = SourceObject {
                 name: entry.path().display().to_string(),
                 key,
-                size: entry.metadata().ok().map(|m| m.len()),
+                size: meta.as_ref().map(|m| m.len()),
+                version: meta.as_ref().and_then(mtime_version),
+                tag: 0,
             };
             match object.classify() {
                 Classified::Trail(k) => {
@@ -294,6 +319,20 @@ impl Source for LocalSource {
             unsafe { memmap2::Mmap::map(&file) }.map_err(|e| SourceError::new(&object.name, e))?;
         Ok(ObjectData::Mapped(map))
     }
+}
+
+/// A local file's version: its modification time, to the nanosecond.
+fn mtime_version(meta: &std::fs::Metadata) -> Option<String> {
+    let since_epoch = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(format!(
+        "mtime:{}.{:09}",
+        since_epoch.as_secs(),
+        since_epoch.subsec_nanos()
+    ))
 }
 
 #[cfg(test)]

@@ -41,6 +41,9 @@ impl Sink for Recorder {
         self.files_done.lock().unwrap().push(file.key.clone());
         Ok(())
     }
+    fn commit(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
     fn finish(&mut self) -> Result<SinkStats, SinkError> {
         let n = self.ids.lock().unwrap().len() as u64;
         Ok(SinkStats {
@@ -161,6 +164,9 @@ fn a_failing_sink_fails_the_file_it_was_writing() {
             } else {
                 Ok(())
             }
+        }
+        fn commit(&mut self) -> Result<(), SinkError> {
+            Ok(())
         }
         fn finish(&mut self) -> Result<SinkStats, SinkError> {
             Ok(SinkStats::default())

@@ -146,6 +146,29 @@ impl Sink for JsonLinesSink {
         outcome
     }
 
+    fn commit(&mut self) -> Result<(), SinkError> {
+        let fail = |e: io::Error| SinkError::with_source("cannot flush the output", e);
+        // A compressed stream is flushed to a block boundary, so that what is
+        // on disk decompresses to whole lines even if the process dies next.
+        let file = match &mut self.out {
+            Output::Stdout(w) => return w.flush().map_err(fail),
+            Output::Plain(w) => {
+                w.flush().map_err(fail)?;
+                w.get_ref()
+            }
+            Output::Gzip(w) => {
+                w.flush().map_err(fail)?;
+                w.get_ref().get_ref()
+            }
+            Output::Zstd(w) => {
+                w.flush().map_err(fail)?;
+                w.get_ref().get_ref()
+            }
+            Output::Closed => return Ok(()),
+        };
+        sync_file(file)
+    }
+
     fn finish(&mut self) -> Result<SinkStats, SinkError> {
         let fail = |e: io::Error| SinkError::with_source("cannot finish the output", e);
         match std::mem::replace(&mut self.out, Output::Closed) {
@@ -169,8 +192,13 @@ fn sync(w: BufWriter<File>) -> Result<(), SinkError> {
     let file = w
         .into_inner()
         .map_err(|e| SinkError::with_source("cannot flush the output", e.into_error()))?;
+    sync_file(&file)
+}
+
+/// Fsyncs a regular file; devices and pipes are left alone.
+fn sync_file(file: &File) -> Result<(), SinkError> {
     if file.metadata().is_ok_and(|m| m.is_file()) {
-        file.sync_all()
+        file.sync_data()
             .map_err(|e| SinkError::with_source("cannot sync the output", e))?;
     }
     Ok(())
@@ -183,11 +211,7 @@ mod tests {
     use trailmill_core::{DecodeOptions, Decoder};
 
     fn run(sink: &mut JsonLinesSink, input: &str) {
-        let object = SourceObject {
-            name: "t".into(),
-            key: "t".into(),
-            size: None,
-        };
+        let object = SourceObject::new("t", "t");
         Decoder::new(DecodeOptions::default())
             .decode(input.as_bytes(), &mut |batch| {
                 sink.write_batch(&object, batch).map_err(|e| e.into())

@@ -93,17 +93,6 @@ impl SqliteSink {
             stats: SinkStats::default(),
         })
     }
-
-    fn commit(&mut self) -> Result<(), SinkError> {
-        if self.in_transaction {
-            self.conn
-                .execute_batch("COMMIT")
-                .map_err(|e| SinkError::with_source(format!("{}: commit failed", self.name), e))?;
-            self.in_transaction = false;
-            self.uncommitted = 0;
-        }
-        Ok(())
-    }
 }
 
 impl Sink for SqliteSink {
@@ -174,6 +163,17 @@ impl Sink for SqliteSink {
         Ok(())
     }
 
+    fn commit(&mut self) -> Result<(), SinkError> {
+        if self.in_transaction {
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(|e| SinkError::with_source(format!("{}: commit failed", self.name), e))?;
+            self.in_transaction = false;
+            self.uncommitted = 0;
+        }
+        Ok(())
+    }
+
     fn finish(&mut self) -> Result<SinkStats, SinkError> {
         self.commit()?;
         Ok(self.stats.clone())
@@ -194,11 +194,7 @@ mod tests {
     ]}"#;
 
     fn load(sink: &mut SqliteSink) {
-        let object = SourceObject {
-            name: "f.json".into(),
-            key: "f.json".into(),
-            size: None,
-        };
+        let object = SourceObject::new("f.json", "f.json");
         Decoder::new(DecodeOptions::default())
             .decode(LOG.as_bytes(), &mut |batch| {
                 sink.write_batch(&object, batch).map_err(|e| e.into())
