@@ -24,6 +24,7 @@ use trailmill_core::{
     CompiledFilter, DecodeError, DecodeOptions, Decoder, Event, EventFilter, Selection,
 };
 
+use crate::checkpoint::{CheckpointListener, CheckpointPolicy};
 use crate::sink::{Sink, SinkError, SinkStats};
 use crate::source::{ListStats, Source, SourceError, SourceObject};
 
@@ -178,6 +179,12 @@ pub struct RunSummary {
     pub sink_errors: Vec<(String, SinkError)>,
     /// True when the run stopped early because of `fail_fast`.
     pub stopped_early: bool,
+    /// True when the run was stopped through its stop flag
+    /// ([`PipelineBuilder::stop_flag`]): in-flight objects finished, queued
+    /// ones were left unprocessed and unreported.
+    pub interrupted: bool,
+    /// Checkpoints taken, the final one included.
+    pub checkpoints: u64,
 }
 
 impl RunSummary {
@@ -200,6 +207,9 @@ pub struct PipelineBuilder {
     errors: Option<Box<dyn ErrorHandler>>,
     fail_fast: bool,
     verify: Option<(Box<dyn Attestation>, VerifyMode)>,
+    checkpoints: Option<Box<dyn CheckpointListener>>,
+    checkpoint_policy: CheckpointPolicy,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for PipelineBuilder {
@@ -216,6 +226,9 @@ impl Default for PipelineBuilder {
             errors: None,
             fail_fast: false,
             verify: None,
+            checkpoints: None,
+            checkpoint_policy: CheckpointPolicy::default(),
+            stop: None,
         }
     }
 }
@@ -300,6 +313,27 @@ impl PipelineBuilder {
         self
     }
 
+    /// Takes checkpoints and reports settled objects to `listener` (see
+    /// [`crate::checkpoint`]).
+    pub fn on_checkpoint(mut self, listener: impl CheckpointListener + 'static) -> Self {
+        self.checkpoints = Some(Box::new(listener));
+        self
+    }
+
+    /// When checkpoints happen (default: [`CheckpointPolicy::default`]).
+    pub fn checkpoint_policy(mut self, policy: CheckpointPolicy) -> Self {
+        self.checkpoint_policy = policy;
+        self
+    }
+
+    /// A flag that stops the run when set, for graceful shutdown: the listing
+    /// stops, workers take no new object, in-flight objects finish, and the
+    /// final checkpoint reports them.
+    pub fn stop_flag(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
     /// The pipeline.
     pub fn build(self) -> Pipeline {
         Pipeline {
@@ -321,6 +355,9 @@ impl PipelineBuilder {
             },
             progress: self.progress,
             errors: self.errors,
+            checkpoints: self.checkpoints,
+            checkpoint_policy: self.checkpoint_policy,
+            stop: self.stop.unwrap_or_default(),
         }
     }
 }
@@ -330,6 +367,9 @@ pub struct Pipeline {
     shared: Shared,
     progress: Option<Box<dyn ProgressReporter>>,
     errors: Option<Box<dyn ErrorHandler>>,
+    checkpoints: Option<Box<dyn CheckpointListener>>,
+    checkpoint_policy: CheckpointPolicy,
+    stop: Arc<AtomicBool>,
 }
 
 /// The part of a pipeline every worker reads.
@@ -354,9 +394,63 @@ struct Outcomes {
     progress: Option<Box<dyn ProgressReporter>>,
     errors: Option<Box<dyn ErrorHandler>>,
     reported_listed: u64,
+    checkpoints: Option<Checkpoints>,
+}
+
+/// Objects waiting for the next checkpoint, and whom to tell.
+struct Checkpoints {
+    listener: Box<dyn CheckpointListener>,
+    policy: CheckpointPolicy,
+    pending: Vec<FileOutcome>,
+    last: Instant,
 }
 
 impl Outcomes {
+    /// Records `outcome`, and takes a checkpoint if one is due.
+    fn settle(&mut self, outcome: FileOutcome, shared: &Shared, idle: bool) {
+        let Some(checkpoints) = self.checkpoints.as_mut() else {
+            return;
+        };
+        checkpoints.pending.push(outcome);
+        let due = checkpoints.pending.len() >= checkpoints.policy.max_files
+            || checkpoints.last.elapsed() >= checkpoints.policy.interval
+            || (idle && checkpoints.policy.when_idle);
+        if due {
+            let commit = shared.commit_sinks();
+            self.checkpoint(commit);
+        }
+    }
+
+    /// Hands the pending objects to the listener, after the sinks' commit
+    /// (whose result is `commit`): a failed commit fails every object in it.
+    fn checkpoint(&mut self, commit: Result<(), (String, String)>) {
+        let Some(checkpoints) = self.checkpoints.as_mut() else {
+            return;
+        };
+        let mut files = std::mem::take(&mut checkpoints.pending);
+        checkpoints.last = Instant::now();
+        if let Err((sink, reason)) = commit {
+            for outcome in files.iter_mut().filter(|o| o.result.is_ok()) {
+                let error = FileError {
+                    name: outcome.object.name.clone(),
+                    kind: FileErrorKind::Sink {
+                        sink: sink.clone(),
+                        error: SinkError::new(format!("commit failed: {reason}")),
+                    },
+                };
+                self.summary.files_ok -= 1;
+                self.summary.files_failed += 1;
+                match self.errors.as_mut() {
+                    Some(h) => h.handle(&error),
+                    None => tracing::error!(file = %error.name, "{}", error.kind),
+                }
+                outcome.result = Err(error);
+            }
+        }
+        self.summary.checkpoints += 1;
+        checkpoints.listener.checkpoint(&files);
+    }
+
     fn record(&mut self, outcome: &FileOutcome, listed: u64, fail_fast: bool) {
         let summary = &mut self.summary;
         summary.bytes_read += outcome.bytes_read;
@@ -396,8 +490,9 @@ impl Pipeline {
     /// Processes every object `source` lists, then finishes every sink.
     pub fn run(mut self, source: &dyn Source) -> RunSummary {
         let started = Instant::now();
-        let stop = AtomicBool::new(false);
+        let stop = &*self.stop;
         let listed = AtomicU64::new(0);
+        let in_flight = AtomicU64::new(0);
         // Objects are names, not bytes: a deep queue lets the lister finish
         // early instead of waking up for every object a worker takes.
         let (object_tx, object_rx) = crossbeam_channel::bounded::<SourceObject>(4096);
@@ -412,10 +507,16 @@ impl Pipeline {
             progress: self.progress.take(),
             errors: self.errors.take(),
             reported_listed: 0,
+            checkpoints: self.checkpoints.take().map(|listener| Checkpoints {
+                listener,
+                policy: self.checkpoint_policy.clone(),
+                pending: Vec::new(),
+                last: Instant::now(),
+            }),
         });
         let this = &self.shared;
         let listing = std::thread::scope(|scope| {
-            let (stop, listed) = (&stop, &listed);
+            let listed = &listed;
             let lister = scope.spawn(move || {
                 let mut filtered_out = 0;
                 let mut stats = source.list(&this.selection, &mut |object| {
@@ -445,12 +546,16 @@ impl Pipeline {
                     if stop.load(Ordering::Relaxed) {
                         continue; // drain so the lister can finish
                     }
+                    in_flight.fetch_add(1, Ordering::SeqCst);
                     let outcome = this.process(source, &mut decoder, object);
                     if this.fail_fast && outcome.result.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
                     let mut state = outcomes.lock().unwrap_or_else(|p| p.into_inner());
                     state.record(&outcome, listed.load(Ordering::Relaxed), this.fail_fast);
+                    let idle =
+                        in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && object_rx.is_empty();
+                    state.settle(outcome, this, idle);
                 }
             };
             match &pool {
@@ -467,8 +572,10 @@ impl Pipeline {
         let Outcomes {
             mut summary,
             mut errors,
+            checkpoints,
             ..
         } = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
+        summary.interrupted = stop.load(Ordering::Relaxed) && !summary.stopped_early;
         for e in &listing.errors {
             let error = FileError {
                 name: e.name.clone(),
@@ -490,12 +597,40 @@ impl Pipeline {
                 Err(e) => summary.sink_errors.push((name, e)),
             }
         }
+        // The final checkpoint: `finish` made everything durable, or failed.
+        let mut last = Outcomes {
+            summary,
+            progress: None,
+            errors,
+            reported_listed: 0,
+            checkpoints,
+        };
+        let commit = match last.summary.sink_errors.first() {
+            None => Ok(()),
+            Some((name, e)) => Err((name.clone(), e.to_string())),
+        };
+        last.checkpoint(commit);
+        let mut summary = last.summary;
         summary.elapsed = started.elapsed();
         summary
     }
 }
 
 impl Shared {
+    /// Commits every sink; the first failure names its sink and reason.
+    fn commit_sinks(&self) -> Result<(), (String, String)> {
+        let mut first_failure = None;
+        for (name, sink) in &self.sinks {
+            let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = sink.commit()
+                && first_failure.is_none()
+            {
+                first_failure = Some((name.clone(), e.to_string()));
+            }
+        }
+        first_failure.map_or(Ok(()), Err)
+    }
+
     /// Reads, decodes, filters and delivers one object.
     fn process(
         &self,

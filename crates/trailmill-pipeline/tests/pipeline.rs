@@ -1,13 +1,16 @@
 //! The library API carries CPL's concepts: source filter, event filter,
 //! batched delivery (`maxEventsPerEmit`), progress reporter and error handler.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use trailmill_core::{Event, EventFilter};
 use trailmill_pipeline::{
-    FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, Sink, SinkError, SinkStats,
-    SourceObject,
+    CheckpointPolicy, FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, Sink,
+    SinkError, SinkStats, SourceObject,
 };
 
 fn fixtures(name: &str) -> PathBuf {
@@ -183,4 +186,157 @@ fn a_failing_sink_fails_the_file_it_was_writing() {
     assert_eq!((summary.files_ok, summary.files_failed), (15, 1));
     let errors = errors.lock().unwrap();
     assert!(errors[0].contains("sink flaky: disk full"), "{errors:?}");
+}
+
+/// Keeps which files' events are committed, as a store would.
+#[derive(Clone, Default)]
+struct Committing {
+    /// Files with events written since the last commit.
+    uncommitted: Arc<Mutex<HashSet<String>>>,
+    /// Files whose events were all committed (once `file_done` came).
+    committed: Arc<Mutex<HashSet<String>>>,
+    done: Arc<Mutex<HashSet<String>>>,
+    fail_commits: bool,
+}
+
+impl Sink for Committing {
+    fn name(&self) -> String {
+        "committing".into()
+    }
+    fn write_batch(&mut self, file: &SourceObject, _: &[Event<'_>]) -> Result<(), SinkError> {
+        self.uncommitted.lock().unwrap().insert(file.key.clone());
+        Ok(())
+    }
+    fn file_done(&mut self, file: &SourceObject) -> Result<(), SinkError> {
+        self.done.lock().unwrap().insert(file.key.clone());
+        Ok(())
+    }
+    fn commit(&mut self) -> Result<(), SinkError> {
+        if self.fail_commits {
+            return Err(SinkError::new("disk full"));
+        }
+        let done = self.done.lock().unwrap();
+        let mut uncommitted = self.uncommitted.lock().unwrap();
+        let mut committed = self.committed.lock().unwrap();
+        for key in done.iter() {
+            uncommitted.remove(key);
+            committed.insert(key.clone());
+        }
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<SinkStats, SinkError> {
+        self.commit()?;
+        Ok(SinkStats::default())
+    }
+}
+
+/// Every checkpoint reports only files whose events the sink had committed,
+/// and over the run each file is reported exactly once.
+#[test]
+fn checkpoints_report_a_file_only_after_its_events_are_committed() {
+    let sink = Committing::default();
+    let committed = sink.committed.clone();
+    let reported = Arc::new(Mutex::new(HashMap::<String, bool>::new()));
+    let seen = reported.clone();
+    let checkpoints = Arc::new(Mutex::new(0));
+    let counted = checkpoints.clone();
+    let summary = Pipeline::builder()
+        .threads(2)
+        .sink(sink)
+        .checkpoint_policy(CheckpointPolicy {
+            max_files: 3,
+            interval: Duration::from_secs(3600),
+            when_idle: false,
+        })
+        .on_checkpoint(move |files: &[FileOutcome]| {
+            *counted.lock().unwrap() += 1;
+            let committed = committed.lock().unwrap();
+            for f in files {
+                assert!(f.result.is_ok());
+                assert!(
+                    committed.contains(&f.object.key),
+                    "{} reported before its commit",
+                    f.object.key
+                );
+                let again = seen.lock().unwrap().insert(f.object.key.clone(), true);
+                assert!(again.is_none(), "{} reported twice", f.object.key);
+            }
+        })
+        .build()
+        .run(&LocalSource::new([fixtures("trail")]));
+    assert!(summary.is_success());
+    assert_eq!(reported.lock().unwrap().len(), 16);
+    let taken = *checkpoints.lock().unwrap();
+    assert!(
+        taken >= 6,
+        "16 files by threes, plus the final one: {taken}"
+    );
+    assert_eq!(summary.checkpoints, taken);
+}
+
+/// A commit that fails fails every file it covered: none is reported durable.
+#[test]
+fn a_failed_commit_fails_the_files_it_covered() {
+    let sink = Committing {
+        fail_commits: true,
+        ..Committing::default()
+    };
+    let failed = Arc::new(Mutex::new(0));
+    let seen = failed.clone();
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let errors_seen = errors.clone();
+    let summary = Pipeline::builder()
+        .sink(sink)
+        .checkpoint_policy(CheckpointPolicy {
+            max_files: 5,
+            ..CheckpointPolicy::default()
+        })
+        .error_handler(move |e: &FileError| errors_seen.lock().unwrap().push(e.to_string()))
+        .on_checkpoint(move |files: &[FileOutcome]| {
+            *seen.lock().unwrap() += files.iter().filter(|f| f.result.is_err()).count();
+            assert!(files.iter().all(|f| f.result.is_err()));
+        })
+        .build()
+        .run(&LocalSource::new([fixtures("trail")]));
+    assert!(!summary.is_success());
+    assert_eq!((summary.files_ok, summary.files_failed), (0, 16));
+    assert_eq!(*failed.lock().unwrap(), 16);
+    let errors = errors.lock().unwrap();
+    assert_eq!(errors.len(), 16);
+    assert!(
+        errors[0].contains("sink committing: commit failed: disk full"),
+        "{}",
+        errors[0]
+    );
+}
+
+/// Raising the stop flag finishes the objects in flight, reports them at the
+/// final checkpoint, and leaves the rest unprocessed and unreported.
+#[test]
+fn the_stop_flag_ends_the_run_after_the_objects_in_flight() {
+    let stop = Arc::new(AtomicBool::new(false));
+    /// Raises the stop flag when the third object finishes.
+    struct StopAfterThree(Arc<AtomicBool>, u32);
+    impl ProgressReporter for StopAfterThree {
+        fn finished(&mut self, _: &FileOutcome) {
+            self.1 += 1;
+            if self.1 == 3 {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+    let raise = StopAfterThree(stop.clone(), 0);
+    let reported = Arc::new(Mutex::new(0usize));
+    let seen = reported.clone();
+    let summary = Pipeline::builder()
+        .threads(1)
+        .sink(Committing::default())
+        .stop_flag(stop)
+        .progress(raise)
+        .on_checkpoint(move |files: &[FileOutcome]| *seen.lock().unwrap() += files.len())
+        .build()
+        .run(&LocalSource::new([fixtures("trail")]));
+    assert!(summary.interrupted);
+    assert_eq!(summary.files_ok, 3);
+    assert_eq!(*reported.lock().unwrap(), 3);
 }
