@@ -27,7 +27,7 @@ use std::error::Error as StdError;
 use sha2::{Digest as _, Sha256};
 use simd_json::{Buffers, INPUT_PADDING, Node, Tape};
 
-use crate::event::{At, Doc, Event, matching_closes};
+use crate::event::{At, Doc, Event};
 use crate::gzip::{self, BoundedGzReader, InflateError};
 
 /// Limits and batch size for decoding.
@@ -147,8 +147,6 @@ pub struct Decoder {
     scratch: Vec<u8>,
     buffers: Buffers,
     tape: Tape<'static>,
-    closes: Vec<u32>,
-    stack: Vec<u32>,
     spans: Vec<(usize, usize)>,
     whole: gzip::WholeInflater,
 }
@@ -163,8 +161,6 @@ impl Decoder {
             scratch: Vec::new(),
             buffers,
             tape: Tape::null(),
-            closes: Vec::new(),
-            stack: Vec::new(),
             spans: Vec::new(),
             whole: gzip::WholeInflater::new(),
         }
@@ -352,8 +348,6 @@ impl Decoder {
             bytes.len(),
             &mut self.buffers,
             &mut self.tape,
-            &mut self.closes,
-            &mut self.stack,
             bytes,
             0,
             |doc| {
@@ -365,12 +359,7 @@ impl Decoder {
                         // A lone event object, as in a one-line JSON Lines file.
                         None => {
                             return emit_events(
-                                doc,
-                                &[root],
-                                batch_size,
-                                stats,
-                                versions,
-                                on_batch,
+                                doc, root, 1, batch_size, stats, versions, on_batch,
                             );
                         }
                     },
@@ -380,21 +369,27 @@ impl Decoder {
                         ));
                     }
                 };
-                let mut elements = Vec::new();
-                let mut bad = None;
-                doc.elements(records, |el| {
-                    if matches!(doc.nodes[el.t], Node::Object { .. }) {
-                        elements.push(el);
-                    } else if bad.is_none() {
-                        bad = Some(elements.len());
+                let Node::Array { len, .. } = doc.nodes[records.t] else {
+                    unreachable!("find_records returns arrays")
+                };
+                // Check every record is an object before emitting any: a
+                // walk over the tape alone, jumping over each record.
+                let mut t = records.t + 1;
+                for i in 0..len {
+                    match doc.nodes[t] {
+                        Node::Object { count, .. } => t += count + 1,
+                        _ => {
+                            return Err(DecodeError::NotCloudTrail(format!(
+                                "record {i} is not a JSON object"
+                            )));
+                        }
                     }
-                });
-                if let Some(i) = bad {
-                    return Err(DecodeError::NotCloudTrail(format!(
-                        "record {i} is not a JSON object"
-                    )));
                 }
-                emit_events(doc, &elements, batch_size, stats, versions, on_batch)
+                let first = At {
+                    t: records.t + 1,
+                    s: records.s + 1,
+                };
+                emit_events(doc, first, len, batch_size, stats, versions, on_batch)
             },
         )
     }
@@ -436,14 +431,20 @@ impl Decoder {
             len,
             &mut self.buffers,
             &mut self.tape,
-            &mut self.closes,
-            &mut self.stack,
             window,
             start as isize - 1,
             |doc| {
-                let mut elements = Vec::with_capacity(spans.len());
-                doc.elements(At { t: 0, s: 0 }, |el| elements.push(el));
-                emit_events(doc, &elements, batch_size, stats, versions, on_batch)
+                // The splitter passed only objects, so every element is one.
+                let first = At { t: 1, s: 1 };
+                emit_events(
+                    doc,
+                    first,
+                    spans.len(),
+                    batch_size,
+                    stats,
+                    versions,
+                    on_batch,
+                )
             },
         )
     }
@@ -547,8 +548,6 @@ fn with_doc<R>(
     len: usize,
     buffers: &mut Buffers,
     tape_slot: &mut Tape<'static>,
-    closes: &mut Vec<u32>,
-    stack: &mut Vec<u32>,
     original: &[u8],
     shift: isize,
     f: impl FnOnce(&Doc<'_>) -> Result<R, DecodeError>,
@@ -557,14 +556,9 @@ fn with_doc<R>(
     let result = match simd_json::fill_tape_padded(scratch, len, buffers, &mut tape) {
         Err(e) => Err(DecodeError::InvalidJson(e.to_string())),
         Ok(()) => {
-            let structurals = buffers.structural_indexes();
-            // The streaming path's synthetic outer brackets map outside the
-            // records (or past the window's end); nothing asks for their match.
-            matching_closes(original, shift, structurals, closes, stack);
             let doc = Doc {
                 nodes: &tape.0,
-                structurals,
-                closes: &closes[..structurals.len()],
+                structurals: buffers.structural_indexes(),
                 original,
                 shift,
             };
@@ -660,15 +654,52 @@ fn find_records(doc: &Doc<'_>, root: At) -> Result<Option<At>, DecodeError> {
     let mut digest_keys = 0;
     let mut event_keys = 0;
     let mut wrong_type = false;
-    doc.members(root, |k, v| match k {
-        "Records" => match doc.nodes[v.t] {
-            Node::Array { .. } => records = Some(v),
-            _ => wrong_type = true,
-        },
-        "digestStartTime" | "digestEndTime" | "logFiles" | "digestS3Object" => digest_keys += 1,
-        "eventVersion" | "eventTime" | "eventName" | "eventSource" => event_keys += 1,
-        _ => {}
-    });
+    // Walk the root's members on the tape alone, counting structurals only up
+    // to `Records`: skipping the records array by its structurals would cost
+    // a pass over the whole document.
+    let Node::Object { len, .. } = doc.nodes[root.t] else {
+        return Ok(None);
+    };
+    let mut at = At {
+        t: root.t + 1,
+        s: root.s + 1,
+    };
+    let mut counting = true;
+    for _ in 0..len {
+        let Node::String(key) = doc.nodes[at.t] else {
+            break;
+        };
+        let value = At {
+            t: at.t + 1,
+            s: at.s + 2,
+        };
+        match key {
+            "Records" => match doc.nodes[value.t] {
+                Node::Array { .. } if counting => {
+                    records = Some(value);
+                    counting = false;
+                }
+                Node::Array { .. } => {}
+                _ => wrong_type = true,
+            },
+            "digestStartTime" | "digestEndTime" | "logFiles" | "digestS3Object" => digest_keys += 1,
+            "eventVersion" | "eventTime" | "eventName" | "eventSource" => event_keys += 1,
+            _ => {}
+        }
+        at = if counting {
+            let after = doc.skip(value);
+            At {
+                t: after.t,
+                s: after.s + 1,
+            }
+        } else {
+            let t = match doc.nodes[value.t] {
+                Node::Object { count, .. } | Node::Array { count, .. } => value.t + count + 1,
+                _ => value.t + 1,
+            };
+            At { t, s: 0 }
+        };
+    }
     if wrong_type {
         return Err(DecodeError::NotCloudTrail(
             "\"Records\" is not an array".into(),
@@ -688,17 +719,29 @@ fn find_records(doc: &Doc<'_>, root: At) -> Result<Option<At>, DecodeError> {
     ))
 }
 
+/// Emits the `count` record objects that follow one another from `first` (the
+/// elements of one array, or a lone object), in batches.
 fn emit_events(
     doc: &Doc<'_>,
-    elements: &[At],
+    first: At,
+    count: usize,
     batch_size: usize,
     stats: &mut DecodeStats,
     versions: &mut VersionCheck,
     on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
 ) -> Result<(), DecodeError> {
-    let mut batch = Vec::with_capacity(elements.len().min(batch_size.max(1)));
-    for (i, &at) in elements.iter().enumerate() {
-        let event = Event::from_doc(doc, at);
+    let mut batch = Vec::with_capacity(count.min(batch_size.max(1)));
+    let mut at = first;
+    for i in 0..count {
+        let Node::Object { count: nodes, .. } = doc.nodes[at.t] else {
+            unreachable!("callers pass only objects")
+        };
+        let (event, close) = Event::from_doc(doc, at);
+        // The next record starts after this one's `}` and the `,` after it.
+        at = At {
+            t: at.t + nodes + 1,
+            s: close + 2,
+        };
         if event.event_version.is_none() && event.event_time.is_none() && event.event_name.is_none()
         {
             return Err(DecodeError::NotCloudTrail(format!(
@@ -716,7 +759,7 @@ fn emit_events(
     if !batch.is_empty() {
         on_batch(&batch).map_err(DecodeError::Handler)?;
     }
-    stats.events += elements.len() as u64;
+    stats.events += count as u64;
     Ok(())
 }
 

@@ -64,14 +64,13 @@ impl fmt::Display for RawJson<'_> {
 ///
 /// Tape node `t` and structural index `s` are walked in lockstep: every value
 /// starts at a structural character, so the byte span of any value (its exact
-/// original text) is found without a second parse.
+/// original text) is found without a second parse. How many structural
+/// characters a container spans follows from its tape nodes alone (see
+/// [`Doc::structural_len`]), so no bracket matching is needed.
 #[derive(Clone, Copy)]
 pub(crate) struct Doc<'a> {
     pub(crate) nodes: &'a [Node<'a>],
     pub(crate) structurals: &'a [u32],
-    /// For each structural index that opens a container, the structural index
-    /// of its closing bracket (one linear pass after parsing; see [`matching_closes`]).
-    pub(crate) closes: &'a [u32],
     /// The bytes that were parsed, before simd-json unescaped strings in place.
     pub(crate) original: &'a [u8],
     /// `original` index = parsed index + `shift` (the streaming path parses a
@@ -79,37 +78,16 @@ pub(crate) struct Doc<'a> {
     pub(crate) shift: isize,
 }
 
-/// Fills `closes` so that `closes[i]` is the structural index of the bracket
-/// closing the container opened at structural index `i` (other entries are
-/// unspecified), in one pass. The original byte at parsed offset `p` is
-/// `original[p + shift]`: unescaping only rewrites string contents, so
-/// brackets at structural positions are the same in the original.
-pub(crate) fn matching_closes(
-    original: &[u8],
-    shift: isize,
-    structurals: &[u32],
-    closes: &mut Vec<u32>,
-    stack: &mut Vec<u32>,
-) {
-    // Entries for non-openers are never read, so the buffer is only grown, never cleared.
-    if closes.len() < structurals.len() {
-        closes.resize(structurals.len(), 0);
-    }
-    stack.clear();
-    for (j, &pos) in structurals.iter().enumerate() {
-        // A negative index wraps to a huge one and is skipped, like one past the end.
-        let Some(&byte) = original.get((pos as isize + shift) as usize) else {
-            continue;
-        };
-        match byte {
-            b'{' | b'[' => stack.push(j as u32),
-            b'}' | b']' => {
-                if let Some(open) = stack.pop() {
-                    closes[open as usize] = j as u32;
-                }
-            }
-            _ => {}
-        }
+/// Structural characters of the value at a tape node, not counting the
+/// contents of a container: a scalar or string is one; a container is its
+/// two brackets plus its separators (an object's `:` per member and `,`
+/// between members, an array's `,` between elements).
+#[inline]
+fn own_structurals(node: &Node<'_>) -> usize {
+    match *node {
+        Node::Object { len, .. } => 2 + (2 * len).saturating_sub(1),
+        Node::Array { len, .. } => 2 + len.saturating_sub(1),
+        _ => 1,
     }
 }
 
@@ -125,9 +103,17 @@ impl<'a> Doc<'a> {
         (parsed_pos as isize + self.shift) as usize
     }
 
-    /// The structural index of the bracket that closes the container opened at `s`.
-    pub(crate) fn close_of(&self, s: usize) -> usize {
-        self.closes[s] as usize
+    /// How many structural characters the value at tape node `t` spans, its
+    /// contents included: every node inside a container contributes its own
+    /// (see [`own_structurals`]), in one linear pass over the tape.
+    #[inline]
+    pub(crate) fn structural_len(&self, t: usize) -> usize {
+        match self.nodes[t] {
+            Node::Object { count, .. } | Node::Array { count, .. } => {
+                self.nodes[t..=t + count].iter().map(own_structurals).sum()
+            }
+            _ => 1,
+        }
     }
 
     /// The position just after the value at `at`, and the structural index of
@@ -136,7 +122,7 @@ impl<'a> Doc<'a> {
         match self.nodes[at.t] {
             Node::Object { count, .. } | Node::Array { count, .. } => At {
                 t: at.t + count + 1,
-                s: self.close_of(at.s) + 1,
+                s: at.s + self.structural_len(at.t),
             },
             _ => At {
                 t: at.t + 1,
@@ -145,12 +131,21 @@ impl<'a> Doc<'a> {
         }
     }
 
+    /// The original bytes from the structural character at index `open` to the
+    /// one at `close`, both included.
+    pub(crate) fn span(&self, open: usize, close: usize) -> &'a [u8] {
+        let start = self.orig_pos(self.structurals[open] as usize);
+        let end = self.orig_pos(self.structurals[close] as usize) + 1;
+        &self.original[start..end]
+    }
+
     /// The exact original bytes of the value at `at`.
     pub(crate) fn raw(&self, at: At) -> &'a [u8] {
         let start = self.orig_pos(self.structurals[at.s] as usize);
         let end = match self.nodes[at.t] {
             Node::Object { .. } | Node::Array { .. } => {
-                self.orig_pos(self.structurals[self.close_of(at.s)] as usize) + 1
+                let close = at.s + self.structural_len(at.t) - 1;
+                self.orig_pos(self.structurals[close] as usize) + 1
             }
             _ => {
                 // A scalar ends where the next structural character starts, less any whitespace.
@@ -165,10 +160,18 @@ impl<'a> Doc<'a> {
         &self.original[start..end]
     }
 
-    /// Calls `f(key, value position)` for each member of the object at `at`.
-    pub(crate) fn members(&self, at: At, mut f: impl FnMut(&'a str, At)) {
+    /// Calls `f(key, value position)` for each member of the object at `at`,
+    /// and returns the structural index of its closing `}` (found on the way).
+    pub(crate) fn members(&self, at: At, mut f: impl FnMut(&'a str, At)) -> usize {
+        self.members_spanned(at, |key, value, _| f(key, value))
+    }
+
+    /// Like [`Doc::members`], also passing the structural index that follows
+    /// each value, so that a caller taking a container's bytes
+    /// ([`Doc::raw_until`]) does not count its structurals a second time.
+    pub(crate) fn members_spanned(&self, at: At, mut f: impl FnMut(&'a str, At, usize)) -> usize {
         let Node::Object { len, .. } = self.nodes[at.t] else {
-            return;
+            return at.s;
         };
         // Key at (t+1, s+1); ':' at s+2; value at (t+2, s+3).
         let mut key = At {
@@ -177,19 +180,22 @@ impl<'a> Doc<'a> {
         };
         for _ in 0..len {
             let Node::String(k) = self.nodes[key.t] else {
-                return;
+                return at.s;
             };
             let value = At {
                 t: key.t + 1,
                 s: key.s + 2,
             };
-            f(k, value);
             let after = self.skip(value);
+            f(k, value, after.s);
             key = At {
                 t: after.t,
                 s: after.s + 1,
             };
         }
+        // After the last member, `key.s` is one past the `}`; for `{}` it is
+        // one past the `{`, and the `}` is there.
+        if len == 0 { at.s + 1 } else { key.s - 1 }
     }
 
     /// Calls `f(element position)` for each element of the array at `at`.
@@ -231,6 +237,16 @@ impl<'a> Doc<'a> {
     fn raw_json_at(&self, at: At) -> Option<RawJson<'a>> {
         match self.nodes[at.t] {
             Node::Static(StaticNode::Null) => None,
+            _ => Some(RawJson(self.raw(at))),
+        }
+    }
+
+    /// [`Doc::raw_json_at`] for a value whose following structural index,
+    /// `next`, is known.
+    fn raw_json_until(&self, at: At, next: usize) -> Option<RawJson<'a>> {
+        match self.nodes[at.t] {
+            Node::Static(StaticNode::Null) => None,
+            Node::Object { .. } | Node::Array { .. } => Some(RawJson(self.span(at.s, next - 1))),
             _ => Some(RawJson(self.raw(at))),
         }
     }
@@ -351,10 +367,11 @@ pub const KNOWN_FIELDS: &[&str] = &[
 ];
 
 impl<'a> Event<'a> {
-    /// Builds the view of the record object at `at`, walking its members once.
-    pub(crate) fn from_doc(doc: &'a Doc<'a>, at: At) -> Event<'a> {
+    /// Builds the view of the record object at `at`, walking its members once;
+    /// also returns the structural index of the record's closing `}`.
+    pub(crate) fn from_doc(doc: &'a Doc<'a>, at: At) -> (Event<'a>, usize) {
         let mut e = Event {
-            raw: doc.raw(at),
+            raw: &[],
             event_version: None,
             event_time: None,
             event_source: None,
@@ -391,7 +408,7 @@ impl<'a> Event<'a> {
             addendum: None,
             has_unknown: false,
         };
-        doc.members(at, |key, v| match key {
+        let close = doc.members_spanned(at, |key, v, next| match key {
             "eventVersion" => e.event_version = doc.str_at(v),
             "eventTime" => e.event_time = doc.str_at(v),
             "eventSource" => e.event_source = doc.str_at(v),
@@ -413,20 +430,21 @@ impl<'a> Event<'a> {
             "vpcEndpointAccountId" => e.vpc_endpoint_account_id = doc.str_at(v),
             "eventCategory" => e.event_category = doc.str_at(v),
             "sessionCredentialFromConsole" => e.session_credential_from_console = doc.str_at(v),
-            "requestParameters" => e.request_parameters = doc.raw_json_at(v),
-            "responseElements" => e.response_elements = doc.raw_json_at(v),
-            "additionalEventData" => e.additional_event_data = doc.raw_json_at(v),
-            "serviceEventDetails" => e.service_event_details = doc.raw_json_at(v),
-            "eventContext" => e.event_context = doc.raw_json_at(v),
-            "edgeDeviceDetails" => e.edge_device_details = doc.raw_json_at(v),
-            "insightDetails" => e.insight_details = doc.raw_json_at(v),
+            "requestParameters" => e.request_parameters = doc.raw_json_until(v, next),
+            "responseElements" => e.response_elements = doc.raw_json_until(v, next),
+            "additionalEventData" => e.additional_event_data = doc.raw_json_until(v, next),
+            "serviceEventDetails" => e.service_event_details = doc.raw_json_until(v, next),
+            "eventContext" => e.event_context = doc.raw_json_until(v, next),
+            "edgeDeviceDetails" => e.edge_device_details = doc.raw_json_until(v, next),
+            "insightDetails" => e.insight_details = doc.raw_json_until(v, next),
             "userIdentity" => e.user_identity = doc.is_object(v).then_some(v),
             "resources" => e.resources = matches!(doc.nodes[v.t], Node::Array { .. }).then_some(v),
             "tlsDetails" => e.tls_details = doc.is_object(v).then_some(v),
             "addendum" => e.addendum = doc.is_object(v).then_some(v),
             _ => e.has_unknown = true,
         });
-        e
+        e.raw = doc.span(at.s, close);
+        (e, close)
     }
 
     /// The record's exact original text.
@@ -628,11 +646,13 @@ impl<'a> SessionContext<'a> {
     fn from_doc(doc: &Doc<'a>, at: At) -> Self {
         let mut c = SessionContext::default();
         doc.members(at, |k, v| match k {
-            "attributes" => doc.members(v, |k, v| match k {
-                "creationDate" => c.creation_date = doc.str_at(v),
-                "mfaAuthenticated" => c.mfa_authenticated = doc.str_at(v),
-                _ => {}
-            }),
+            "attributes" => {
+                doc.members(v, |k, v| match k {
+                    "creationDate" => c.creation_date = doc.str_at(v),
+                    "mfaAuthenticated" => c.mfa_authenticated = doc.str_at(v),
+                    _ => {}
+                });
+            }
             "sessionIssuer" if doc.is_object(v) => {
                 let mut i = SessionIssuer::default();
                 doc.members(v, |k, v| match k {
