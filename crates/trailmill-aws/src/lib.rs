@@ -1,13 +1,44 @@
 //! trailmill's AWS clients, kept out of the core crates so that decoding and
-//! validation stay pure and fast to build and test.
+//! validation stay pure and fast to build and test: no other trailmill
+//! library depends on AWS, tokio or an HTTP stack.
 //!
-//! Today: CloudTrail's public keys ([`fetch_public_keys`]), which
-//! `trailmill validate` needs online and `trailmill keys fetch` saves for
-//! offline use. The clients use the standard AWS configuration: the credential
-//! chain, profiles, the region, and `AWS_ENDPOINT_URL` /
-//! `AWS_ENDPOINT_URL_CLOUDTRAIL` for other endpoints (such as a local test
-//! server). The async SDK runs on a small runtime owned by each call, so
-//! callers stay synchronous.
+//! # How the pieces fit
+//!
+//! - [`S3Client`] ([`s3`]) loads the standard AWS configuration (credential
+//!   chain, profiles, region, `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3`) with
+//!   [`S3Options`] (path style, requester pays, concurrency, timeouts,
+//!   [`RetryPolicy`]), owns the async runtime, and counts requests and
+//!   retries ([`S3Stats`]). Everything below shares one client.
+//! - [`Planner`] ([`plan`]) turns an [`S3Url`] and a [`ListScope`] into
+//!   parallel listings by account, region and day, streamed in order
+//!   ([`Listing`]); [`S3Client::list_objects`] and [`S3Client::list_dirs`]
+//!   are the paged, retried listing primitives it uses.
+//! - [`Fetcher`] ([`fetch`]) downloads announced objects ahead of their
+//!   readers, with bounded concurrency and bytes, retrying transient
+//!   failures ([`retry`]), including failures while a body streams.
+//! - [`S3Source`] ([`source`]) is the pipeline's `Source` over `s3://` URLs
+//!   (planner + fetcher), and [`S3Store`] ([`store`]) the validator's
+//!   `ObjectStore` (digest signatures from object metadata).
+//! - [`fetch_public_keys`] reads CloudTrail's public keys, which
+//!   `trailmill validate` needs online and `trailmill keys fetch` saves.
+//!
+//! Callers stay synchronous: each client owns a small multi-threaded tokio
+//! runtime, and the blocking entry points may be called from any thread that
+//! is not one of its threads.
+
+pub mod fetch;
+pub mod plan;
+pub mod retry;
+pub mod s3;
+pub mod source;
+pub mod store;
+
+pub use fetch::{FetchError, Fetched, Fetcher};
+pub use plan::{Layout, ListError, ListScope, ListedObject, Listing, Planner, Service};
+pub use retry::RetryPolicy;
+pub use s3::{S3Client, S3Counters, S3Options, S3Stats, S3Url, object_name, split_object_name};
+pub use source::S3Source;
+pub use store::S3Store;
 
 use aws_config::BehaviorVersion;
 use aws_sdk_cloudtrail::primitives::DateTime;
@@ -26,7 +57,7 @@ pub struct AwsError {
 }
 
 impl AwsError {
-    fn new(action: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+    pub(crate) fn new(action: impl Into<String>, reason: impl std::fmt::Display) -> Self {
         AwsError {
             action: action.into(),
             reason: reason.to_string(),

@@ -18,5 +18,5 @@ pub mod key;
 
 pub use decode::{DecodeError, DecodeOptions, DecodeStats, DecodeWarning, Decoder};
 pub use event::{Event, RawJson};
-pub use filter::{CompiledFilter, EventFilter, Selection, Skip};
+pub use filter::{CompiledFilter, EventFilter, Selection, Shard, Skip};
 pub use key::{Classified, ObjectKey};
