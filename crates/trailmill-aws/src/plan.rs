@@ -620,37 +620,74 @@ impl Plan {
             f.region
         );
         let ok = |d: &str| constraint.is_none_or(|c| compatible(d, c));
-        let mut tasks = Vec::new();
+        let conc = self.client.options.list_concurrency.max(1);
         // Each level keeps the folders whose number is in range, compared as
-        // (year), (year, month), (year, month, day) tuples.
-        for y in self.numbered(&region_dir, 4).await? {
-            let (year_dir, year) = y;
-            if !ok(&year_dir) || year < first.0 || year > last.0 {
-                continue;
-            }
-            for (month_dir, month) in self.numbered(&year_dir, 2).await? {
-                let ym = (year, month);
-                if !ok(&month_dir) || ym < (first.0, first.1) || ym > (last.0, last.1) {
-                    continue;
-                }
-                for (_, day) in self.numbered(&month_dir, 2).await? {
-                    let ymd = (year, month, day);
-                    if ymd < first || ymd > last {
-                        continue;
-                    }
-                    let date = KeyDate {
-                        year: year as u16,
-                        month: month as u8,
-                        day: day as u8,
+        // (year), (year, month), (year, month, day) tuples, and lists the
+        // folders of one level in parallel: three round trips in all, however
+        // many years the bucket holds.
+        let years: Vec<(String, (u32, u32, u32))> = self
+            .numbered(&region_dir, 4)
+            .await?
+            .into_iter()
+            .filter(|(d, y)| ok(d) && *y >= first.0 && *y <= last.0)
+            .map(|(d, y)| (d, (y, 0, 0)))
+            .collect();
+        let months = self
+            .next_level(years, conc, |(y, _, _), m| {
+                let ym = (y, m);
+                ym >= (first.0, first.1) && ym <= (last.0, last.1)
+            })
+            .await?;
+        let months: Vec<_> = months.into_iter().filter(|(d, _)| ok(d)).collect();
+        let days = self
+            .next_level(months, conc, |(y, m, _), d| {
+                let ymd = (y, m, d);
+                ymd >= first && ymd <= last
+            })
+            .await?;
+        let tasks = days
+            .into_iter()
+            .map(|(_, (year, month, day))| {
+                let date = KeyDate {
+                    year: year as u16,
+                    month: month as u8,
+                    day: day as u8,
+                };
+                Self::day_task(root, &f, date, scope)
+            })
+            .filter(|t| ok(&t.prefix))
+            .collect();
+        Ok(tasks)
+    }
+
+    /// The two-digit sub-folders (months or days) of each of `parents`, listed
+    /// `conc` at a time, in order, that `keep(parent's date, number)` keeps;
+    /// each with its date filled in at the next position.
+    async fn next_level(
+        &self,
+        parents: Vec<(String, (u32, u32, u32))>,
+        conc: usize,
+        keep: impl Fn((u32, u32, u32), u32) -> bool,
+    ) -> Result<Vec<(String, (u32, u32, u32))>, ListError> {
+        let lists: Vec<Result<_, ListError>> = stream::iter(parents)
+            .map(|(dir, date)| async move { Ok((date, self.numbered(&dir, 2).await?)) })
+            .buffered(conc)
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for list in lists {
+            let (date, children) = list?;
+            for (dir, n) in children {
+                if keep(date, n) {
+                    let child = match date {
+                        (y, 0, _) => (y, n, 0),
+                        (y, m, _) => (y, m, n),
                     };
-                    let task = Self::day_task(root, &f, date, scope);
-                    if ok(&task.prefix) {
-                        tasks.push(task);
-                    }
+                    out.push((dir, child));
                 }
             }
         }
-        Ok(tasks)
+        Ok(out)
     }
 
     /// The sub-folders of `dir` whose names are `width` digits, with their numbers.

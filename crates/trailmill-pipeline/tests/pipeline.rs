@@ -10,7 +10,7 @@ use std::time::Duration;
 use trailmill_core::{Event, EventFilter};
 use trailmill_pipeline::{
     CheckpointPolicy, FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, Sink,
-    SinkError, SinkStats, SourceObject,
+    SinkError, SinkStats, Source, SourceObject,
 };
 
 fn fixtures(name: &str) -> PathBuf {
@@ -339,4 +339,67 @@ fn the_stop_flag_ends_the_run_after_the_objects_in_flight() {
     assert!(summary.interrupted);
     assert_eq!(summary.files_ok, 3);
     assert_eq!(*reported.lock().unwrap(), 3);
+
+/// A source that records which objects the pipeline announces and reads.
+struct Announced {
+    inner: LocalSource,
+    announced: Mutex<Vec<String>>,
+    read: Mutex<Vec<String>>,
+}
+
+impl Source for Announced {
+    fn list(
+        &self,
+        selection: &trailmill_core::Selection,
+        emit: &mut dyn FnMut(SourceObject) -> std::ops::ControlFlow<()>,
+    ) -> trailmill_pipeline::ListStats {
+        self.inner.list(selection, emit)
+    }
+    fn read(
+        &self,
+        object: &SourceObject,
+    ) -> Result<trailmill_pipeline::ObjectData, trailmill_pipeline::SourceError> {
+        let announced = self.announced.lock().unwrap().contains(&object.key);
+        assert!(announced, "{} read before it was announced", object.key);
+        self.read.lock().unwrap().push(object.key.clone());
+        self.inner.read(object)
+    }
+    fn will_read(&self, object: &SourceObject) {
+        self.announced.lock().unwrap().push(object.key.clone());
+    }
+}
+
+#[test]
+fn objects_are_announced_in_listing_order_after_the_source_filter() {
+    let source = Announced {
+        inner: LocalSource::new([fixtures("trail")]),
+        announced: Mutex::new(Vec::new()),
+        read: Mutex::new(Vec::new()),
+    };
+    let mut listed = Vec::new();
+    source.inner.list(&Default::default(), &mut |o| {
+        listed.push(o.key);
+        std::ops::ControlFlow::Continue(())
+    });
+    let summary = Pipeline::builder()
+        .threads(2)
+        .source_filter(|o: &SourceObject| o.key.contains("T00") || o.key.contains("T02"))
+        .build()
+        .run(&source);
+    assert!(summary.is_success());
+    let kept: Vec<String> = listed
+        .into_iter()
+        .filter(|k| k.contains("T00") || k.contains("T02"))
+        .collect();
+    assert!(!kept.is_empty() && kept.len() < 16);
+    assert_eq!(
+        *source.announced.lock().unwrap(),
+        kept,
+        "announced in order, filtered"
+    );
+    let mut read = source.read.lock().unwrap().clone();
+    read.sort();
+    let mut sorted = kept.clone();
+    sorted.sort();
+    assert_eq!(read, sorted, "every announced object is read once");
 }
