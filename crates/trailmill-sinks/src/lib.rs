@@ -12,10 +12,11 @@
 pub mod jsonl;
 pub mod sqlite;
 
+use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-pub use jsonl::JsonLinesSink;
+pub use jsonl::{JsonLinesSink, Resumed};
 pub use sqlite::SqliteSink;
 use trailmill_pipeline::{Sink, SinkError};
 
@@ -50,6 +51,17 @@ impl FromStr for SinkSpec {
     }
 }
 
+/// The spec as it is written on the command line.
+impl fmt::Display for SinkSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SinkSpec::JsonLines(None) => f.write_str("jsonl:-"),
+            SinkSpec::JsonLines(Some(path)) => write!(f, "jsonl:{}", path.display()),
+            SinkSpec::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+        }
+    }
+}
+
 impl SinkSpec {
     /// Opens the sink.
     pub fn open(&self) -> Result<Box<dyn Sink>, SinkError> {
@@ -57,6 +69,48 @@ impl SinkSpec {
             SinkSpec::JsonLines(None) => Box::new(JsonLinesSink::stdout()),
             SinkSpec::JsonLines(Some(path)) => Box::new(JsonLinesSink::create(path)?),
             SinkSpec::Sqlite(path) => Box::new(SqliteSink::open(path)?),
+        })
+    }
+
+    /// Opens the sink to continue the output of an earlier, interrupted run
+    /// (with a state store): a JSON Lines file is appended to, not
+    /// truncated, after cutting off what the interruption tore (see
+    /// [`JsonLinesSink::append`]), and what it kept is returned. Stores that
+    /// deduplicate open as with [`open`](Self::open).
+    pub fn open_resuming(&self) -> Result<(Box<dyn Sink>, Option<Resumed>), SinkError> {
+        Ok(match self {
+            SinkSpec::JsonLines(Some(path)) => {
+                let sink = JsonLinesSink::append(path)?;
+                let resumed = sink.resumed().cloned();
+                (Box::new(sink), resumed)
+            }
+            _ => (self.open()?, None),
+        })
+    }
+
+    /// Where a run's state file goes by default: beside the file or inside
+    /// the directory the sink writes (`PATH.state`). `None` for outputs with
+    /// no place on the local disk (standard output).
+    pub fn default_state_path(&self) -> Option<PathBuf> {
+        match self {
+            SinkSpec::JsonLines(None) => None,
+            SinkSpec::JsonLines(Some(path)) | SinkSpec::Sqlite(path) => {
+                let mut name = path.as_os_str().to_owned();
+                name.push(".state");
+                Some(name.into())
+            }
+        }
+    }
+
+    /// The same spec with its path made absolute (against the current
+    /// directory), so that a state can recognise its sinks from any directory.
+    pub fn with_absolute_path(&self) -> std::io::Result<SinkSpec> {
+        Ok(match self {
+            SinkSpec::JsonLines(None) => self.clone(),
+            SinkSpec::JsonLines(Some(path)) => {
+                SinkSpec::JsonLines(Some(std::path::absolute(path)?))
+            }
+            SinkSpec::Sqlite(path) => SinkSpec::Sqlite(std::path::absolute(path)?),
         })
     }
 
@@ -69,6 +123,14 @@ impl SinkSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn states_default_to_beside_the_output() {
+        let state = |spec: &str| spec.parse::<SinkSpec>().unwrap().default_state_path();
+        assert_eq!(state("sqlite:out/e.db"), Some("out/e.db.state".into()));
+        assert_eq!(state("jsonl:o.jsonl.gz"), Some("o.jsonl.gz.state".into()));
+        assert_eq!(state("jsonl:-"), None);
+    }
 
     #[test]
     fn parses_specs() {
@@ -86,5 +148,8 @@ mod tests {
         );
         assert!("sqlite:".parse::<SinkSpec>().is_err());
         assert!("jsonl".parse::<SinkSpec>().is_err());
+        for spec in ["jsonl:-", "jsonl:a/o.jsonl.gz", "sqlite:e.db"] {
+            assert_eq!(spec.parse::<SinkSpec>().unwrap().to_string(), spec);
+        }
     }
 }

@@ -222,6 +222,6 @@ fn a_failed_checkpoint_fails_the_run_and_marks_nothing_done() {
     rec.checkpoint(&[ok(object("a", "v", 1), 1)]);
     blocker.execute_batch("ROLLBACK").unwrap();
     assert_eq!(store.object("/trail/a").unwrap(), None);
-    let e = store.finish_run(false).err().expect("the run fails");
+    let e = store.finish_run(false).expect_err("the run fails");
     assert!(e.to_string().contains("s.state"), "{e}");
 }
