@@ -4,16 +4,17 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trailmill_core::DecodeOptions;
-use trailmill_pipeline::VerifyMode;
+use trailmill_pipeline::{CheckpointPolicy, VerifyMode};
 use trailmill_pipeline::{
     FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, RunSummary,
 };
-use trailmill_sinks::SinkSpec;
+use trailmill_sinks::{Resumed, SinkSpec};
+use trailmill_state::{Binding, Prior, RunRecord, StateError, StateStore};
 use trailmill_validate::{LocalMirror, PublicKeys, ValidateConfig};
 
 use crate::args::{FilterArgs, SelectionArgs};
@@ -60,6 +61,43 @@ pub struct ProcessArgs {
     /// With --verify: the bucket name the digests record, which SOURCE mirrors.
     #[arg(long, value_name = "NAME", requires = "verify")]
     pub bucket: Option<String>,
+    #[command(flatten)]
+    pub resume: ResumeArgs,
+}
+
+/// Checkpoints and resuming.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Checkpoints and resume")]
+pub struct ResumeArgs {
+    /// The state file that records which objects are done, so that a re-run
+    /// skips them. Default: beside the first sink that is a file (SQLite
+    /// `PATH.state`, JSON Lines `PATH.state`); none for stdout only.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_state")]
+    pub state: Option<PathBuf>,
+    /// Keep no state: process every object, as if for the first time.
+    #[arg(long)]
+    pub no_state: bool,
+    /// Forget what the state recorded and process every object again; JSON
+    /// Lines files start over.
+    #[arg(long, conflicts_with = "no_state")]
+    pub restart: bool,
+    /// Seconds between checkpoints (each commits every sink, then records the
+    /// objects finished before it as done).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub checkpoint_interval: f64,
+    /// Objects between checkpoints.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub checkpoint_files: usize,
+}
+
+/// Whether to keep a state, and where.
+enum StateChoice {
+    /// No `--state`: beside the first file sink, if any.
+    Default,
+    /// `--state PATH`.
+    At(PathBuf),
+    /// `--no-state`.
+    Off,
 }
 
 /// `--verify` settings.
@@ -82,6 +120,9 @@ pub struct ProcessConfig {
     show_progress: bool,
     show_summary: bool,
     verify: Option<VerifyConfig>,
+    state: StateChoice,
+    restart: bool,
+    checkpoints: CheckpointPolicy,
 }
 
 impl From<ProcessArgs> for ProcessConfig {
@@ -101,6 +142,18 @@ impl From<ProcessArgs> for ProcessConfig {
             failed_list: a.failed_list,
             show_progress: !a.quiet && std::io::stderr().is_terminal(),
             show_summary: !a.quiet,
+            state: match (a.resume.state, a.resume.no_state) {
+                (Some(path), _) => StateChoice::At(path),
+                (None, true) => StateChoice::Off,
+                (None, false) => StateChoice::Default,
+            },
+            restart: a.resume.restart,
+            checkpoints: CheckpointPolicy {
+                max_files: a.resume.checkpoint_files.max(1),
+                interval: Duration::try_from_secs_f64(a.resume.checkpoint_interval)
+                    .unwrap_or(Duration::MAX),
+                when_idle: false,
+            },
             verify: a.verify.map(|mode| VerifyConfig {
                 mode: if mode == "warn" {
                     VerifyMode::Warn
@@ -128,10 +181,33 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
         let attested = attest(&config, v)?;
         builder = builder.verify(attested, v.mode);
     }
+    let state = open_state(&config)?;
+    let mut sources = config.sources.clone();
+    let mut resumed_sinks = Vec::new();
+    if let Some(state) = &state {
+        // Objects are known to the state by name: absolute paths name them
+        // the same from any directory.
+        sources = sources
+            .iter()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            .collect();
+        builder = builder
+            .source_filter(state.skip_done()?)
+            .on_checkpoint(state.recorder()?)
+            .checkpoint_policy(config.checkpoints.clone());
+    }
+    let resume = state.as_ref().is_some_and(StateStore::is_resume);
     for spec in &config.sinks {
-        let sink = spec
-            .open()
-            .map_err(|e| anyhow::anyhow!("cannot open sink {spec:?}: {e}"))?;
+        let opened = if resume {
+            spec.open_resuming()
+        } else {
+            spec.open().map(|sink| (sink, None))
+        };
+        let (sink, resumed) =
+            opened.map_err(|e| anyhow::anyhow!("cannot open sink {spec}: {e}"))?;
+        if let Some(r) = resumed {
+            resumed_sinks.push((sink.name(), r));
+        }
         builder = builder.boxed_sink(sink);
     }
     let bar = if config.show_progress {
@@ -164,7 +240,7 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
                 .push(e.name.clone());
         })
         .build();
-    let source = LocalSource::new(config.sources.iter().cloned());
+    let source = LocalSource::new(sources);
     let summary = pipeline.run(&source);
     bar.finish_and_clear();
     if let Some(path) = &config.failed_list {
@@ -179,12 +255,79 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
     for (name, e) in &summary.sink_errors {
         eprintln!("error: sink {name}: {e}");
     }
+    let mut state_ok = true;
+    let state_report = match state {
+        None => None,
+        Some(state) => {
+            let path = state.path().to_owned();
+            let prior = state.prior().clone();
+            match state.finish_run(summary.interrupted) {
+                Ok(record) => Some(StateReport {
+                    path,
+                    prior,
+                    record,
+                    resumed_sinks,
+                }),
+                Err(e) => {
+                    eprintln!("error: state {e}");
+                    state_ok = false;
+                    None
+                }
+            }
+        }
+    };
     if config.show_summary {
-        print_summary(&summary);
+        // Sinks are named by their spec, as written.
+        let at_least_once: Vec<String> = config
+            .sinks
+            .iter()
+            .filter(|s| !s.deduplicates())
+            .map(ToString::to_string)
+            .collect();
+        print_summary(&summary, &at_least_once, state_report.as_ref());
     }
-    Ok(summary.is_success())
+    Ok(summary.is_success() && state_ok)
 }
 
+/// Opens the state the configuration asks for, if any.
+fn open_state(config: &ProcessConfig) -> anyhow::Result<Option<StateStore>> {
+    let path = match &config.state {
+        StateChoice::Off => return Ok(None),
+        StateChoice::At(path) => path.clone(),
+        StateChoice::Default => match config.sinks.iter().find_map(SinkSpec::default_state_path) {
+            Some(path) => path,
+            None => return Ok(None),
+        },
+    };
+    let absolute =
+        |p: &PathBuf| std::path::absolute(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()));
+    let binding = Binding {
+        sources: config
+            .sources
+            .iter()
+            .map(|p| absolute(p).map(|p| p.display().to_string()))
+            .collect::<anyhow::Result<_>>()?,
+        sinks: config
+            .sinks
+            .iter()
+            .map(|s| {
+                s.with_absolute_path()
+                    .map(|s| s.to_string())
+                    .map_err(|e| anyhow::anyhow!("{s}: {e}"))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        // The filter decides which of an object's events the sinks received,
+        // so objects done under another filter must not be skipped.
+        event_filter: format!("{:?}", config.filter),
+    };
+    match StateStore::open(&path, &binding, config.restart) {
+        Ok(state) => Ok(Some(state)),
+        Err(e @ StateError::Bound { .. }) => Err(anyhow::anyhow!(
+            "cannot resume: {e}\n  (--restart resets the state for this run; --state PATH uses another state file)"
+        )),
+        Err(e) => Err(anyhow::anyhow!("cannot open the state: {e}")),
+    }
+}
 /// Validates the mirror's digest chains for the selected time range and
 /// returns the attested log files, reporting what did not verify.
 fn attest(config: &ProcessConfig, v: &VerifyConfig) -> anyhow::Result<HashMap<String, [u8; 32]>> {
@@ -256,13 +399,21 @@ impl ProgressReporter for BarReporter {
     }
 }
 
-fn print_summary(s: &RunSummary) {
+/// What the state saw and recorded, for the summary.
+struct StateReport {
+    path: PathBuf,
+    prior: Prior,
+    record: RunRecord,
+    resumed_sinks: Vec<(String, Resumed)>,
+}
+
+fn print_summary(s: &RunSummary, at_least_once: &[String], state: Option<&StateReport>) {
     let secs = s.elapsed.as_secs_f64().max(1e-9);
     let mut err = std::io::stderr().lock();
     let l = &s.listing;
     let _ = writeln!(
         err,
-        "trailmill: {} files ok, {} failed{}; skipped {} digests, {} insights, {} unselected, {} other",
+        "trailmill: {} files ok, {} failed{}; skipped {} digests, {} insights, {} unselected, {} other{}",
         s.files_ok,
         s.files_failed,
         if s.stopped_early {
@@ -272,8 +423,12 @@ fn print_summary(s: &RunSummary) {
         },
         l.skipped_digests,
         l.skipped_insights,
-        l.skipped_unselected + l.skipped_by_filter,
+        l.skipped_unselected,
         l.skipped_other,
+        match state {
+            Some(st) => format!(", {} already done", st.record.skipped_done),
+            None => String::new(),
+        },
     );
     let _ = writeln!(
         err,
@@ -287,10 +442,61 @@ fn print_summary(s: &RunSummary) {
         s.events_in as f64 / secs,
     );
     for (name, stats) in &s.sinks {
+        let _ = if at_least_once.contains(name) {
+            writeln!(
+                err,
+                "trailmill: sink {name}: {} written (at-least-once: duplicates are not detected)",
+                stats.events_written
+            )
+        } else {
+            writeln!(
+                err,
+                "trailmill: sink {name}: {} written, {} duplicates collapsed",
+                stats.events_written, stats.duplicates
+            )
+        };
+    }
+    let Some(st) = state else { return };
+    let (p, r) = (&st.prior, &st.record);
+    let _ = writeln!(
+        err,
+        "trailmill: state {}: {} objects done and {} failed in {} checkpoints this run; {} already done were skipped, {} changed since and were redone, {} failed before and were retried{}",
+        st.path.display(),
+        r.objects_done,
+        r.objects_failed,
+        r.checkpoints,
+        r.skipped_done,
+        r.redone_changed,
+        r.retried_failed,
+        if p.last_run_interrupted {
+            "; the previous run was interrupted, and the objects it had in flight were redone"
+        } else {
+            ""
+        },
+    );
+    for (name, resumed) in &st.resumed_sinks {
+        // The file holds one copy of each done object's events, plus the
+        // events written again for objects that were redone (in flight at an
+        // interruption, failed, or changed), plus those of objects not done
+        // yet. The excess over the done objects' events is known exactly.
+        let written = s
+            .sinks
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, stats)| stats.events_written);
+        let extra = (resumed.lines_kept + written).saturating_sub(r.total_events_done);
         let _ = writeln!(
             err,
-            "trailmill: sink {name}: {} written, {} duplicates collapsed",
-            stats.events_written, stats.duplicates
+            "trailmill: sink {name}: appended after {} lines kept{}; it now holds {extra} lines more than one copy of each done object's events (duplicates from redone objects: at-least-once)",
+            resumed.lines_kept,
+            if resumed.bytes_dropped > 0 {
+                format!(
+                    " (a torn tail of {} bytes was cut off)",
+                    resumed.bytes_dropped
+                )
+            } else {
+                String::new()
+            },
         );
     }
 }

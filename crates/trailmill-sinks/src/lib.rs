@@ -88,12 +88,18 @@ impl SinkSpec {
         })
     }
 
-    /// Where a run's state file goes by default: beside the file or inside
-    /// the directory the sink writes (`PATH.state`). `None` for outputs with
-    /// no place on the local disk (standard output).
+    /// Where a run's state file goes by default: beside the file the sink
+    /// writes (`PATH.state`). `None` for outputs that are not files on the
+    /// local disk (standard output, devices such as `/dev/null`, pipes): they
+    /// keep nothing to resume.
     pub fn default_state_path(&self) -> Option<PathBuf> {
         match self {
             SinkSpec::JsonLines(None) => None,
+            SinkSpec::JsonLines(Some(path)) | SinkSpec::Sqlite(path)
+                if path.exists() && !path.is_file() =>
+            {
+                None
+            }
             SinkSpec::JsonLines(Some(path)) | SinkSpec::Sqlite(path) => {
                 let mut name = path.as_os_str().to_owned();
                 name.push(".state");
@@ -114,6 +120,15 @@ impl SinkSpec {
         })
     }
 
+    /// True when the sink recognises events it already holds (by eventID) and
+    /// stores each once; false for outputs that deliver at least once.
+    pub fn deduplicates(&self) -> bool {
+        match self {
+            SinkSpec::JsonLines(_) => false,
+            SinkSpec::Sqlite(_) => true,
+        }
+    }
+
     /// True when the sink writes to standard output.
     pub fn is_stdout(&self) -> bool {
         matches!(self, SinkSpec::JsonLines(None))
@@ -130,6 +145,7 @@ mod tests {
         assert_eq!(state("sqlite:out/e.db"), Some("out/e.db.state".into()));
         assert_eq!(state("jsonl:o.jsonl.gz"), Some("o.jsonl.gz.state".into()));
         assert_eq!(state("jsonl:-"), None);
+        assert_eq!(state("jsonl:/dev/null"), None);
     }
 
     #[test]

@@ -184,6 +184,8 @@ pub struct RunRecord {
     pub checkpoints: u64,
     /// Objects marked done.
     pub objects_done: u64,
+    /// Events delivered to the sinks by the objects marked done.
+    pub events_done: u64,
     /// Objects marked failed.
     pub objects_failed: u64,
     /// Objects passed over because they were done with the same version and size.
@@ -192,6 +194,9 @@ pub struct RunRecord {
     pub redone_changed: u64,
     /// Objects that had failed before, tried again.
     pub retried_failed: u64,
+    /// After the run: the events delivered by all objects done, by this run
+    /// and earlier ones (each object counted once, at its latest version).
+    pub total_events_done: u64,
 }
 
 /// How one object stands in the state.
@@ -224,6 +229,7 @@ pub struct ObjectRecord {
 struct Counters {
     checkpoints: AtomicU64,
     done: AtomicU64,
+    events_done: AtomicU64,
     failed: AtomicU64,
     skipped_done: AtomicU64,
     redone_changed: AtomicU64,
@@ -415,14 +421,17 @@ impl StateStore {
                 params![self.run, interrupted],
             )
             .map_err(sql(&self.path, "cannot record the end of the run"))?;
+        let after = read_prior(&self.conn).map_err(sql(&self.path, "cannot read the state"))?;
         let c = &self.counters;
         Ok(RunRecord {
             checkpoints: c.checkpoints.load(Ordering::Relaxed),
             objects_done: c.done.load(Ordering::Relaxed),
+            events_done: c.events_done.load(Ordering::Relaxed),
             objects_failed: c.failed.load(Ordering::Relaxed),
             skipped_done: c.skipped_done.load(Ordering::Relaxed),
             redone_changed: c.redone_changed.load(Ordering::Relaxed),
             retried_failed: c.retried_failed.load(Ordering::Relaxed),
+            total_events_done: after.events_done,
         })
     }
 }
@@ -489,7 +498,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    fn record(&mut self, files: &[FileOutcome]) -> Result<(u64, u64), StateError> {
+    /// Records one checkpoint; returns the objects done, their events, and
+    /// the objects failed.
+    fn record(&mut self, files: &[FileOutcome]) -> Result<(u64, u64, u64), StateError> {
         let tx = self
             .conn
             .transaction()
@@ -540,17 +551,23 @@ impl Recorder {
         }
         tx.commit()
             .map_err(sql(&self.path, "cannot commit a checkpoint"))?;
-        Ok((done, failed))
+        let events = files
+            .iter()
+            .filter(|f| f.result.is_ok())
+            .map(|f| f.events_out)
+            .sum();
+        Ok((done, events, failed))
     }
 }
 
 impl CheckpointListener for Recorder {
     fn checkpoint(&mut self, files: &[FileOutcome]) {
         match self.record(files) {
-            Ok((done, failed)) => {
+            Ok((done, events, failed)) => {
                 let c = &self.counters;
                 c.checkpoints.fetch_add(1, Ordering::Relaxed);
                 c.done.fetch_add(done, Ordering::Relaxed);
+                c.events_done.fetch_add(events, Ordering::Relaxed);
                 c.failed.fetch_add(failed, Ordering::Relaxed);
             }
             Err(e) => {

@@ -57,8 +57,13 @@ fn done_objects_are_skipped_until_they_change_and_failed_ones_are_retried() {
         rec.checkpoint(&[ok(c.clone(), 7)]);
         let run = store.finish_run(false).unwrap();
         assert_eq!(
-            (run.checkpoints, run.objects_done, run.objects_failed),
-            (2, 2, 1)
+            (
+                run.checkpoints,
+                run.objects_done,
+                run.events_done,
+                run.objects_failed
+            ),
+            (2, 2, 12, 1)
         );
     }
     let store = StateStore::open(&path, &binding(), false).unwrap();
@@ -106,6 +111,7 @@ fn done_objects_are_skipped_until_they_change_and_failed_ones_are_retried() {
         ),
         (1, 1, 2, 1)
     );
+    assert_eq!(run.total_events_done, 5 + 7 + 3);
     let store = StateStore::open(&path, &binding(), false).unwrap();
     let b_rec = store.object(&b.name).unwrap().unwrap();
     assert_eq!((b_rec.done, b_rec.attempts, b_rec.error), (true, 2, None));
