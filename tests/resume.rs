@@ -402,6 +402,15 @@ fn reruns_skip_done_objects_redo_changed_ones_and_restart_redoes_all() {
     let refused = run(&["process", root, "--sink", &sink, "--event-name", "Get*"]);
     assert_eq!(refused.status.code(), Some(2), "another event filter");
 
+    // A state whose output was deleted since would skip everything into an
+    // empty new output: refused.
+    std::fs::rename(&db, out.path().join("moved.db")).unwrap();
+    let refused = run(&["process", root, "--sink", &sink]);
+    assert_eq!(refused.status.code(), Some(2));
+    let text = stderr(refused);
+    assert!(text.contains("e.db does not exist"), "{text}");
+    assert!(!db.exists());
+
     let none = stderr(run_ok(&["process", root, "--sink", &sink, "--no-state"]));
     assert!(none.contains("8 files ok"), "{none}");
 }

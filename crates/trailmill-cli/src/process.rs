@@ -197,6 +197,20 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
             .checkpoint_policy(config.checkpoints.clone());
     }
     let resume = state.as_ref().is_some_and(StateStore::is_resume);
+    if let Some(state) = state.as_ref().filter(|s| s.prior().objects_done > 0) {
+        // Skipping the done objects would leave a new, empty output without
+        // their events: an output deleted since is a reason to restart.
+        for spec in &config.sinks {
+            if let Some(path) = spec.local_path().filter(|p| !p.exists()) {
+                anyhow::bail!(
+                    "cannot resume: {} records {} objects done, but {} does not exist any more\n  (--restart processes everything again)",
+                    state.path().display(),
+                    state.prior().objects_done,
+                    path.display()
+                );
+            }
+        }
+    }
     for spec in &config.sinks {
         let opened = if resume {
             spec.open_resuming()

@@ -13,7 +13,7 @@ pub mod jsonl;
 pub mod sqlite;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use jsonl::{JsonLinesSink, Resumed};
@@ -88,24 +88,26 @@ impl SinkSpec {
         })
     }
 
+    /// The file the sink writes, when it writes one on the local disk.
+    pub fn local_path(&self) -> Option<&Path> {
+        match self {
+            SinkSpec::JsonLines(None) => None,
+            SinkSpec::JsonLines(Some(path)) | SinkSpec::Sqlite(path) => Some(path),
+        }
+    }
+
     /// Where a run's state file goes by default: beside the file the sink
     /// writes (`PATH.state`). `None` for outputs that are not files on the
     /// local disk (standard output, devices such as `/dev/null`, pipes): they
     /// keep nothing to resume.
     pub fn default_state_path(&self) -> Option<PathBuf> {
-        match self {
-            SinkSpec::JsonLines(None) => None,
-            SinkSpec::JsonLines(Some(path)) | SinkSpec::Sqlite(path)
-                if path.exists() && !path.is_file() =>
-            {
-                None
-            }
-            SinkSpec::JsonLines(Some(path)) | SinkSpec::Sqlite(path) => {
-                let mut name = path.as_os_str().to_owned();
-                name.push(".state");
-                Some(name.into())
-            }
+        let path = self.local_path()?;
+        if path.exists() && !path.is_file() {
+            return None;
         }
+        let mut name = path.as_os_str().to_owned();
+        name.push(".state");
+        Some(name.into())
     }
 
     /// The same spec with its path made absolute (against the current

@@ -17,6 +17,27 @@
 //!   its events durable. An `Err` outcome is marked failed, so the next run
 //!   retries it.
 //!
+//! ```no_run
+//! use trailmill_pipeline::{LocalSource, Pipeline};
+//! use trailmill_state::{Binding, StateStore};
+//!
+//! let binding = Binding {
+//!     sources: vec!["/data/mirror".into()],
+//!     sinks: vec!["my-sink".into()],
+//!     event_filter: String::new(),
+//! };
+//! let state = StateStore::open("/data/backfill.state".as_ref(), &binding, false)?;
+//! let summary = Pipeline::builder()
+//!     .source_filter(state.skip_done()?)
+//!     .on_checkpoint(state.recorder()?)
+//!     // .sink(…)
+//!     .build()
+//!     .run(&LocalSource::new(["/data/mirror"]));
+//! let record = state.finish_run(summary.interrupted)?;
+//! println!("{} objects done, {} skipped", record.objects_done, record.skipped_done);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Why the state may lag the sinks but never lead them
 //!
 //! The sinks commit first, and the state records the checkpoint afterwards. A
@@ -121,6 +142,20 @@ pub enum StateError {
         path: PathBuf,
         /// Its schema version.
         found: i32,
+    },
+    /// Another run is using the state.
+    #[error("{path}: another trailmill run is using this state (its lock is held)")]
+    Busy {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The lock beside the state cannot be taken.
+    #[error("{path}: cannot lock: {source}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
     },
     /// The state belongs to another job.
     #[error("{path}: this state belongs to a run with {what} {stored}, not {given}")]
@@ -246,6 +281,10 @@ pub struct StateStore {
     /// The first error the recorder hit, reported by [`StateStore::finish_run`]:
     /// a listener cannot fail the pipeline, but the run must not claim success.
     recorder_error: Arc<Mutex<Option<StateError>>>,
+    /// Held (flock) for the store's life, so that two runs never share a
+    /// state. A file of its own: closing a descriptor of the database file
+    /// would drop SQLite's own POSIX locks on it.
+    _lock: std::fs::File,
 }
 
 impl StateStore {
@@ -255,7 +294,11 @@ impl StateStore {
     /// With `restart`, whatever the state held is forgotten and it is bound to
     /// `binding`. Otherwise a state made for another binding is refused with
     /// [`StateError::Bound`].
+    ///
+    /// The store holds a lock (`PATH-lock`) until it is dropped: another
+    /// store opened on the same file meanwhile fails with [`StateError::Busy`].
     pub fn open(path: &Path, binding: &Binding, restart: bool) -> Result<Self, StateError> {
+        let lock = lock(path)?;
         let conn = connect(path)?;
         let app_id: i32 = conn
             .query_row("PRAGMA application_id", [], |r| r.get(0))
@@ -328,6 +371,7 @@ impl StateStore {
             prior,
             counters: Arc::default(),
             recorder_error: Arc::default(),
+            _lock: lock,
         })
     }
 
@@ -578,6 +622,30 @@ impl CheckpointListener for Recorder {
                 first.get_or_insert(e);
             }
         }
+    }
+}
+
+/// Takes the lock of the state at `path`.
+fn lock(path: &Path) -> Result<std::fs::File, StateError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| StateError::Lock {
+            path: lock_path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Busy { path: path.into() }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StateError::Lock {
+            path: lock_path,
+            source,
+        }),
     }
 }
 

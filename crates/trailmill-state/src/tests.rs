@@ -231,3 +231,17 @@ fn a_failed_checkpoint_fails_the_run_and_marks_nothing_done() {
     let e = store.finish_run(false).expect_err("the run fails");
     assert!(e.to_string().contains("s.state"), "{e}");
 }
+
+#[test]
+fn two_runs_never_share_a_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.state");
+    let first = StateStore::open(&path, &binding(), false).unwrap();
+    let e = StateStore::open(&path, &binding(), false)
+        .err()
+        .expect("busy");
+    assert!(matches!(e, StateError::Busy { .. }), "{e}");
+    assert!(e.to_string().contains("s.state"), "{e}");
+    first.finish_run(false).unwrap();
+    StateStore::open(&path, &binding(), false).unwrap();
+}
