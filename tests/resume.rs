@@ -461,3 +461,61 @@ fn json_lines_files_are_appended_to_and_restart_starts_them_over() {
     run_ok(&["process", root, "--sink", &sink, "--restart"]);
     assert_eq!(jsonl_ids(&path).len(), 32, "started over");
 }
+
+/// A file that fails is recorded as failed, with its reason, and every later
+/// run retries it until it succeeds.
+#[test]
+fn failed_files_are_recorded_and_retried_until_they_succeed() {
+    let trail = synth(1, 1, 4); // 4 files of 4 events
+    let out = tempfile::tempdir().unwrap();
+    let db = out.path().join("e.db");
+    let sink = format!("sqlite:{}", db.display());
+    let root = trail.root.to_str().unwrap();
+    let (bad, ids) = trail.logs.iter().next().unwrap();
+    let good_bytes = std::fs::read(bad).unwrap();
+    std::fs::write(bad, &good_bytes[..good_bytes.len() / 2]).unwrap();
+
+    for attempt in 1..=2 {
+        let o = run(&["process", root, "--sink", &sink]);
+        assert_eq!(o.status.code(), Some(1), "attempt {attempt}");
+        let text = String::from_utf8_lossy(&o.stderr);
+        assert!(text.contains("1 failed"), "{text}");
+        let retried = if attempt == 1 { 0 } else { 1 };
+        assert!(
+            text.contains(&format!("{retried} failed before and were retried")),
+            "{text}"
+        );
+        let state = rusqlite::Connection::open(out.path().join("e.db.state")).unwrap();
+        let (status, attempts, error): (String, i64, String) = state
+            .query_row(
+                "SELECT status, attempts, error FROM objects WHERE name = ?1",
+                [bad],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((status.as_str(), attempts), ("failed", attempt));
+        assert!(!error.is_empty());
+    }
+
+    std::fs::write(bad, &good_bytes).unwrap();
+    let fixed = run_ok(&["process", root, "--sink", &sink]);
+    let text = String::from_utf8_lossy(&fixed.stderr);
+    assert!(text.contains("1 files ok, 0 failed"), "{text}");
+    assert!(text.contains("3 already done"), "{text}");
+    let (done, failed) = state_objects(&out.path().join("e.db.state"));
+    assert_eq!((done.len(), failed), (4, 0));
+    assert!(ids.iter().all(|id| sqlite_ids(&db).contains(id)));
+    assert_eq!(sqlite_ids(&db), trail.unique_ids());
+
+    // The state may not be the sink's own file.
+    let o = run(&[
+        "process",
+        root,
+        "--sink",
+        &sink,
+        "--state",
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a file of its own"));
+}

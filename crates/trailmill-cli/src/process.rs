@@ -315,6 +315,17 @@ fn open_state(config: &ProcessConfig) -> anyhow::Result<Option<StateStore>> {
     };
     let absolute =
         |p: &PathBuf| std::path::absolute(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()));
+    let state_file = absolute(&path)?;
+    for spec in &config.sinks {
+        if let Some(out) = spec.local_path()
+            && absolute(&out.to_path_buf())? == state_file
+        {
+            anyhow::bail!(
+                "--state {} is the output of --sink {spec}: the state needs a file of its own",
+                path.display()
+            );
+        }
+    }
     let binding = Binding {
         sources: config
             .sources
