@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trailmill_core::DecodeOptions;
 use trailmill_pipeline::{CheckpointPolicy, VerifyMode};
 use trailmill_pipeline::{
-    FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, RunSummary,
+    FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, RunSummary, Sink,
 };
 use trailmill_sinks::{Resumed, SinkSpec};
 use trailmill_state::{Binding, Prior, RunRecord, StateError, StateStore};
@@ -183,7 +183,6 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
     }
     let state = open_state(&config)?;
     let mut sources = config.sources.clone();
-    let mut resumed_sinks = Vec::new();
     if let Some(state) = &state {
         // Objects are known to the state by name: absolute paths name them
         // the same from any directory.
@@ -197,31 +196,19 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
             .checkpoint_policy(config.checkpoints.clone());
     }
     let resume = state.as_ref().is_some_and(StateStore::is_resume);
-    if let Some(state) = state.as_ref().filter(|s| s.prior().objects_done > 0) {
-        // Skipping the done objects would leave a new, empty output without
-        // their events: an output deleted since is a reason to restart.
-        for spec in &config.sinks {
-            if let Some(path) = spec.local_path().filter(|p| !p.exists()) {
-                anyhow::bail!(
-                    "cannot resume: {} records {} objects done, but {} does not exist any more\n  (--restart processes everything again)",
-                    state.path().display(),
-                    state.prior().objects_done,
-                    path.display()
-                );
+    let opened = check_outputs(&config, state.as_ref()).and_then(|()| open_sinks(&config, resume));
+    let (sinks, resumed_sinks) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            // The run ends before it began: record that it ended, so the
+            // next run does not take it for an interrupted one.
+            if let Some(state) = state {
+                let _ = state.finish_run(false);
             }
+            return Err(e);
         }
-    }
-    for spec in &config.sinks {
-        let opened = if resume {
-            spec.open_resuming()
-        } else {
-            spec.open().map(|sink| (sink, None))
-        };
-        let (sink, resumed) =
-            opened.map_err(|e| anyhow::anyhow!("cannot open sink {spec}: {e}"))?;
-        if let Some(r) = resumed {
-            resumed_sinks.push((sink.name(), r));
-        }
+    };
+    for sink in sinks {
         builder = builder.boxed_sink(sink);
     }
     let bar = if config.show_progress {
@@ -301,6 +288,52 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
         print_summary(&summary, &at_least_once, state_report.as_ref());
     }
     Ok(summary.is_success() && state_ok)
+}
+
+/// Refuses to resume into an output that was deleted since: skipping the
+/// done objects would leave the new, empty output without their events.
+fn check_outputs(config: &ProcessConfig, state: Option<&StateStore>) -> anyhow::Result<()> {
+    let Some(state) = state.filter(|s| s.prior().objects_done > 0) else {
+        return Ok(());
+    };
+    for spec in &config.sinks {
+        if let Some(path) = spec.local_path().filter(|p| !p.exists()) {
+            anyhow::bail!(
+                "cannot resume: {} records {} objects done, but {} does not exist any more\n  (--restart processes everything again)",
+                state.path().display(),
+                state.prior().objects_done,
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A sink's name, and what it kept of the file it resumes.
+type ResumedSink = (String, Resumed);
+
+/// Opens every sink; when `resume`, outputs that cannot deduplicate are
+/// appended to instead of started over.
+fn open_sinks(
+    config: &ProcessConfig,
+    resume: bool,
+) -> anyhow::Result<(Vec<Box<dyn Sink>>, Vec<ResumedSink>)> {
+    let mut sinks = Vec::new();
+    let mut resumed_sinks = Vec::new();
+    for spec in &config.sinks {
+        let opened = if resume {
+            spec.open_resuming()
+        } else {
+            spec.open().map(|sink| (sink, None))
+        };
+        let (sink, resumed) =
+            opened.map_err(|e| anyhow::anyhow!("cannot open sink {spec}: {e}"))?;
+        if let Some(r) = resumed {
+            resumed_sinks.push((sink.name(), r));
+        }
+        sinks.push(sink);
+    }
+    Ok((sinks, resumed_sinks))
 }
 
 /// Opens the state the configuration asks for, if any.
@@ -429,7 +462,7 @@ struct StateReport {
     path: PathBuf,
     prior: Prior,
     record: RunRecord,
-    resumed_sinks: Vec<(String, Resumed)>,
+    resumed_sinks: Vec<ResumedSink>,
 }
 
 fn print_summary(s: &RunSummary, at_least_once: &[String], state: Option<&StateReport>) {

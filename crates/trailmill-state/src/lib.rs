@@ -385,11 +385,12 @@ impl StateStore {
         &self.prior
     }
 
-    /// True when earlier runs recorded anything: this run continues a job
-    /// rather than starting one. Outputs that cannot deduplicate append
-    /// rather than start over.
+    /// True when earlier runs marked objects done: this run continues a job
+    /// rather than starting one. Outputs that cannot deduplicate must then be
+    /// appended to, since starting them over would lose those objects'
+    /// events; before that, starting over loses nothing.
     pub fn is_resume(&self) -> bool {
-        self.prior.runs > 0
+        self.prior.objects_done > 0
     }
 
     /// A source filter that passes over objects already done with the same

@@ -56,6 +56,19 @@ fn done_objects_are_skipped_until_they_change_and_failed_ones_are_retried() {
         rec.checkpoint(&[ok(a.clone(), 5), failed(b.clone(), "truncated gzip")]);
         rec.checkpoint(&[ok(c.clone(), 7)]);
         let run = store.finish_run(false).unwrap();
+        // A run that marked nothing done leaves nothing to resume.
+        let nothing = dir.path().join("nothing.state");
+        let first = StateStore::open(&nothing, &binding(), false).unwrap();
+        first
+            .recorder()
+            .unwrap()
+            .checkpoint(&[failed(object("x", "v", 1), "bad")]);
+        first.finish_run(false).unwrap();
+        assert!(
+            !StateStore::open(&nothing, &binding(), false)
+                .unwrap()
+                .is_resume()
+        );
         assert_eq!(
             (
                 run.checkpoints,
@@ -129,6 +142,7 @@ fn a_run_that_never_finished_is_reported_as_interrupted() {
     drop(store); // as a crash would: no finish_run
     let store = StateStore::open(&path, &binding(), false).unwrap();
     assert!(store.prior().last_run_interrupted);
+    assert!(store.is_resume());
     assert_eq!(store.prior().objects_done, 1);
     store.finish_run(false).unwrap();
     let store = StateStore::open(&path, &binding(), false).unwrap();
