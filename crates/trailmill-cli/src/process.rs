@@ -197,7 +197,10 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
     }
     let resume = state.as_ref().is_some_and(StateStore::is_resume);
     let opened = check_outputs(&config, state.as_ref()).and_then(|()| open_sinks(&config, resume));
-    let (sinks, resumed_sinks) = match opened {
+    let OpenedSinks {
+        sinks,
+        resumed: resumed_sinks,
+    } = match opened {
         Ok(opened) => opened,
         Err(e) => {
             // The run ends before it began: record that it ended, so the
@@ -312,12 +315,15 @@ fn check_outputs(config: &ProcessConfig, state: Option<&StateStore>) -> anyhow::
 /// A sink's name, and what it kept of the file it resumes.
 type ResumedSink = (String, Resumed);
 
+/// The sinks of a run, and those that resumed a file.
+struct OpenedSinks {
+    sinks: Vec<Box<dyn Sink>>,
+    resumed: Vec<ResumedSink>,
+}
+
 /// Opens every sink; when `resume`, outputs that cannot deduplicate are
 /// appended to instead of started over.
-fn open_sinks(
-    config: &ProcessConfig,
-    resume: bool,
-) -> anyhow::Result<(Vec<Box<dyn Sink>>, Vec<ResumedSink>)> {
+fn open_sinks(config: &ProcessConfig, resume: bool) -> anyhow::Result<OpenedSinks> {
     let mut sinks = Vec::new();
     let mut resumed_sinks = Vec::new();
     for spec in &config.sinks {
@@ -333,7 +339,10 @@ fn open_sinks(
         }
         sinks.push(sink);
     }
-    Ok((sinks, resumed_sinks))
+    Ok(OpenedSinks {
+        sinks,
+        resumed: resumed_sinks,
+    })
 }
 
 /// Opens the state the configuration asks for, if any.
