@@ -83,11 +83,19 @@ pub struct ResumeArgs {
     pub restart: bool,
     /// Seconds between checkpoints (each commits every sink, then records the
     /// objects finished before it as done).
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
-    pub checkpoint_interval: f64,
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    pub checkpoint_interval: Duration,
     /// Objects between checkpoints.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
-    pub checkpoint_files: usize,
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_files: u64,
+}
+
+/// Parses a number of seconds, fractions allowed.
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("{s:?} is not a number of seconds"))
 }
 
 /// Whether to keep a state, and where.
@@ -149,9 +157,8 @@ impl From<ProcessArgs> for ProcessConfig {
             },
             restart: a.resume.restart,
             checkpoints: CheckpointPolicy {
-                max_files: a.resume.checkpoint_files.max(1),
-                interval: Duration::try_from_secs_f64(a.resume.checkpoint_interval)
-                    .unwrap_or(Duration::MAX),
+                max_files: usize::try_from(a.resume.checkpoint_files).unwrap_or(usize::MAX),
+                interval: a.resume.checkpoint_interval,
                 when_idle: false,
             },
             verify: a.verify.map(|mode| VerifyConfig {
