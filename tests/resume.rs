@@ -555,3 +555,69 @@ fn failed_files_are_recorded_and_retried_until_they_succeed() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("a file of its own"));
 }
+
+/// SIGINT stops a run gracefully: the files in flight finish, the final
+/// checkpoint records them, and the next run completes the job without
+/// redoing anything, so even JSON Lines ends with no duplicate.
+#[test]
+fn a_signal_stops_the_run_cleanly_and_the_next_run_redoes_nothing() {
+    let trail = synth(13, 4, 3);
+    let out = tempfile::tempdir().unwrap();
+    let db = out.path().join("e.db");
+    let jsonl = out.path().join("e.jsonl.gz");
+    let args = [
+        "process".to_owned(),
+        trail.root.display().to_string(),
+        "--sink".to_owned(),
+        format!("sqlite:{}", db.display()),
+        "--sink".to_owned(),
+        format!("jsonl:{}", jsonl.display()),
+        "--threads".to_owned(),
+        "1".to_owned(),
+        "--checkpoint-files".to_owned(),
+        "2".to_owned(),
+    ];
+    let state = out.path().join("e.db.state");
+    let child = trailmill()
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while done_count(&state) < 40 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let stopped = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(1), "{text}");
+    assert!(text.contains("interrupted by a signal"), "{text}");
+    let (done, failed) = state_objects(&state);
+    assert!(done.len() < trail.logs.len(), "stopped early: {text}");
+    assert!(
+        text.contains(&format!("{} objects done and 0 failed", done.len())),
+        "every file the run finished is recorded: {text}"
+    );
+    assert_eq!(failed, 0);
+
+    let resumed = run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let text = String::from_utf8_lossy(&resumed.stderr);
+    assert!(!text.contains("previous run was interrupted"), "{text}");
+    assert!(
+        text.contains(&format!("{} already done", done.len())),
+        "{text}"
+    );
+    assert!(
+        text.contains(" 0 duplicates collapsed"),
+        "nothing redone: {text}"
+    );
+    assert!(text.contains("it now holds 0 lines more"), "{text}");
+    assert_eq!(sqlite_ids(&db), trail.unique_ids());
+    assert_eq!(jsonl_ids(&jsonl).len(), trail.unique_ids().len());
+}

@@ -242,6 +242,7 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
     let errors_bar = bar.clone();
     let failed_names = failed.clone();
     let pipeline = builder
+        .stop_flag(crate::signals::stop_flag())
         .progress(reporter)
         .error_handler(move |e: &FileError| {
             errors_bar.suspend(|| eprintln!("error: {e}"));
@@ -297,7 +298,7 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
             .collect();
         print_summary(&summary, &at_least_once, state_report.as_ref());
     }
-    Ok(summary.is_success() && state_ok)
+    Ok(summary.is_success() && !summary.interrupted && state_ok)
 }
 
 /// Refuses to resume into an output that was deleted since: skipping the
@@ -492,6 +493,8 @@ fn print_summary(s: &RunSummary, at_least_once: &[String], state: Option<&StateR
         s.files_failed,
         if s.stopped_early {
             " (stopped early: --fail-fast)"
+        } else if s.interrupted {
+            " (interrupted by a signal: the files in flight were finished, the rest left for the next run)"
         } else {
             ""
         },

@@ -209,6 +209,8 @@ pub struct Prior {
     /// `events_out`): what every sink holds from them.
     pub events_done: u64,
     /// True when the latest run did not finish: it crashed or was killed.
+    /// (A run stopped through the pipeline's stop flag finishes cleanly, with
+    /// nothing in flight.)
     pub last_run_interrupted: bool,
 }
 
@@ -676,7 +678,7 @@ fn read_prior(conn: &Connection) -> rusqlite::Result<Prior> {
     let runs: i64 = conn.query_row("SELECT count(*) FROM runs", [], |r| r.get(0))?;
     let last_run_interrupted: bool = conn
         .query_row(
-            "SELECT finished_at IS NULL OR interrupted FROM runs ORDER BY id DESC LIMIT 1",
+            "SELECT finished_at IS NULL FROM runs ORDER BY id DESC LIMIT 1",
             [],
             |r| r.get::<_, Option<bool>>(0),
         )
