@@ -1,14 +1,23 @@
 //! Checkpoints and resume, end to end: `trailmill process` with a state file
 //! is killed with SIGKILL and resumed, re-run, restarted, and fed changed
 //! files; the stores must end with exactly the trail's events.
+//!
+//! The crash test writes to every kind of sink at once, and reads each back
+//! independently of trailmill: SQLite with rusqlite, PostgreSQL (the test
+//! cluster of `scripts/test`, `TRAILMILL_PG_URL`) with tokio-postgres,
+//! Parquet with pyarrow (`TRAILMILL_PYREADER_PYTHON`), gzip JSON Lines with
+//! flate2's multi-member decoder.
 
 mod support;
+
+#[path = "support/pg.rs"]
+mod pg;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{gunzip, run, run_ok, trailmill};
@@ -96,6 +105,44 @@ fn jsonl_ids(path: &Path) -> Vec<String> {
                 .to_owned()
         })
         .collect()
+}
+
+/// Every eventID in a PostgreSQL `events` table.
+fn postgres_ids(url: &str) -> HashSet<String> {
+    pg::query(url, "SELECT event_id FROM events")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect()
+}
+
+/// Every row's eventID in a Parquet lake, duplicates included, read by
+/// pyarrow as a Hive-partitioned dataset (which, like Athena or Spark, skips
+/// files whose names start with `.` or `_`: temporary files and the state).
+fn parquet_ids(lake: &Path) -> Vec<String> {
+    const READER: &str = r#"
+import json, sys
+import pyarrow.dataset as ds
+d = ds.dataset(sys.argv[1], format="parquet", partitioning="hive")
+print(json.dumps(d.to_table(columns=["event_id"]).column("event_id").to_pylist()))
+"#;
+    if !lake.exists() {
+        return Vec::new();
+    }
+    let python = std::env::var("TRAILMILL_PYREADER_PYTHON").expect(
+        "TRAILMILL_PYREADER_PYTHON is not set: run scripts/test, which installs pyarrow \
+         (scripts/setup-pyreader.sh)",
+    );
+    let out = Command::new(&python)
+        .args(["-c", READER, lake.to_str().unwrap()])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    assert!(
+        out.status.success(),
+        "pyarrow failed to read {}:\n{}",
+        lake.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// The objects a state calls done, and how many it calls failed.
@@ -206,13 +253,17 @@ fn assert_done_objects_are_stored(
     }
 }
 
-/// A backfill into SQLite and gzip JSON Lines is killed with SIGKILL three
-/// times, at seeded random points, and resumed each time. At every crash,
-/// each object the state calls done must have its events stored; at the end,
-/// the state calls every object done, SQLite holds exactly the trail's unique
-/// eventIDs (the same set as an uninterrupted run into a fresh store), and
-/// the JSON Lines file is a valid gzip stream holding every one of them, with
-/// the redone objects' events as its only duplicates.
+/// A backfill into SQLite, PostgreSQL, Parquet and gzip JSON Lines at once
+/// is killed with SIGKILL three times, at seeded random points, and resumed
+/// each time.
+///
+/// At every crash, each object the state calls done must have its events in
+/// every store (the commit protocol). At the end, the state calls every
+/// object done; SQLite and PostgreSQL hold exactly the trail's unique
+/// eventIDs, the same set as an uninterrupted run into a fresh store; the
+/// Parquet lake and the JSON Lines file (a valid gzip stream) hold that same
+/// set, with the redone objects' events as their only duplicates, which the
+/// summary reports exactly for JSON Lines.
 #[test]
 fn killed_three_times_and_resumed_the_stores_hold_exactly_the_trails_events() {
     let seed = std::env::var("TRAILMILL_CRASH_SEED")
@@ -250,6 +301,8 @@ fn killed_three_times_and_resumed_the_stores_hold_exactly_the_trails_events() {
     assert_eq!(reference_ids, unique);
 
     let db = out.path().join("events.db");
+    let pg_url = pg::fresh_db("trailmill_test_crash");
+    let lake = out.path().join("lake");
     let jsonl = out.path().join("events.jsonl.gz");
     let state = out.path().join("backfill.state");
     let args = [
@@ -258,11 +311,16 @@ fn killed_three_times_and_resumed_the_stores_hold_exactly_the_trails_events() {
         "--sink".to_owned(),
         format!("sqlite:{}", db.display()),
         "--sink".to_owned(),
+        format!("postgres:{pg_url}"),
+        "--sink".to_owned(),
+        format!("parquet:{}", lake.display()),
+        "--sink".to_owned(),
         format!("jsonl:{}", jsonl.display()),
         "--state".to_owned(),
         state.display().to_string(),
         // One worker and a checkpoint every two files: the run lasts long
-        // enough (each checkpoint fsyncs) for the kills to land mid-run.
+        // enough (each checkpoint commits and fsyncs) for the kills to land
+        // mid-run.
         "--threads".to_owned(),
         "1".to_owned(),
         "--checkpoint-files".to_owned(),
@@ -312,6 +370,8 @@ fn killed_three_times_and_resumed_the_stores_hold_exactly_the_trails_events() {
         assert!(done < total, "seed {seed}: kill {} came too late", i + 1);
         let stores = [
             ("SQLite", sqlite_ids(&db)),
+            ("PostgreSQL", postgres_ids(&pg_url)),
+            ("Parquet", parquet_ids(&lake).into_iter().collect()),
             ("JSON Lines", jsonl_ids_before_the_tear(&jsonl)),
         ];
         assert_done_objects_are_stored(&trail, &state, &stores, &format!("kill {}", i + 1));
@@ -328,9 +388,10 @@ fn killed_three_times_and_resumed_the_stores_hold_exactly_the_trails_events() {
     assert_eq!((done.len(), failed), (total, 0));
     assert_eq!(done, trail.logs.keys().cloned().collect());
 
-    let stored = sqlite_ids(&db);
+    // The stores unique by eventID: exactly the trail's events.
     assert_eq!(
-        stored, reference_ids,
+        sqlite_ids(&db),
+        reference_ids,
         "SQLite: exactly the trail's eventIDs"
     );
     let rows: i64 = rusqlite::Connection::open(&db)
@@ -338,32 +399,63 @@ fn killed_three_times_and_resumed_the_stores_hold_exactly_the_trails_events() {
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows as usize, unique.len());
+    assert_eq!(
+        postgres_ids(&pg_url),
+        reference_ids,
+        "PostgreSQL: exactly the trail's eventIDs"
+    );
+    let pg_rows: usize = pg::scalar(&pg_url, "SELECT count(*) FROM events")
+        .parse()
+        .unwrap();
+    assert_eq!(pg_rows, unique.len());
 
+    // The at-least-once outputs: every eventID and no other, and duplicates
+    // only from the objects in flight at the kills. With one worker those
+    // are at most the two files since the last checkpoint and the one being
+    // read, per kill.
+    let at_most = 3 * 3 * 3;
+    let rows = parquet_ids(&lake);
+    let distinct: HashSet<String> = rows.iter().cloned().collect();
+    assert_eq!(distinct, unique, "Parquet: every eventID, and no other");
+    let parquet_duplicates = rows.len() - unique.len();
     let lines = jsonl_ids(&jsonl);
     let distinct: HashSet<String> = lines.iter().cloned().collect();
     assert_eq!(distinct, unique, "JSON Lines: every eventID, and no other");
-    let duplicates = lines.len() - unique.len();
+    let jsonl_duplicates = lines.len() - unique.len();
     eprintln!(
-        "JSON Lines: {} lines, {} unique, {duplicates} duplicates from redone objects",
-        lines.len(),
-        unique.len()
+        "{} unique events; duplicates from redone objects: Parquet {parquet_duplicates} ({} rows), JSON Lines {jsonl_duplicates} ({} lines)",
+        unique.len(),
+        rows.len(),
+        lines.len()
+    );
+    assert!(
+        parquet_duplicates <= at_most && jsonl_duplicates <= at_most,
+        "seed {seed}: more duplicates than three kills' worth of in-flight objects"
     );
     // The summary reports the duplicates it can know: the lines beyond one
     // copy of each done object's events.
     assert!(
         summary.contains(&format!(
-            "it now holds {duplicates} lines more than one copy"
+            "it now holds {jsonl_duplicates} lines more than one copy"
         )),
-        "seed {seed}: the summary should report {duplicates} duplicates:\n{summary}"
+        "seed {seed}: the summary should report {jsonl_duplicates} duplicates:\n{summary}"
     );
-    // Only objects in flight at a kill are redone: at most the files since
-    // the last checkpoint (two), the one being read, and those finished
-    // between the sinks' commit and the state's (none with one worker), per
-    // kill.
-    assert!(
-        duplicates <= 3 * 3 * 3,
-        "seed {seed}: {duplicates} duplicates is more than three kills' worth of in-flight objects"
-    );
+    // The crashes' half-written Parquet files were cleared when the next run
+    // opened the lake, and the last run left none.
+    let mut dirs = vec![lake.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            assert!(
+                !path.to_string_lossy().ends_with(".tmp"),
+                "{} remains",
+                path.display()
+            );
+            if path.is_dir() {
+                dirs.push(path);
+            }
+        }
+    }
 }
 
 /// A second run with the same state reads nothing; a file whose mtime changed

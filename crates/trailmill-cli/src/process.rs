@@ -25,7 +25,9 @@ pub struct ProcessArgs {
     /// Files or directories to read (a bucket root, any tree of CloudTrail files, or single files).
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
-    /// Where events go: jsonl:- (stdout), jsonl:PATH (.gz/.zst compress), sqlite:PATH. Repeatable.
+    /// Where events go: jsonl:- (stdout), jsonl:PATH (.gz/.zst compress), sqlite:PATH,
+    /// parquet:DIR, postgres:URL (postgres://user@host:5432/db?sslmode=require). Repeatable:
+    /// events fan out to every sink.
     #[arg(long = "sink", value_name = "SPEC", default_value = "jsonl:-")]
     pub sinks: Vec<SinkSpec>,
     #[command(flatten)]
@@ -519,19 +521,17 @@ fn print_summary(s: &RunSummary, at_least_once: &[String], state: Option<&StateR
         s.events_in as f64 / secs,
     );
     for (name, stats) in &s.sinks {
-        let _ = if at_least_once.contains(name) {
-            writeln!(
-                err,
-                "trailmill: sink {name}: {} written (at-least-once: duplicates are not detected)",
-                stats.events_written
-            )
-        } else {
-            writeln!(
-                err,
-                "trailmill: sink {name}: {} written, {} duplicates collapsed",
-                stats.events_written, stats.duplicates
-            )
-        };
+        let _ = writeln!(
+            err,
+            "trailmill: sink {name}: {} written, {} duplicates collapsed{}",
+            stats.events_written,
+            stats.duplicates,
+            if at_least_once.contains(name) {
+                " (at-least-once, so a redone object's events are written again)"
+            } else {
+                ""
+            }
+        );
     }
     let Some(st) = state else { return };
     let (p, r) = (&st.prior, &st.record);
