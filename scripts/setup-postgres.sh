@@ -92,6 +92,22 @@ if [ "$owner" != "$(id -un)" ]; then
     done
 fi
 
+# TLS, for the TLS tests: a self-signed certificate for 127.0.0.1 and
+# localhost; clients verify it with sslrootcert=.state/pg/server.crt.
+if [ ! -f "$state/server.crt" ] && command -v openssl >/dev/null; then
+    log "creating a self-signed server certificate"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=localhost" \
+        -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+        -keyout "$data/server.key" -out "$data/server.crt" >/dev/null 2>&1
+    chown "$owner" "$data/server.key" "$data/server.crt"
+    chmod 600 "$data/server.key"
+    cp "$data/server.crt" "$state/server.crt"
+    printf "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n" >>"$data/postgresql.conf"
+    if as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+        as_owner "$bindir/pg_ctl" -D "$data" reload >&2
+    fi
+fi
+
 if ! as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     log "starting PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
     as_owner "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >&2 \

@@ -36,6 +36,10 @@
 //! of an uncommitted window. Opening the sink deletes the `.tmp` files a
 //! crashed run left behind; only one run may write a directory at a time.
 //!
+//! A write or close failure loses rows of the open window, so the sink then
+//! stays failed: every later call returns the error, and no later commit can
+//! report those events durable.
+//!
 //! # Duplicates
 //!
 //! Parquet files cannot be deduplicated on write. Delivery is at-least-once:
@@ -407,11 +411,13 @@ impl ParquetSink {
         })
     }
 
-    fn take_failure(&self) -> Option<String> {
+    /// The first encoder failure, if any. It stays: the files it lost
+    /// belong to the open window, so no later commit may succeed either.
+    fn failure(&self) -> Option<String> {
         self.failure
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take()
+            .clone()
     }
 
     /// The index of the partition `e` belongs to, creating its buffer.
@@ -498,7 +504,7 @@ impl Sink for ParquetSink {
     }
 
     fn write_batch(&mut self, file: &SourceObject, events: &[Event<'_>]) -> Result<(), SinkError> {
-        if let Some(reason) = self.take_failure() {
+        if let Some(reason) = self.failure() {
             return Err(SinkError::new(format!("{}: {reason}", self.name)));
         }
         for e in events {
@@ -556,9 +562,7 @@ impl Sink for ParquetSink {
                 }
             }
         }
-        // The failure was either reported now or belongs to this window.
-        let pending = self.take_failure();
-        match first_error.or(pending) {
+        match first_error.or_else(|| self.failure()) {
             Some(e) => Err(SinkError::new(format!("{}: commit failed: {e}", self.name))),
             None => Ok(()),
         }

@@ -738,11 +738,13 @@ impl Loader {
         });
         // The staging table lives in the session's temporary schema, which
         // WAL does not log; large temp buffers keep a chunk in memory.
+        // (Two statements: one simple query would run them in one implicit
+        // transaction, and a missing table would undo the SET too.)
+        self.rt
+            .block_on(client.batch_execute("SET temp_buffers = '128MB'"))?;
         self.rt
             .block_on(client.batch_execute(&format!(
-                "SET temp_buffers = '128MB';
-             CREATE TEMP TABLE IF NOT EXISTS trailmill_staging
-                 (LIKE {} INCLUDING DEFAULTS)",
+                "CREATE TEMP TABLE IF NOT EXISTS trailmill_staging (LIKE {} INCLUDING DEFAULTS)",
                 self.opts.table
             )))
             .or_else(|e| {
@@ -771,7 +773,7 @@ impl Loader {
             client
                 .batch_execute(
                     "BEGIN;
-                     SELECT pg_advisory_xact_lock(7_426_563_117);
+                     SELECT pg_advisory_xact_lock(7426563117);
                      CREATE TABLE IF NOT EXISTS trailmill_schema (
                          name text PRIMARY KEY,
                          version integer NOT NULL,

@@ -180,3 +180,30 @@ fn values_postgres_text_and_jsonb_reject_are_stored() {
         .unwrap();
     assert_eq!(no_id[4].as_deref(), Some(r#"{"eventName":"NoId","n":1E2}"#));
 }
+
+#[test]
+fn tls_is_used_and_verified() {
+    let root = std::env::var("TRAILMILL_PG_ROOTCERT").expect(
+        "TRAILMILL_PG_ROOTCERT is not set: run scripts/test, which starts PostgreSQL with TLS",
+    );
+    let plain = pg::fresh_db("trailmill_test_tls");
+    let url = format!("{plain}?sslmode=verify-full&sslrootcert={root}");
+    let mut sink = PostgresSink::connect(&url).unwrap();
+    load(&mut sink, &log("t", 20));
+    sink.flush().unwrap();
+    let encrypted = pg::scalar(
+        &plain,
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+         WHERE application_name = 'trailmill' AND datname = current_database() AND ssl",
+    );
+    assert_eq!(encrypted, "1", "the sink's connection uses TLS");
+    sink.finish().unwrap();
+    assert_eq!(rows(&plain), 18);
+
+    // The self-signed certificate is not among the system's roots: without
+    // sslrootcert, verification fails and the sink does not open.
+    let err = PostgresSink::connect(&format!("{plain}?sslmode=require"))
+        .err()
+        .expect("an unverifiable server certificate is refused");
+    assert!(err.to_string().contains("cannot open"), "{err}");
+}
