@@ -73,9 +73,12 @@ pub fn scalar(url: &str, sql: &str) -> String {
 /// it); returns its URL.
 pub fn fresh_db(name: &str) -> String {
     let base = base_url();
+    // Two queries: several statements in one simple query run as one
+    // transaction, which DROP DATABASE refuses.
     query(
         &base,
-        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"),
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
     );
+    query(&base, &format!("CREATE DATABASE {name}"));
     with_db(&base, name)
 }
