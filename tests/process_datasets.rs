@@ -213,7 +213,11 @@ fn sqlite_store_holds_each_unique_event_once_across_reruns() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    let second = run_ok(&args(()).iter().map(String::as_str).collect::<Vec<_>>());
+    // The state beside the database would skip every file on a re-run;
+    // --restart processes them all again, for the store to collapse.
+    let mut again = args(());
+    again.push("--restart".to_owned());
+    let second = run_ok(&again.iter().map(String::as_str).collect::<Vec<_>>());
     let conn = rusqlite::Connection::open(&db).unwrap();
     let rows: i64 = conn
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))

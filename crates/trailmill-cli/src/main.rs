@@ -7,6 +7,7 @@ mod args;
 mod keys;
 mod ls;
 mod process;
+mod signals;
 mod synth;
 mod validate;
 

@@ -4,17 +4,18 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trailmill_aws::{S3Client, S3Source, S3Store};
 use trailmill_core::DecodeOptions;
-use trailmill_pipeline::VerifyMode;
+use trailmill_pipeline::{CheckpointPolicy, VerifyMode};
 use trailmill_pipeline::{
-    FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, RunSummary, Source,
+    FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, RunSummary, Sink, Source,
 };
-use trailmill_sinks::SinkSpec;
+use trailmill_sinks::{Resumed, SinkSpec};
+use trailmill_state::{Binding, Prior, RunRecord, StateError, StateStore};
 use trailmill_validate::{LocalMirror, ObjectStore, PublicKeys, ValidateConfig};
 
 use crate::args::{FilterArgs, S3Args, SelectionArgs, Sources, print_s3_counters};
@@ -26,7 +27,9 @@ pub struct ProcessArgs {
     /// files, or single files), or s3://BUCKET[/PREFIX] URLs.
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
-    /// Where events go: jsonl:- (stdout), jsonl:PATH (.gz/.zst compress), sqlite:PATH. Repeatable.
+    /// Where events go: jsonl:- (stdout), jsonl:PATH (.gz/.zst compress), sqlite:PATH,
+    /// parquet:DIR, postgres:URL (postgres://user@host:5432/db?sslmode=require). Repeatable:
+    /// events fan out to every sink.
     #[arg(long = "sink", value_name = "SPEC", default_value = "jsonl:-")]
     pub sinks: Vec<SinkSpec>,
     #[command(flatten)]
@@ -64,6 +67,51 @@ pub struct ProcessArgs {
     pub bucket: Option<String>,
     #[command(flatten)]
     pub s3: S3Args,
+    #[command(flatten)]
+    pub resume: ResumeArgs,
+}
+
+/// Checkpoints and resuming.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Checkpoints and resume")]
+pub struct ResumeArgs {
+    /// The state file that records which objects are done, so that a re-run
+    /// skips them. Default: beside the first sink that is a file (SQLite
+    /// `PATH.state`, JSON Lines `PATH.state`); none for stdout only.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_state")]
+    pub state: Option<PathBuf>,
+    /// Keep no state: process every object, as if for the first time.
+    #[arg(long)]
+    pub no_state: bool,
+    /// Forget what the state recorded and process every object again; JSON
+    /// Lines files start over.
+    #[arg(long, conflicts_with = "no_state")]
+    pub restart: bool,
+    /// Seconds between checkpoints (each commits every sink, then records the
+    /// objects finished before it as done).
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    pub checkpoint_interval: Duration,
+    /// Objects between checkpoints.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_files: u64,
+}
+
+/// Parses a number of seconds, fractions allowed.
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("{s:?} is not a number of seconds"))
+}
+
+/// Whether to keep a state, and where.
+enum StateChoice {
+    /// No `--state`: beside the first file sink, if any.
+    Default,
+    /// `--state PATH`.
+    At(PathBuf),
+    /// `--no-state`.
+    Off,
 }
 
 /// `--verify` settings.
@@ -87,6 +135,9 @@ pub struct ProcessConfig {
     show_summary: bool,
     verify: Option<VerifyConfig>,
     s3: S3Args,
+    state: StateChoice,
+    restart: bool,
+    checkpoints: CheckpointPolicy,
 }
 
 impl From<ProcessArgs> for ProcessConfig {
@@ -107,6 +158,17 @@ impl From<ProcessArgs> for ProcessConfig {
             show_progress: !a.quiet && std::io::stderr().is_terminal(),
             show_summary: !a.quiet,
             s3: a.s3,
+            state: match (a.resume.state, a.resume.no_state) {
+                (Some(path), _) => StateChoice::At(path),
+                (None, true) => StateChoice::Off,
+                (None, false) => StateChoice::Default,
+            },
+            restart: a.resume.restart,
+            checkpoints: CheckpointPolicy {
+                max_files: usize::try_from(a.resume.checkpoint_files).unwrap_or(usize::MAX),
+                interval: a.resume.checkpoint_interval,
+                when_idle: false,
+            },
             verify: a.verify.map(|mode| VerifyConfig {
                 mode: if mode == "warn" {
                     VerifyMode::Warn
@@ -139,10 +201,39 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
         let attested = attest(&config, &sources, client.as_ref(), v)?;
         builder = builder.verify(attested, v.mode);
     }
-    for spec in &config.sinks {
-        let sink = spec
-            .open()
-            .map_err(|e| anyhow::anyhow!("cannot open sink {spec:?}: {e}"))?;
+    let state = open_state(&config)?;
+    let mut sources = sources;
+    if let Some(state) = &state {
+        // Objects are known to the state by name: absolute paths name them
+        // the same from any directory (S3 objects are named by URL already).
+        if let Sources::Local(paths) = &mut sources {
+            *paths = paths
+                .iter()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+                .collect();
+        }
+        builder = builder
+            .source_filter(state.skip_done()?)
+            .on_checkpoint(state.recorder()?)
+            .checkpoint_policy(config.checkpoints.clone());
+    }
+    let resume = state.as_ref().is_some_and(StateStore::is_resume);
+    let opened = check_outputs(&config, state.as_ref()).and_then(|()| open_sinks(&config, resume));
+    let OpenedSinks {
+        sinks,
+        resumed: resumed_sinks,
+    } = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            // The run ends before it began: record that it ended, so the
+            // next run does not take it for an interrupted one.
+            if let Some(state) = state {
+                let _ = state.finish_run(false);
+            }
+            return Err(e);
+        }
+    };
+    for sink in sinks {
         builder = builder.boxed_sink(sink);
     }
     let bar = if config.show_progress {
@@ -166,6 +257,7 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
     let errors_bar = bar.clone();
     let failed_names = failed.clone();
     let pipeline = builder
+        .stop_flag(crate::signals::stop_flag())
         .progress(reporter)
         .error_handler(move |e: &FileError| {
             errors_bar.suspend(|| eprintln!("error: {e}"));
@@ -194,15 +286,145 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
     for (name, e) in &summary.sink_errors {
         eprintln!("error: sink {name}: {e}");
     }
+    let mut state_ok = true;
+    let state_report = match state {
+        None => None,
+        Some(state) => {
+            let path = state.path().to_owned();
+            let prior = state.prior().clone();
+            match state.finish_run(summary.interrupted) {
+                Ok(record) => Some(StateReport {
+                    path,
+                    prior,
+                    record,
+                    resumed_sinks,
+                }),
+                Err(e) => {
+                    eprintln!("error: state {e}");
+                    state_ok = false;
+                    None
+                }
+            }
+        }
+    };
     if config.show_summary {
-        print_summary(&summary);
+        // Sinks are named by their spec, as written.
+        let at_least_once: Vec<String> = config
+            .sinks
+            .iter()
+            .filter(|s| !s.deduplicates())
+            .map(ToString::to_string)
+            .collect();
+        print_summary(&summary, &at_least_once, state_report.as_ref());
         if let Some(client) = &client {
             print_s3_counters(client);
         }
     }
-    Ok(summary.is_success())
+    Ok(summary.is_success() && !summary.interrupted && state_ok)
 }
 
+/// Refuses to resume into an output that was deleted since: skipping the
+/// done objects would leave the new, empty output without their events.
+fn check_outputs(config: &ProcessConfig, state: Option<&StateStore>) -> anyhow::Result<()> {
+    let Some(state) = state.filter(|s| s.prior().objects_done > 0) else {
+        return Ok(());
+    };
+    for spec in &config.sinks {
+        if let Some(path) = spec.local_path().filter(|p| !p.exists()) {
+            anyhow::bail!(
+                "cannot resume: {} records {} objects done, but {} does not exist any more\n  (--restart processes everything again)",
+                state.path().display(),
+                state.prior().objects_done,
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A sink's name, and what it kept of the file it resumes.
+type ResumedSink = (String, Resumed);
+
+/// The sinks of a run, and those that resumed a file.
+struct OpenedSinks {
+    sinks: Vec<Box<dyn Sink>>,
+    resumed: Vec<ResumedSink>,
+}
+
+/// Opens every sink; when `resume`, outputs that cannot deduplicate are
+/// appended to instead of started over.
+fn open_sinks(config: &ProcessConfig, resume: bool) -> anyhow::Result<OpenedSinks> {
+    let mut sinks = Vec::new();
+    let mut resumed_sinks = Vec::new();
+    for spec in &config.sinks {
+        let opened = if resume {
+            spec.open_resuming()
+        } else {
+            spec.open().map(|sink| (sink, None))
+        };
+        let (sink, resumed) =
+            opened.map_err(|e| anyhow::anyhow!("cannot open sink {spec}: {e}"))?;
+        if let Some(r) = resumed {
+            resumed_sinks.push((sink.name(), r));
+        }
+        sinks.push(sink);
+    }
+    Ok(OpenedSinks {
+        sinks,
+        resumed: resumed_sinks,
+    })
+}
+
+/// Opens the state the configuration asks for, if any.
+fn open_state(config: &ProcessConfig) -> anyhow::Result<Option<StateStore>> {
+    let path = match &config.state {
+        StateChoice::Off => return Ok(None),
+        StateChoice::At(path) => path.clone(),
+        StateChoice::Default => match config.sinks.iter().find_map(SinkSpec::default_state_path) {
+            Some(path) => path,
+            None => return Ok(None),
+        },
+    };
+    let absolute =
+        |p: &PathBuf| std::path::absolute(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()));
+    let state_file = absolute(&path)?;
+    for spec in &config.sinks {
+        if let Some(out) = spec.local_path()
+            && absolute(&out.to_path_buf())? == state_file
+        {
+            anyhow::bail!(
+                "--state {} is the output of --sink {spec}: the state needs a file of its own",
+                path.display()
+            );
+        }
+    }
+    let binding = Binding {
+        sources: config
+            .sources
+            .iter()
+            .map(|p| absolute(p).map(|p| p.display().to_string()))
+            .collect::<anyhow::Result<_>>()?,
+        sinks: config
+            .sinks
+            .iter()
+            .map(|s| {
+                s.with_absolute_path()
+                    .map(|s| s.to_string())
+                    .map_err(|e| anyhow::anyhow!("{s}: {e}"))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        // The filter decides which of an object's events the sinks received,
+        // so objects done under another filter must not be skipped.
+        event_filter: format!("{:?}", config.filter),
+    };
+    match StateStore::open(&path, &binding, config.restart) {
+        Ok(state) => Ok(Some(state)),
+        Err(e @ StateError::Bound { .. }) => Err(anyhow::anyhow!(
+            "cannot resume: {e}\n  (--restart resets the state for this run; --state PATH uses another state file)"
+        )),
+        Err(e) => Err(anyhow::anyhow!("cannot open the state: {e}")),
+    }
+}
 /// Validates the digest chains of the source (a mirror's bucket root, or one
 /// `s3://` URL) for the selected time range and returns the attested log
 /// files, reporting what did not verify.
@@ -297,28 +519,42 @@ impl ProgressReporter for BarReporter {
     }
 }
 
-fn print_summary(s: &RunSummary) {
+/// What the state saw and recorded, for the summary.
+struct StateReport {
+    path: PathBuf,
+    prior: Prior,
+    record: RunRecord,
+    resumed_sinks: Vec<ResumedSink>,
+}
+
+fn print_summary(s: &RunSummary, at_least_once: &[String], state: Option<&StateReport>) {
     let secs = s.elapsed.as_secs_f64().max(1e-9);
     let mut err = std::io::stderr().lock();
     let l = &s.listing;
     let _ = writeln!(
         err,
-        "trailmill: {} files ok, {} failed{}; skipped {} digests, {} insights, {} unselected, {} other{}",
+        "trailmill: {} files ok, {} failed{}; skipped {} digests, {} insights, {} unselected, {} other{}{}",
         s.files_ok,
         s.files_failed,
         if s.stopped_early {
             " (stopped early: --fail-fast)"
+        } else if s.interrupted {
+            " (interrupted by a signal: the files in flight were finished, the rest left for the next run)"
         } else {
             ""
         },
         l.skipped_digests,
         l.skipped_insights,
-        l.skipped_unselected + l.skipped_by_filter,
+        l.skipped_unselected,
         l.skipped_other,
         if l.skipped_other_shards > 0 {
             format!(", {} in other shards", l.skipped_other_shards)
         } else {
             String::new()
+        },
+        match state {
+            Some(st) => format!(", {} already done", st.record.skipped_done),
+            None => String::new(),
         },
     );
     let _ = writeln!(
@@ -335,8 +571,57 @@ fn print_summary(s: &RunSummary) {
     for (name, stats) in &s.sinks {
         let _ = writeln!(
             err,
-            "trailmill: sink {name}: {} written, {} duplicates collapsed",
-            stats.events_written, stats.duplicates
+            "trailmill: sink {name}: {} written, {} duplicates collapsed{}",
+            stats.events_written,
+            stats.duplicates,
+            if at_least_once.contains(name) {
+                " (at-least-once, so a redone object's events are written again)"
+            } else {
+                ""
+            }
+        );
+    }
+    let Some(st) = state else { return };
+    let (p, r) = (&st.prior, &st.record);
+    let _ = writeln!(
+        err,
+        "trailmill: state {}: {} objects done and {} failed in {} checkpoints this run; {} already done were skipped, {} changed since and were redone, {} failed before and were retried{}",
+        st.path.display(),
+        r.objects_done,
+        r.objects_failed,
+        r.checkpoints,
+        r.skipped_done,
+        r.redone_changed,
+        r.retried_failed,
+        if p.last_run_interrupted {
+            "; the previous run was interrupted, and the objects it had in flight were redone"
+        } else {
+            ""
+        },
+    );
+    for (name, resumed) in &st.resumed_sinks {
+        // The file holds one copy of each done object's events, plus the
+        // events written again for objects that were redone (in flight at an
+        // interruption, failed, or changed), plus those of objects not done
+        // yet. The excess over the done objects' events is known exactly.
+        let written = s
+            .sinks
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, stats)| stats.events_written);
+        let extra = (resumed.lines_kept + written).saturating_sub(r.total_events_done);
+        let _ = writeln!(
+            err,
+            "trailmill: sink {name}: appended after {} lines kept{}; it now holds {extra} lines more than one copy of each done object's events (duplicates from redone objects: at-least-once)",
+            resumed.lines_kept,
+            if resumed.bytes_dropped > 0 {
+                format!(
+                    " (a torn tail of {} bytes was cut off)",
+                    resumed.bytes_dropped
+                )
+            } else {
+                String::new()
+            },
         );
     }
 }

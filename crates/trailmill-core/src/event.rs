@@ -472,6 +472,21 @@ impl<'a> Event<'a> {
         out.into_iter()
     }
 
+    /// The `resources` array, as written (stores that keep it as JSON text).
+    pub fn resources_raw(&self) -> Option<RawJson<'a>> {
+        self.resources.map(|at| RawJson(self.doc.raw(at)))
+    }
+
+    /// The `tlsDetails` object, as written.
+    pub fn tls_details_raw(&self) -> Option<RawJson<'a>> {
+        self.tls_details.map(|at| RawJson(self.doc.raw(at)))
+    }
+
+    /// The `addendum` object, as written.
+    pub fn addendum_raw(&self) -> Option<RawJson<'a>> {
+        self.addendum.map(|at| RawJson(self.doc.raw(at)))
+    }
+
     /// `tlsDetails`.
     pub fn tls_details(&self) -> Option<TlsDetails<'a>> {
         let doc = self.doc;

@@ -4,20 +4,42 @@
 //!   a file (plain, gzip or zstd). At-least-once: it cannot deduplicate.
 //! - [`SqliteSink`]: the embedded default store, typed columns plus the raw
 //!   record, deduplicated by `eventID`.
+//! - [`ParquetSink`] (feature `parquet`): a Hive-partitioned Parquet lake,
+//!   files appearing atomically at each commit. At-least-once.
+//! - [`PostgresSink`] (feature `postgres`): a PostgreSQL table loaded with
+//!   binary COPY, deduplicated by `eventID`, surviving connection losses.
 //!
 //! [`SinkSpec`] parses the CLI's `--sink` values (`jsonl:-`, `jsonl:PATH`,
-//! `sqlite:PATH`) and opens the sink they name, so the CLI and config files
-//! build sinks the same way.
+//! `sqlite:PATH`, `parquet:DIR`, `postgres:URL`) and opens the sink they
+//! name, so the CLI and config files build sinks the same way.
+//!
+//! Both optional stores are default features; a library user who needs
+//! neither builds with `default-features = false` and skips Arrow, Parquet,
+//! tokio and tokio-postgres.
 
+pub mod common;
 pub mod jsonl;
+#[cfg(feature = "parquet")]
+pub mod parquet;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-pub use jsonl::JsonLinesSink;
+pub use jsonl::{JsonLinesSink, Resumed};
+#[cfg(feature = "parquet")]
+pub use parquet::{ParquetOptions, ParquetSink};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresSink};
 pub use sqlite::SqliteSink;
 use trailmill_pipeline::{Sink, SinkError};
+
+/// The name of the state file [`SinkSpec::default_state_path`] puts inside a
+/// Parquet lake.
+pub const PARQUET_STATE_NAME: &str = "_trailmill.state";
 
 /// A sink named by a `KIND:TARGET` string.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,12 +49,21 @@ pub enum SinkSpec {
     JsonLines(Option<PathBuf>),
     /// `sqlite:PATH`.
     Sqlite(PathBuf),
+    /// `parquet:DIR`.
+    Parquet(PathBuf),
+    /// `postgres:URL` (also `postgresql:URL`, or the bare URL
+    /// `postgres://…` / `postgresql://…`); the URL may also be a libpq
+    /// `key=value` connection string.
+    Postgres(String),
 }
 
 impl FromStr for SinkSpec {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(SinkSpec::Postgres(s.to_owned()));
+        }
         let (kind, target) = s
             .split_once(':')
             .ok_or_else(|| format!("{s:?} is not KIND:TARGET (e.g. jsonl:-, sqlite:events.db)"))?;
@@ -43,9 +74,25 @@ impl FromStr for SinkSpec {
             "jsonl" if target == "-" => Ok(SinkSpec::JsonLines(None)),
             "jsonl" => Ok(SinkSpec::JsonLines(Some(target.into()))),
             "sqlite" => Ok(SinkSpec::Sqlite(target.into())),
+            "parquet" => Ok(SinkSpec::Parquet(target.into())),
+            "postgres" | "postgresql" => Ok(SinkSpec::Postgres(target.to_owned())),
             other => Err(format!(
-                "unknown sink kind {other:?}; expected jsonl or sqlite"
+                "unknown sink kind {other:?}; expected jsonl, sqlite, parquet or postgres"
             )),
+        }
+    }
+}
+
+/// The spec as it is written on the command line.
+impl fmt::Display for SinkSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SinkSpec::JsonLines(None) => f.write_str("jsonl:-"),
+            SinkSpec::JsonLines(Some(path)) => write!(f, "jsonl:{}", path.display()),
+            SinkSpec::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            SinkSpec::Parquet(dir) => write!(f, "parquet:{}", dir.display()),
+            // Never a password: specs are shown in messages and kept in states.
+            SinkSpec::Postgres(url) => write!(f, "postgres:{}", redact_url(url)),
         }
     }
 }
@@ -57,7 +104,89 @@ impl SinkSpec {
             SinkSpec::JsonLines(None) => Box::new(JsonLinesSink::stdout()),
             SinkSpec::JsonLines(Some(path)) => Box::new(JsonLinesSink::create(path)?),
             SinkSpec::Sqlite(path) => Box::new(SqliteSink::open(path)?),
+            #[cfg(feature = "parquet")]
+            SinkSpec::Parquet(dir) => Box::new(ParquetSink::open(dir)?),
+            #[cfg(not(feature = "parquet"))]
+            SinkSpec::Parquet(_) => return Err(missing_feature("parquet")),
+            #[cfg(feature = "postgres")]
+            SinkSpec::Postgres(url) => Box::new(PostgresSink::connect(url)?),
+            #[cfg(not(feature = "postgres"))]
+            SinkSpec::Postgres(_) => return Err(missing_feature("postgres")),
         })
+    }
+
+    /// Opens the sink to continue the output of an earlier, interrupted run
+    /// (with a state store): a JSON Lines file is appended to, not
+    /// truncated, after cutting off what the interruption tore (see
+    /// [`JsonLinesSink::append`]), and what it kept is returned. Stores that
+    /// deduplicate open as with [`open`](Self::open).
+    pub fn open_resuming(&self) -> Result<(Box<dyn Sink>, Option<Resumed>), SinkError> {
+        Ok(match self {
+            SinkSpec::JsonLines(Some(path)) => {
+                let sink = JsonLinesSink::append(path)?;
+                let resumed = sink.resumed().cloned();
+                (Box::new(sink), resumed)
+            }
+            _ => (self.open()?, None),
+        })
+    }
+
+    /// The file or directory the sink writes, when it writes on the local disk.
+    pub fn local_path(&self) -> Option<&Path> {
+        match self {
+            SinkSpec::JsonLines(None) | SinkSpec::Postgres(_) => None,
+            SinkSpec::JsonLines(Some(path)) | SinkSpec::Sqlite(path) | SinkSpec::Parquet(path) => {
+                Some(path)
+            }
+        }
+    }
+
+    /// Where a run's state file goes by default:
+    ///
+    /// - beside the file a JSON Lines or SQLite sink writes: `PATH.state`;
+    /// - inside the directory of a Parquet lake: `DIR/_trailmill.state`
+    ///   (query engines skip names that start with `_`), so the state moves
+    ///   with the lake;
+    /// - `None` for outputs with no place on the local disk to keep it
+    ///   beside (standard output, devices such as `/dev/null`, pipes,
+    ///   PostgreSQL).
+    pub fn default_state_path(&self) -> Option<PathBuf> {
+        match self {
+            SinkSpec::Parquet(dir) => Some(dir.join(PARQUET_STATE_NAME)),
+            _ => {
+                let path = self.local_path()?;
+                if path.exists() && !path.is_file() {
+                    return None;
+                }
+                let mut name = path.as_os_str().to_owned();
+                name.push(".state");
+                Some(name.into())
+            }
+        }
+    }
+
+    /// The same spec with its path made absolute (against the current
+    /// directory), so that a state can recognise its sinks from any directory.
+    pub fn with_absolute_path(&self) -> std::io::Result<SinkSpec> {
+        Ok(match self {
+            SinkSpec::JsonLines(None) => self.clone(),
+            SinkSpec::JsonLines(Some(path)) => {
+                SinkSpec::JsonLines(Some(std::path::absolute(path)?))
+            }
+            SinkSpec::Sqlite(path) => SinkSpec::Sqlite(std::path::absolute(path)?),
+            SinkSpec::Parquet(dir) => SinkSpec::Parquet(std::path::absolute(dir)?),
+            SinkSpec::Postgres(_) => self.clone(),
+        })
+    }
+
+    /// True when the sink recognises events it already holds (by eventID) and
+    /// stores each once, across runs: a redo after a crash adds nothing.
+    /// False for outputs that deliver at least once (JSON Lines, Parquet).
+    pub fn deduplicates(&self) -> bool {
+        match self {
+            SinkSpec::JsonLines(_) | SinkSpec::Parquet(_) => false,
+            SinkSpec::Sqlite(_) | SinkSpec::Postgres(_) => true,
+        }
     }
 
     /// True when the sink writes to standard output.
@@ -66,9 +195,51 @@ impl SinkSpec {
     }
 }
 
+/// The URL with any password replaced by `***`, for names and messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            return format!("{scheme}://{}:***{}", &rest[..colon], &rest[at..]);
+        }
+        return url.to_owned();
+    }
+    // A key=value connection string.
+    url.split_whitespace()
+        .map(|kv| {
+            if kv.starts_with("password=") {
+                "password=***"
+            } else {
+                kv
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(not(all(feature = "parquet", feature = "postgres")))]
+fn missing_feature(kind: &str) -> SinkError {
+    SinkError::new(format!(
+        "{kind} sinks are not in this build (trailmill-sinks feature `{kind}`)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn states_default_to_beside_the_output() {
+        let state = |spec: &str| spec.parse::<SinkSpec>().unwrap().default_state_path();
+        assert_eq!(state("sqlite:out/e.db"), Some("out/e.db.state".into()));
+        assert_eq!(state("jsonl:o.jsonl.gz"), Some("o.jsonl.gz.state".into()));
+        assert_eq!(state("jsonl:-"), None);
+        assert_eq!(state("jsonl:/dev/null"), None);
+        assert_eq!(state("parquet:lake"), Some("lake/_trailmill.state".into()));
+        assert_eq!(state("postgres://u@h/db"), None);
+    }
 
     #[test]
     fn parses_specs() {
@@ -78,13 +249,41 @@ mod tests {
             Ok(SinkSpec::JsonLines(Some("out.jsonl.gz".into())))
         );
         assert_eq!("sqlite:e.db".parse(), Ok(SinkSpec::Sqlite("e.db".into())));
+        assert_eq!("parquet:lake".parse(), Ok(SinkSpec::Parquet("lake".into())));
+        for spec in [
+            "postgres:postgres://u@127.0.0.1:5432/db",
+            "postgresql:postgres://u@127.0.0.1:5432/db",
+        ] {
+            assert_eq!(
+                spec.parse(),
+                Ok(SinkSpec::Postgres("postgres://u@127.0.0.1:5432/db".into()))
+            );
+        }
+        for url in ["postgres://u@h/db?sslmode=require", "postgresql://u@h/db"] {
+            assert_eq!(url.parse(), Ok(SinkSpec::Postgres(url.into())));
+        }
         assert!(
-            "parquet:x"
+            "orc:x"
                 .parse::<SinkSpec>()
                 .unwrap_err()
                 .contains("unknown sink kind")
         );
         assert!("sqlite:".parse::<SinkSpec>().is_err());
         assert!("jsonl".parse::<SinkSpec>().is_err());
+        assert_eq!(
+            "postgres://u:secret@h:5432/db?sslmode=require"
+                .parse::<SinkSpec>()
+                .unwrap()
+                .to_string(),
+            "postgres:postgres://u:***@h:5432/db?sslmode=require"
+        );
+        for spec in [
+            "jsonl:-",
+            "jsonl:a/o.jsonl.gz",
+            "sqlite:e.db",
+            "parquet:lake",
+        ] {
+            assert_eq!(spec.parse::<SinkSpec>().unwrap().to_string(), spec);
+        }
     }
 }

@@ -14,7 +14,6 @@
 use std::path::Path;
 
 use rusqlite::{Connection, params};
-use sha2::{Digest, Sha256};
 use trailmill_core::Event;
 use trailmill_pipeline::{Sink, SinkError, SinkStats, SourceObject};
 
@@ -111,17 +110,10 @@ impl Sink for SqliteSink {
             let mut stmt = self.conn.prepare_cached(INSERT).map_err(fail)?;
             for e in events {
                 let user = e.user_identity().unwrap_or_default();
-                let synthetic_id;
-                let event_id = match e.event_id {
-                    Some(id) => id,
-                    None => {
-                        synthetic_id = format!("sha256:{}", hex::encode(Sha256::digest(e.raw)));
-                        synthetic_id.as_str()
-                    }
-                };
+                let event_id = crate::common::event_key(e);
                 inserted += stmt
                     .execute(params![
-                        event_id,
+                        event_id.as_ref(),
                         e.event_time,
                         e.event_source,
                         e.event_name,

@@ -8,6 +8,9 @@
 //! - [`pipeline`] (`trailmill-pipeline`): sources ([`LocalSource`]), the
 //!   parallel [`Pipeline`] and the [`Sink`] contract.
 //! - [`sinks`] (`trailmill-sinks`): JSON Lines and SQLite.
+//! - [`state`] (`trailmill-state`): the state store that makes a backfill
+//!   resumable: a source filter that skips done objects, and a checkpoint
+//!   listener that records them.
 //!
 //! # Embedding
 //!
@@ -33,3 +36,4 @@ pub use trailmill_pipeline::{
     LocalSource, Pipeline, RunSummary, Sink, SinkError, SinkStats, Source, SourceObject,
 };
 pub use trailmill_sinks as sinks;
+pub use trailmill_state as state;

@@ -1,0 +1,1068 @@
+//! Parquet: a Hive-partitioned data lake that Athena, DuckDB and Spark read.
+//!
+//! # Layout
+//!
+//! ```text
+//! DIR/account=123456789012/region=us-east-1/date=2024-01-01/part-20240101T000000Z-1a2b3c4d-000007.parquet
+//! ```
+//!
+//! - `account` is `recipientAccountId`, else `userIdentity.accountId`.
+//! - `region` is `awsRegion`.
+//! - `date` is the UTC date of `eventTime`.
+//!
+//! A missing value (or an `eventTime` that does not parse) is written as
+//! `__HIVE_DEFAULT_PARTITION__`, the name Hive, Spark and Athena read as NULL.
+//! Characters other than `A-Z a-z 0-9 . _ -` in a value are written `%XX`, as
+//! Hive escapes them, so that no value can leave its directory.
+//!
+//! # Schema
+//!
+//! See [`schema`] and the README: typed columns for the top-level fields and
+//! the `userIdentity` fields, `event_time` as a UTC microsecond timestamp, the
+//! free-form objects as JSON text exactly as written, the source file, and
+//! the record's exact text in `raw`. Files are zstd-compressed; low-cardinality
+//! columns are dictionary-encoded; row groups close at
+//! [`ParquetOptions::row_group_bytes`] (estimated encoded size).
+//!
+//! # Atomic files and the commit protocol
+//!
+//! A file is written under a name query engines skip (`.part-….parquet.tmp`:
+//! Hive, Spark, Athena and DuckDB globs ignore dot files and other suffixes).
+//! [`Sink::commit`] closes every open file (footer written), fsyncs it,
+//! renames it to its final `part-<run>-<seq>.parquet` name and fsyncs the
+//! directories; only then does it return. A file may also be closed earlier
+//! (too many open partitions, [`ParquetOptions::max_file_rows`]) but is still
+//! renamed only at the next commit, so no final-named file ever holds events
+//! of an uncommitted window. Opening the sink deletes the `.tmp` files a
+//! crashed run left behind; only one run may write a directory at a time.
+//!
+//! A write or close failure loses rows of the open window, so the sink then
+//! stays failed: every later call returns the error, and no later commit can
+//! report those events durable.
+//!
+//! # Duplicates
+//!
+//! Parquet files cannot be deduplicated on write. Delivery is at-least-once:
+//! files committed by a run stay, and events redone after a crash (the files
+//! in flight) are written again. Within one run, an event whose key (the
+//! `eventID`, or `sha256:` of the record) was seen among the last
+//! [`ParquetOptions::dedupe_window`] to 2× that many keys is dropped and
+//! counted in [`SinkStats::duplicates`]; this catches CloudTrail's duplicate
+//! deliveries, which arrive close together. Readers who need exactly-once
+//! should `SELECT DISTINCT ON (event_id)` or group by `event_id`.
+//!
+//! # Threads and memory
+//!
+//! The pipeline calls a sink under a lock, so [`Sink::write_batch`] only
+//! copies values into per-partition Arrow builders. Full buffers go to
+//! encoder threads (a partition always to the same one) that encode, compress
+//! and write. Memory is bounded by the buffers
+//! ([`ParquetOptions::max_buffered_bytes`]), the bounded queues, and
+//! [`ParquetOptions::max_open_files`] open row groups of at most
+//! [`ParquetOptions::row_group_bytes`] each.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use arrow_array::builder::{BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use crossbeam_channel::{Receiver, Sender};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use trailmill_core::Event;
+use trailmill_core::event::{SessionContext, SessionIssuer, TlsDetails, UserIdentity};
+use trailmill_pipeline::{Sink, SinkError, SinkStats, SourceObject};
+
+use crate::common::{civil_from_days, event_key, parse_time_micros};
+
+/// The partition value Hive, Spark and Athena read as NULL.
+pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// Tuning for [`ParquetSink`]. The defaults suit a backfill on a few cores.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ParquetOptions {
+    /// zstd level (1 is fast and still compresses CloudTrail JSON about 8:1).
+    pub zstd_level: i32,
+    /// A row group closes when its estimated encoded size reaches this.
+    pub row_group_bytes: usize,
+    /// A file closes after this many rows (it is renamed at the next commit).
+    pub max_file_rows: u64,
+    /// Rows buffered per partition before they go to an encoder.
+    pub batch_rows: usize,
+    /// Record bytes buffered over all partitions before all buffers go to
+    /// the encoders.
+    pub max_buffered_bytes: usize,
+    /// Files open at once (over all encoders); the least recently written is
+    /// closed to open another.
+    pub max_open_files: usize,
+    /// Encoder threads (default: one per core).
+    pub encoder_threads: usize,
+    /// Keys remembered for in-run deduplication (0: off). Memory: about
+    /// 40 bytes per key, for up to twice this many keys.
+    pub dedupe_window: usize,
+}
+
+impl Default for ParquetOptions {
+    fn default() -> Self {
+        ParquetOptions {
+            zstd_level: 1,
+            row_group_bytes: 32 << 20,
+            max_file_rows: 2_000_000,
+            batch_rows: 4096,
+            max_buffered_bytes: 64 << 20,
+            max_open_files: 16,
+            encoder_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            dedupe_window: 1 << 20,
+        }
+    }
+}
+
+/// What one row is made from: the event, its parsed parts, and its file.
+struct Row<'r, 'a> {
+    e: &'r Event<'a>,
+    key: &'r str,
+    time: Option<i64>,
+    file: &'r str,
+    user: UserIdentity<'a>,
+    session: SessionContext<'a>,
+    issuer: SessionIssuer<'a>,
+    tls: Option<TlsDetails<'a>>,
+}
+
+fn text_bool(s: Option<&str>) -> Option<bool> {
+    match s {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    }
+}
+
+macro_rules! builder_of {
+    (Str) => {
+        StringBuilder
+    };
+    (Bool) => {
+        BooleanBuilder
+    };
+    (Time) => {
+        TimestampMicrosecondBuilder
+    };
+}
+
+macro_rules! new_builder {
+    (Str) => {
+        StringBuilder::new()
+    };
+    (Bool) => {
+        BooleanBuilder::new()
+    };
+    (Time) => {
+        TimestampMicrosecondBuilder::new().with_timezone("UTC")
+    };
+}
+
+macro_rules! data_type {
+    (Str) => {
+        DataType::Utf8
+    };
+    (Bool) => {
+        DataType::Boolean
+    };
+    (Time) => {
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+    };
+}
+
+/// The columns, each defined once: name, Arrow kind, encoding (`dict`:
+/// dictionary-encoded with statistics, for low-cardinality values; `plain`:
+/// high-cardinality text, where a dictionary and min/max statistics only
+/// cost time), nullability, and how a [`Row`] fills it.
+macro_rules! columns {
+    ($( $name:ident : $kind:ident, $enc:ident, $nullable:literal, |$r:ident| $value:expr; )*) => {
+        /// Arrow builders for a partition's buffered rows.
+        struct Columns {
+            $( $name: builder_of!($kind), )*
+            rows: usize,
+            bytes: usize,
+        }
+
+        impl Columns {
+            fn new() -> Self {
+                Columns { $( $name: new_builder!($kind), )* rows: 0, bytes: 0 }
+            }
+
+            fn append(&mut self, row: &Row<'_, '_>) {
+                $( {
+                    let $r = row;
+                    self.$name.append_option($value);
+                } )*
+                self.rows += 1;
+                self.bytes += row.e.raw.len();
+            }
+
+            /// The buffered rows as one batch; the builders start empty.
+            fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch, arrow_schema::ArrowError> {
+                let arrays: Vec<ArrayRef> = vec![ $( Arc::new(self.$name.finish()), )* ];
+                self.rows = 0;
+                self.bytes = 0;
+                RecordBatch::try_new(schema.clone(), arrays)
+            }
+        }
+
+        /// The Arrow schema of every file the sink writes.
+        pub fn schema() -> SchemaRef {
+            Arc::new(Schema::new(vec![
+                $( Field::new(stringify!($name), data_type!($kind), $nullable), )*
+            ]))
+        }
+
+        /// Column names whose values are high-cardinality text.
+        const PLAIN_COLUMNS: &[&str] = &[ $( plain_name!($enc, $name), )* ];
+    };
+}
+
+macro_rules! plain_name {
+    (plain, $name:ident) => {
+        stringify!($name)
+    };
+    (dict, $name:ident) => {
+        ""
+    };
+}
+
+columns! {
+    event_id: Str, plain, false, |r| Some(r.key);
+    event_time: Time, dict, true, |r| r.time;
+    event_version: Str, dict, true, |r| r.e.event_version;
+    event_source: Str, dict, true, |r| r.e.event_source;
+    event_name: Str, dict, true, |r| r.e.event_name;
+    aws_region: Str, dict, true, |r| r.e.aws_region;
+    source_ip_address: Str, dict, true, |r| r.e.source_ip_address;
+    user_agent: Str, dict, true, |r| r.e.user_agent;
+    error_code: Str, dict, true, |r| r.e.error_code;
+    error_message: Str, plain, true, |r| r.e.error_message;
+    request_id: Str, plain, true, |r| r.e.request_id;
+    event_type: Str, dict, true, |r| r.e.event_type;
+    api_version: Str, dict, true, |r| r.e.api_version;
+    read_only: Bool, dict, true, |r| r.e.read_only;
+    management_event: Bool, dict, true, |r| r.e.management_event;
+    recipient_account_id: Str, dict, true, |r| r.e.recipient_account_id;
+    shared_event_id: Str, plain, true, |r| r.e.shared_event_id;
+    vpc_endpoint_id: Str, dict, true, |r| r.e.vpc_endpoint_id;
+    vpc_endpoint_account_id: Str, dict, true, |r| r.e.vpc_endpoint_account_id;
+    event_category: Str, dict, true, |r| r.e.event_category;
+    session_credential_from_console: Bool, dict, true, |r| text_bool(r.e.session_credential_from_console);
+    user_type: Str, dict, true, |r| r.user.identity_type;
+    user_principal_id: Str, dict, true, |r| r.user.principal_id;
+    user_arn: Str, dict, true, |r| r.user.arn;
+    user_account_id: Str, dict, true, |r| r.user.account_id;
+    user_access_key_id: Str, dict, true, |r| r.user.access_key_id;
+    user_name: Str, dict, true, |r| r.user.user_name;
+    user_invoked_by: Str, dict, true, |r| r.user.invoked_by;
+    user_identity_provider: Str, dict, true, |r| r.user.identity_provider;
+    user_credential_id: Str, dict, true, |r| r.user.credential_id;
+    session_creation_date: Time, dict, true, |r| r.session.creation_date.and_then(parse_time_micros);
+    session_mfa_authenticated: Bool, dict, true, |r| text_bool(r.session.mfa_authenticated);
+    session_source_identity: Str, dict, true, |r| r.session.source_identity;
+    session_issuer_type: Str, dict, true, |r| r.issuer.issuer_type;
+    session_issuer_principal_id: Str, dict, true, |r| r.issuer.principal_id;
+    session_issuer_arn: Str, dict, true, |r| r.issuer.arn;
+    session_issuer_account_id: Str, dict, true, |r| r.issuer.account_id;
+    session_issuer_user_name: Str, dict, true, |r| r.issuer.user_name;
+    tls_version: Str, dict, true, |r| r.tls.and_then(|t| t.tls_version);
+    tls_cipher_suite: Str, dict, true, |r| r.tls.and_then(|t| t.cipher_suite);
+    tls_client_provided_host_header: Str, dict, true, |r| r.tls.and_then(|t| t.client_provided_host_header);
+    user_identity: Str, plain, true, |r| r.user.raw.map(|j| j.as_str());
+    request_parameters: Str, plain, true, |r| r.e.request_parameters.map(|j| j.as_str());
+    response_elements: Str, plain, true, |r| r.e.response_elements.map(|j| j.as_str());
+    additional_event_data: Str, plain, true, |r| r.e.additional_event_data.map(|j| j.as_str());
+    service_event_details: Str, plain, true, |r| r.e.service_event_details.map(|j| j.as_str());
+    event_context: Str, plain, true, |r| r.e.event_context.map(|j| j.as_str());
+    edge_device_details: Str, plain, true, |r| r.e.edge_device_details.map(|j| j.as_str());
+    insight_details: Str, plain, true, |r| r.e.insight_details.map(|j| j.as_str());
+    resources: Str, plain, true, |r| r.e.resources_raw().map(|j| j.as_str());
+    tls_details: Str, plain, true, |r| r.e.tls_details_raw().map(|j| j.as_str());
+    addendum: Str, plain, true, |r| r.e.addendum_raw().map(|j| j.as_str());
+    source_object: Str, dict, false, |r| Some(r.file);
+    raw: Str, plain, false, |r| Some(r.e.raw_str());
+}
+
+/// The writer settings: zstd, dictionaries and statistics only where they pay.
+fn writer_properties(opts: &ParquetOptions) -> Result<WriterProperties, SinkError> {
+    let level = ZstdLevel::try_new(opts.zstd_level).map_err(|e| {
+        SinkError::with_source(format!("zstd level {} is not valid", opts.zstd_level), e)
+    })?;
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_bytes(Some(opts.row_group_bytes.max(1)))
+        .set_max_row_group_row_count(None)
+        .set_created_by(concat!("trailmill ", env!("CARGO_PKG_VERSION")).into());
+    for name in PLAIN_COLUMNS.iter().filter(|n| !n.is_empty()) {
+        let col = ColumnPath::from(*name);
+        b = b
+            .set_column_dictionary_enabled(col.clone(), false)
+            .set_column_statistics_enabled(col, EnabledStatistics::None);
+    }
+    Ok(b.build())
+}
+
+/// Writes events as Hive-partitioned Parquet files under a directory. See
+/// the module docs for the layout, the commit protocol and the guarantees.
+pub struct ParquetSink {
+    name: String,
+    opts: ParquetOptions,
+    schema: SchemaRef,
+    /// Buffered partitions; cleared at each commit.
+    partitions: Vec<Partition>,
+    by_dir: HashMap<String, usize>,
+    /// The partition of the previous event: events of one file nearly always
+    /// share it, so the common case needs no lookup and no allocation.
+    last: Option<usize>,
+    buffered_bytes: usize,
+    encoders: Vec<EncoderHandle>,
+    /// The first failure an encoder hit since the last commit.
+    failure: Arc<Mutex<Option<String>>>,
+    seen: SeenKeys,
+    stats: SinkStats,
+}
+
+struct Partition {
+    account: Box<str>,
+    region: Box<str>,
+    day: Option<i64>,
+    dir: Arc<str>,
+    encoder: usize,
+    columns: Columns,
+}
+
+impl ParquetSink {
+    /// Opens `dir` (creating it) with the default options.
+    pub fn open(dir: &Path) -> Result<Self, SinkError> {
+        Self::with_options(dir, ParquetOptions::default())
+    }
+
+    /// Opens `dir` (creating it), deletes temporary files a crashed run left
+    /// behind, and starts the encoder threads.
+    pub fn with_options(dir: &Path, opts: ParquetOptions) -> Result<Self, SinkError> {
+        let name = format!("parquet:{}", dir.display());
+        std::fs::create_dir_all(dir).map_err(|e| {
+            SinkError::with_source(format!("{name}: cannot create the directory"), e)
+        })?;
+        let removed = remove_temporaries(dir)
+            .map_err(|e| SinkError::with_source(format!("{name}: cannot clean up"), e))?;
+        if removed > 0 {
+            tracing::info!(sink = %name, removed, "deleted temporary files of an unfinished run");
+        }
+        let props = writer_properties(&opts)?;
+        let schema = schema();
+        let run_id = run_id();
+        let seq = Arc::new(AtomicU64::new(0));
+        let failure = Arc::new(Mutex::new(None));
+        let threads = opts.encoder_threads.max(1);
+        let mut encoders = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let (tx, rx) = crossbeam_channel::bounded(2);
+            let encoder = Encoder {
+                root: dir.to_path_buf(),
+                schema: schema.clone(),
+                props: props.clone(),
+                run_id: run_id.clone(),
+                seq: seq.clone(),
+                max_open: (opts.max_open_files / threads).max(1),
+                max_file_rows: opts.max_file_rows.max(1),
+                open: HashMap::new(),
+                closed: Vec::new(),
+                tick: 0,
+                error: None,
+                failure: failure.clone(),
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("trailmill-parquet-{i}"))
+                .spawn(move || encoder.run(rx))
+                .map_err(|e| {
+                    SinkError::with_source(format!("{name}: cannot start an encoder thread"), e)
+                })?;
+            encoders.push(EncoderHandle {
+                tx: Some(tx),
+                thread: Some(thread),
+            });
+        }
+        Ok(ParquetSink {
+            name,
+            seen: SeenKeys::new(opts.dedupe_window),
+            opts,
+            schema,
+            partitions: Vec::new(),
+            by_dir: HashMap::new(),
+            last: None,
+            buffered_bytes: 0,
+            encoders,
+            failure,
+            stats: SinkStats::default(),
+        })
+    }
+
+    /// The first encoder failure, if any. It stays: the files it lost
+    /// belong to the open window, so no later commit may succeed either.
+    fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The index of the partition `e` belongs to, creating its buffer.
+    fn partition_of(&mut self, e: &Event<'_>, time: Option<i64>) -> usize {
+        let account = e
+            .recipient_account_id
+            .or_else(|| e.user_identity().and_then(|u| u.account_id))
+            .unwrap_or(NULL_PARTITION);
+        let region = e.aws_region.unwrap_or(NULL_PARTITION);
+        let day = time.map(|t| t.div_euclid(86_400_000_000));
+        if let Some(i) = self.last {
+            let p = &self.partitions[i];
+            if p.day == day && *p.account == *account && *p.region == *region {
+                return i;
+            }
+        }
+        let date = day.map_or_else(
+            || NULL_PARTITION.to_owned(),
+            |d| {
+                let (y, m, d) = civil_from_days(d);
+                format!("{y:04}-{m:02}-{d:02}")
+            },
+        );
+        let dir = format!(
+            "account={}/region={}/date={}",
+            escape(account),
+            escape(region),
+            date
+        );
+        let i = match self.by_dir.get(&dir) {
+            Some(&i) => i,
+            None => {
+                let i = self.partitions.len();
+                let encoder = (fnv1a(dir.as_bytes()) % self.encoders.len() as u64) as usize;
+                self.by_dir.insert(dir.clone(), i);
+                self.partitions.push(Partition {
+                    account: account.into(),
+                    region: region.into(),
+                    day,
+                    dir: dir.into(),
+                    encoder,
+                    columns: Columns::new(),
+                });
+                i
+            }
+        };
+        self.last = Some(i);
+        i
+    }
+
+    /// Sends partition `i`'s buffered rows to its encoder.
+    fn flush_partition(&mut self, i: usize) -> Result<(), SinkError> {
+        let p = &mut self.partitions[i];
+        if p.columns.rows == 0 {
+            return Ok(());
+        }
+        self.buffered_bytes -= p.columns.bytes;
+        let batch = p.columns.finish(&self.schema).map_err(|e| {
+            SinkError::with_source(format!("{}: cannot build a record batch", self.name), e)
+        })?;
+        let job = Job::Write {
+            dir: p.dir.clone(),
+            batch,
+        };
+        self.encoders[p.encoder].send(job, &self.name)
+    }
+
+    fn flush_all(&mut self) -> Result<(), SinkError> {
+        for i in 0..self.partitions.len() {
+            self.flush_partition(i)?;
+        }
+        // Buffers are rebuilt on demand: a long backfill touches many
+        // partitions, and keeping every one would grow without bound.
+        self.partitions.clear();
+        self.by_dir.clear();
+        self.last = None;
+        Ok(())
+    }
+}
+
+impl Sink for ParquetSink {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn write_batch(&mut self, file: &SourceObject, events: &[Event<'_>]) -> Result<(), SinkError> {
+        if let Some(reason) = self.failure() {
+            return Err(SinkError::new(format!("{}: {reason}", self.name)));
+        }
+        for e in events {
+            self.stats.events_received += 1;
+            let key = event_key(e);
+            if self.seen.is_repeat(&key) {
+                self.stats.duplicates += 1;
+                continue;
+            }
+            let time = e.event_time.and_then(parse_time_micros);
+            let i = self.partition_of(e, time);
+            let user = e.user_identity().unwrap_or_default();
+            let session = user.session_context.unwrap_or_default();
+            let row = Row {
+                e,
+                key: &key,
+                time,
+                file: &file.name,
+                user,
+                session,
+                issuer: session.session_issuer.unwrap_or_default(),
+                tls: e.tls_details(),
+            };
+            let columns = &mut self.partitions[i].columns;
+            columns.append(&row);
+            self.buffered_bytes += e.raw.len();
+            self.stats.events_written += 1;
+            if columns.rows >= self.opts.batch_rows {
+                self.flush_partition(i)?;
+            }
+        }
+        if self.buffered_bytes >= self.opts.max_buffered_bytes || self.partitions.len() > 1024 {
+            self.flush_all()?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), SinkError> {
+        self.flush_all()?;
+        let mut replies = Vec::with_capacity(self.encoders.len());
+        for enc in &self.encoders {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            enc.send(Job::Commit(tx), &self.name)?;
+            replies.push(rx);
+        }
+        let mut first_error = None;
+        for rx in replies {
+            match rx.recv() {
+                Ok(Ok(bytes)) => self.stats.bytes_written += bytes,
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert_with(|| "an encoder thread stopped".to_owned());
+                }
+            }
+        }
+        match first_error.or_else(|| self.failure()) {
+            Some(e) => Err(SinkError::new(format!("{}: commit failed: {e}", self.name))),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> Result<SinkStats, SinkError> {
+        let result = self.commit();
+        for enc in &mut self.encoders {
+            enc.tx = None;
+            if let Some(t) = enc.thread.take() {
+                let _ = t.join();
+            }
+        }
+        result.map(|()| self.stats.clone())
+    }
+}
+
+/// Keys seen recently, as 128-bit hashes (a collision, which would drop an
+/// event, has probability around 2^-128 per pair), in two generations so
+/// that memory stays bounded.
+struct SeenKeys {
+    capacity: usize,
+    current: HashSet<u128, BuildHasherDefault<PassThrough>>,
+    previous: HashSet<u128, BuildHasherDefault<PassThrough>>,
+}
+
+impl SeenKeys {
+    fn new(capacity: usize) -> Self {
+        SeenKeys {
+            capacity,
+            current: HashSet::default(),
+            previous: HashSet::default(),
+        }
+    }
+
+    /// True when `key` was seen within the window; remembers it otherwise.
+    fn is_repeat(&mut self, key: &str) -> bool {
+        if self.capacity == 0 {
+            return false;
+        }
+        let h = twox_hash::XxHash3_128::oneshot(key.as_bytes());
+        if self.previous.contains(&h) || !self.current.insert(h) {
+            return true;
+        }
+        if self.current.len() >= self.capacity {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        false
+    }
+}
+
+/// The keys are already uniform hashes: use their low bits as is.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// A partition value as a directory name: Hive-style `%XX` for every byte
+/// outside `A-Z a-z 0-9 . _ -`, and the NULL name for an empty value.
+fn escape(value: &str) -> String {
+    if value.is_empty() {
+        return NULL_PARTITION.to_owned();
+    }
+    let mut out = String::with_capacity(value.len());
+    for &b in value.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A run identifier for file names: sortable by start time, unique between
+/// runs that start in the same second.
+fn run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let (y, m, d) = civil_from_days((now.as_secs() / 86_400) as i64);
+    let s = now.as_secs() % 86_400;
+    let salt = now.subsec_nanos() ^ std::process::id().rotate_left(16);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{salt:08x}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+fn is_temporary(name: &str) -> bool {
+    name.starts_with(".part-") && name.ends_with(".parquet.tmp")
+}
+
+/// Deletes `.part-*.parquet.tmp` files under `dir`; returns how many.
+fn remove_temporaries(dir: &Path) -> std::io::Result<u64> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            removed += remove_temporaries(&entry.path())?;
+        } else if kind.is_file() && entry.file_name().to_str().is_some_and(is_temporary) {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+enum Job {
+    /// Append a batch to the open file of partition `dir`.
+    Write { dir: Arc<str>, batch: RecordBatch },
+    /// Close, fsync and rename every file; reply with the bytes committed.
+    Commit(Sender<Result<u64, String>>),
+}
+
+struct EncoderHandle {
+    tx: Option<Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EncoderHandle {
+    fn send(&self, job: Job, sink: &str) -> Result<(), SinkError> {
+        match &self.tx {
+            Some(tx) if tx.send(job).is_ok() => Ok(()),
+            _ => Err(SinkError::new(format!("{sink}: an encoder thread stopped"))),
+        }
+    }
+}
+
+/// One encoder thread's files.
+struct Encoder {
+    root: PathBuf,
+    schema: SchemaRef,
+    props: WriterProperties,
+    run_id: String,
+    seq: Arc<AtomicU64>,
+    max_open: usize,
+    max_file_rows: u64,
+    open: HashMap<Arc<str>, OpenFile>,
+    /// Closed and fsynced, waiting for the commit that renames them.
+    closed: Vec<ClosedFile>,
+    tick: u64,
+    error: Option<String>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+struct OpenFile {
+    writer: ArrowWriter<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    rows: u64,
+    last_used: u64,
+}
+
+struct ClosedFile {
+    tmp: PathBuf,
+    path: PathBuf,
+    bytes: u64,
+}
+
+impl Encoder {
+    fn run(mut self, jobs: Receiver<Job>) {
+        for job in jobs {
+            match job {
+                Job::Write { dir, batch } => {
+                    if let Err(e) = self.write(dir, &batch) {
+                        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+                        f.get_or_insert_with(|| e.clone());
+                        self.error.get_or_insert(e);
+                    }
+                }
+                Job::Commit(reply) => {
+                    let _ = reply.send(self.commit());
+                }
+            }
+        }
+        // The sink was dropped without a commit: the open files stay
+        // temporary, and the next open deletes them.
+    }
+
+    fn write(&mut self, dir: Arc<str>, batch: &RecordBatch) -> Result<(), String> {
+        self.tick += 1;
+        if !self.open.contains_key(&dir) {
+            if self.open.len() >= self.max_open
+                && let Some(lru) = self
+                    .open
+                    .iter()
+                    .min_by_key(|(_, f)| f.last_used)
+                    .map(|(d, _)| d.clone())
+            {
+                self.close(&lru)?;
+            }
+            let file = self.create(&dir)?;
+            self.open.insert(dir.clone(), file);
+        }
+        let Some(f) = self.open.get_mut(&dir) else {
+            return Ok(());
+        };
+        f.last_used = self.tick;
+        if let Err(e) = f.writer.write(batch) {
+            // The file's state is unknown: drop it rather than rename a
+            // possibly damaged file; the commit reports the failure.
+            let tmp = f.tmp.clone();
+            self.open.remove(&dir);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(format!("cannot write {}: {e}", tmp.display()));
+        }
+        f.rows += batch.num_rows() as u64;
+        if f.rows >= self.max_file_rows {
+            self.close(&dir)?;
+        }
+        Ok(())
+    }
+
+    fn create(&mut self, dir: &str) -> Result<OpenFile, String> {
+        let dir = self.root.join(dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let stem = format!(
+            "part-{}-{:06}",
+            self.run_id,
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        );
+        let tmp = dir.join(format!(".{stem}.parquet.tmp"));
+        let path = dir.join(format!("{stem}.parquet"));
+        let file =
+            File::create_new(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(self.props.clone()))
+            .map_err(|e| format!("cannot start {}: {e}", tmp.display()))?;
+        Ok(OpenFile {
+            writer,
+            tmp,
+            path,
+            rows: 0,
+            last_used: self.tick,
+        })
+    }
+
+    /// Writes the footer of `dir`'s open file and fsyncs it; it is renamed
+    /// at the next commit.
+    fn close(&mut self, dir: &str) -> Result<(), String> {
+        let Some(mut f) = self.open.remove(dir) else {
+            return Ok(());
+        };
+        let done = f.writer.finish().map_err(|e| e.to_string()).and_then(|_| {
+            let file = f.writer.inner_mut();
+            file.sync_all().map_err(|e| e.to_string())?;
+            file.metadata().map(|m| m.len()).map_err(|e| e.to_string())
+        });
+        match done {
+            Ok(bytes) => {
+                self.closed.push(ClosedFile {
+                    tmp: f.tmp,
+                    path: f.path,
+                    bytes,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&f.tmp);
+                Err(format!("cannot close {}: {e}", f.tmp.display()))
+            }
+        }
+    }
+
+    /// Closes every open file, renames every closed one, fsyncs the
+    /// directories; returns the bytes committed or the window's first error.
+    fn commit(&mut self) -> Result<u64, String> {
+        let dirs: Vec<Arc<str>> = self.open.keys().cloned().collect();
+        for dir in dirs {
+            if let Err(e) = self.close(&dir) {
+                self.error.get_or_insert(e);
+            }
+        }
+        let mut bytes = 0;
+        let mut synced = HashSet::new();
+        for f in std::mem::take(&mut self.closed) {
+            if let Err(e) = std::fs::rename(&f.tmp, &f.path) {
+                self.error.get_or_insert(format!(
+                    "cannot rename {} to {}: {e}",
+                    f.tmp.display(),
+                    f.path.display()
+                ));
+                continue;
+            }
+            bytes += f.bytes;
+            // The rename, and any directories created for it, must reach
+            // the disk too: fsync the file's directory and its ancestors.
+            let mut dir = f.path.parent();
+            while let Some(d) = dir {
+                if !synced.insert(d.to_path_buf()) {
+                    break;
+                }
+                if let Err(e) = File::open(d).and_then(|h| h.sync_all()) {
+                    self.error
+                        .get_or_insert(format!("cannot fsync {}: {e}", d.display()));
+                }
+                if d == self.root {
+                    break;
+                }
+                dir = d.parent();
+            }
+        }
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(bytes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trailmill_core::{DecodeOptions, Decoder};
+
+    const LOG: &str = r#"{"Records":[
+        {"eventVersion":"1.08","eventID":"a","eventTime":"2024-01-01T00:00:00Z","awsRegion":"us-east-1","recipientAccountId":"111122223333","eventName":"GetObject","readOnly":true,"userIdentity":{"type":"AssumedRole","arn":"arn:u","sessionContext":{"sessionIssuer":{"arn":"arn:role"},"attributes":{"mfaAuthenticated":"false","creationDate":"2023-12-31T23:00:00Z"}}},"requestParameters":{"bucketName":"b","n":2.0}},
+        {"eventVersion":"1.08","eventID":"b","eventTime":"2024-01-02T00:00:01Z","awsRegion":"us-east-1","recipientAccountId":"111122223333","eventName":"PutObject"},
+        {"eventVersion":"1.08","eventID":"a","eventTime":"2024-01-01T00:00:00Z","awsRegion":"us-east-1","recipientAccountId":"111122223333","eventName":"GetObject"},
+        {"eventVersion":"1.08","eventID":"c","eventTime":"not a time","awsRegion":"../../x y","eventName":"Odd"}
+    ]}"#;
+
+    fn load(sink: &mut ParquetSink) {
+        let object = SourceObject::new("f.json", "f.json");
+        Decoder::new(DecodeOptions::default())
+            .decode(LOG.as_bytes(), &mut |batch| {
+                sink.write_batch(&object, batch).map_err(|e| e.into())
+            })
+            .unwrap();
+    }
+
+    /// Every file under `dir`, relative, sorted.
+    fn files(dir: &Path) -> Vec<String> {
+        fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(root, &path, out);
+                } else {
+                    out.push(path.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(dir, dir, &mut out);
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn files_appear_only_at_commit_in_their_partitions() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut sink = ParquetSink::open(tmp.path()).unwrap();
+        load(&mut sink);
+        // Hand the buffers to the encoders without committing: files exist,
+        // but only under temporary names.
+        sink.flush_all().unwrap();
+        let before = files(tmp.path());
+        assert!(
+            before
+                .iter()
+                .all(|f| f.rsplit('/').next().is_some_and(is_temporary)),
+            "only temporary names before the commit: {before:?}"
+        );
+        sink.commit().unwrap();
+        let after = files(tmp.path());
+        assert_eq!(after.len(), 3, "{after:?}");
+        let dirs: Vec<&str> = after
+            .iter()
+            .map(|f| f.rsplit_once('/').unwrap().0)
+            .collect();
+        assert_eq!(
+            dirs,
+            [
+                "account=111122223333/region=us-east-1/date=2024-01-01",
+                "account=111122223333/region=us-east-1/date=2024-01-02",
+                "account=__HIVE_DEFAULT_PARTITION__/region=..%2F..%2Fx%20y/date=__HIVE_DEFAULT_PARTITION__",
+            ]
+        );
+        assert!(after.iter().all(|f| {
+            let name = f.rsplit('/').next().unwrap();
+            name.starts_with("part-") && name.ends_with(".parquet")
+        }));
+        let stats = sink.finish().unwrap();
+        assert_eq!(
+            (
+                stats.events_received,
+                stats.events_written,
+                stats.duplicates
+            ),
+            (4, 3, 1)
+        );
+        assert!(stats.bytes_written > 0);
+    }
+
+    #[test]
+    fn leftovers_of_a_crashed_run_are_deleted_on_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        {
+            let mut sink = ParquetSink::open(tmp.path()).unwrap();
+            load(&mut sink);
+            sink.flush_all().unwrap();
+            // Dropped without commit, as in a crash; wait for the encoders
+            // to write, so that the temporary files exist.
+            for enc in &mut sink.encoders {
+                enc.tx = None;
+                enc.thread.take().unwrap().join().unwrap();
+            }
+        }
+        let left = files(tmp.path());
+        assert!(!left.is_empty() && left.iter().all(|f| f.contains("/.part-")));
+        let keep = tmp.path().join("account=1/notes.txt");
+        std::fs::create_dir_all(keep.parent().unwrap()).unwrap();
+        std::fs::write(&keep, "not ours").unwrap();
+        let sink = ParquetSink::open(tmp.path()).unwrap();
+        assert_eq!(files(tmp.path()), ["account=1/notes.txt"]);
+        drop(sink);
+    }
+
+    #[test]
+    fn values_land_in_their_columns() {
+        use arrow_array::Array;
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::TimestampMicrosecondType;
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let mut sink = ParquetSink::open(tmp.path()).unwrap();
+        load(&mut sink);
+        sink.finish().unwrap();
+        let dir = tmp
+            .path()
+            .join("account=111122223333/region=us-east-1/date=2024-01-01");
+        let file = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(file).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+        assert_eq!(batches.len(), 1);
+        let b = &batches[0];
+        assert_eq!(b.num_rows(), 1);
+        let s = |name: &str| {
+            b.column_by_name(name)
+                .unwrap()
+                .as_string::<i32>()
+                .value(0)
+                .to_owned()
+        };
+        assert_eq!(s("event_id"), "a");
+        assert_eq!(s("session_issuer_arn"), "arn:role");
+        assert_eq!(s("request_parameters"), r#"{"bucketName":"b","n":2.0}"#);
+        assert_eq!(s("source_object"), "f.json");
+        assert!(s("raw").starts_with(r#"{"eventVersion":"1.08","eventID":"a""#));
+        let t = b
+            .column_by_name("event_time")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(t.value(0), 1_704_067_200_000_000);
+        let mfa = b
+            .column_by_name("session_mfa_authenticated")
+            .unwrap()
+            .as_boolean();
+        assert!(!mfa.value(0) && mfa.is_valid(0));
+        let ro = b.column_by_name("read_only").unwrap().as_boolean();
+        assert!(ro.value(0));
+    }
+
+    #[test]
+    fn escapes_partition_values() {
+        assert_eq!(escape("us-east-1"), "us-east-1");
+        assert_eq!(escape("a/b=c"), "a%2Fb%3Dc");
+        assert_eq!(escape(""), NULL_PARTITION);
+    }
+}

@@ -1,0 +1,912 @@
+//! PostgreSQL: a shared store, deduplicated by `eventID`.
+//!
+//! # Table
+//!
+//! [`TABLE`] (default `events`) has the SQLite sink's typed columns, with
+//! `event_time` as `timestamptz`, plus `event jsonb` (the record, for JSON
+//! queries and indexes) and `raw text` (the record's exact text). Both are
+//! kept because jsonb normalises what CloudTrail wrote: it reorders keys,
+//! drops duplicate keys and rewrites numbers (`2.0` becomes `2.0`, but
+//! `1E2` becomes `100`), and the project's promise is the original bytes.
+//! `trailmill_schema` records the schema version; opening the sink creates
+//! or migrates the table under an advisory lock, and refuses a database
+//! that a newer trailmill migrated.
+//!
+//! # Loading
+//!
+//! [`Sink::write_batch`] encodes rows straight from the borrowed views into
+//! PostgreSQL's binary COPY format (the format `BinaryCopyInWriter` writes,
+//! without a `ToSql` call per value). Full chunks go to a loader thread,
+//! which owns the connection on a private current-thread tokio runtime, so
+//! the pipeline's workers go on decoding while the server ingests. Each chunk
+//! is copied into a session-temporary staging table, then
+//! `INSERT … SELECT … ON CONFLICT (event_id) DO NOTHING` moves it into the
+//! table: re-runs and CloudTrail's duplicate deliveries collapse, and
+//! rows staged minus rows inserted is [`SinkStats::duplicates`]. A record
+//! without an `eventID` is keyed `sha256:` and the hex SHA-256 of its bytes.
+//!
+//! # Commit, and connection loss
+//!
+//! All chunks since the last commit load in one transaction;
+//! [`Sink::commit`] returns once it is committed. Those chunks stay in
+//! memory until then (at most [`PostgresOptions::max_uncommitted_bytes`]:
+//! beyond that the sink commits on its own). When the connection fails (the
+//! server restarts, the backend is terminated, the network drops), the loader
+//! reconnects with backoff, opens a new transaction and replays the chunks:
+//! the aborted transaction left nothing behind, so nothing is lost or
+//! doubled. If the connection fails during `COMMIT` itself, the outcome is
+//! unknown; the replay then finds the rows present and counts them as
+//! duplicates, which is the only way the statistics can be off.
+//!
+//! Any other failure (a rejected row, a full disk, reconnecting for too
+//! long) loses the open transaction. The sink then stays failed: every later
+//! call returns the error, so no later commit can report those events durable.
+//!
+//! # TLS
+//!
+//! `sslmode=disable|prefer|require` in the URL (the default is `prefer`).
+//! TLS is rustls, which always verifies the server certificate and host name
+//! (stricter than libpq's `require`): against the system's roots, or the CA
+//! in `sslrootcert=PATH`. `verify-ca` and `verify-full` are read as `require`.
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender};
+use futures_util::SinkExt;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config};
+use trailmill_core::Event;
+use trailmill_pipeline::{Sink, SinkError, SinkStats, SourceObject};
+
+use crate::common::{event_key, parse_time_micros};
+
+/// The default table name.
+pub const TABLE: &str = "events";
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The columns, in table (and COPY) order, with their SQL types.
+pub const COLUMNS: &[(&str, &str)] = &[
+    ("event_id", "text PRIMARY KEY"),
+    ("event_time", "timestamptz"),
+    ("event_source", "text"),
+    ("event_name", "text"),
+    ("aws_region", "text"),
+    ("source_ip_address", "text"),
+    ("user_agent", "text"),
+    ("error_code", "text"),
+    ("error_message", "text"),
+    ("request_id", "text"),
+    ("event_type", "text"),
+    ("event_category", "text"),
+    ("read_only", "boolean"),
+    ("management_event", "boolean"),
+    ("recipient_account_id", "text"),
+    ("user_type", "text"),
+    ("user_arn", "text"),
+    ("user_account_id", "text"),
+    ("user_principal_id", "text"),
+    ("user_name", "text"),
+    ("access_key_id", "text"),
+    ("session_issuer_arn", "text"),
+    ("source_object", "text NOT NULL"),
+    ("event", "jsonb NOT NULL"),
+    ("raw", "text NOT NULL"),
+];
+
+/// Tuning for [`PostgresSink`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// The table (created if missing). A plain identifier: letters, digits, `_`.
+    pub table: String,
+    /// Rows per COPY.
+    pub chunk_rows: u64,
+    /// Encoded bytes per COPY.
+    pub chunk_bytes: usize,
+    /// Uncommitted bytes kept for replay before the sink commits on its own.
+    pub max_uncommitted_bytes: usize,
+    /// Reconnection attempts after a connection loss, before giving up.
+    pub reconnect_attempts: u32,
+    /// The first wait before reconnecting; it doubles up to 5 s.
+    pub reconnect_delay: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            table: TABLE.to_owned(),
+            chunk_rows: 25_000,
+            chunk_bytes: 48 << 20,
+            max_uncommitted_bytes: 512 << 20,
+            reconnect_attempts: 10,
+            reconnect_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Why the sink could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The URL or connection string does not parse.
+    #[error("invalid connection URL: {0}")]
+    Url(String),
+    /// The table name is not a plain identifier.
+    #[error("invalid table name {0:?}: use letters, digits and '_'")]
+    Table(String),
+    /// TLS could not be set up.
+    #[error("TLS setup: {0}")]
+    Tls(String),
+    /// Connecting, or creating or migrating the table, failed.
+    #[error("{0}")]
+    Database(String),
+}
+
+/// Stores events in a PostgreSQL table. See the module docs.
+pub struct PostgresSink {
+    name: String,
+    opts: PostgresOptions,
+    /// Encoded COPY rows not yet sent to the loader.
+    chunk: Vec<u8>,
+    chunk_rows: u64,
+    loader: Option<Sender<Msg>>,
+    thread: Option<JoinHandle<()>>,
+    failure: Arc<Mutex<Option<String>>>,
+    stats: SinkStats,
+}
+
+impl PostgresSink {
+    /// Connects to `url` and creates or migrates the default table.
+    pub fn connect(url: &str) -> Result<Self, SinkError> {
+        Self::with_options(url, PostgresOptions::default())
+    }
+
+    /// Connects to `url` with `opts`, and creates or migrates the table.
+    pub fn with_options(url: &str, opts: PostgresOptions) -> Result<Self, SinkError> {
+        let name = format!("postgres:{}", crate::redact_url(url));
+        let fail = |e: OpenError| SinkError::with_source(format!("{name}: cannot open"), e);
+        if opts.table.is_empty()
+            || !opts
+                .table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            || opts.table.as_bytes()[0].is_ascii_digit()
+        {
+            return Err(fail(OpenError::Table(opts.table.clone())));
+        }
+        let (config, tls) = parse_url(url).map_err(fail)?;
+        let (tx, rx) = crossbeam_channel::bounded::<Msg>(2);
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let failure = Arc::new(Mutex::new(None));
+        let loader_opts = opts.clone();
+        let loader_failure = failure.clone();
+        let loader_name = name.clone();
+        let thread = std::thread::Builder::new()
+            .name("trailmill-postgres".into())
+            .spawn(move || {
+                let loader = Loader::start(config, tls, loader_opts, loader_name, loader_failure);
+                match loader {
+                    Ok(mut loader) => {
+                        let _ = ready_tx.send(Ok(()));
+                        loader.run(rx);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| SinkError::with_source(format!("{name}: cannot start a thread"), e))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(fail(e));
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(fail(OpenError::Database(
+                    "the loader thread stopped".into(),
+                )));
+            }
+        }
+        Ok(PostgresSink {
+            name,
+            opts,
+            chunk: Vec::new(),
+            chunk_rows: 0,
+            loader: Some(tx),
+            thread: Some(thread),
+            failure,
+            stats: SinkStats::default(),
+        })
+    }
+
+    /// Loads every buffered row into the open transaction and waits until
+    /// the server has it. Not durable (that is [`Sink::commit`]): use it to
+    /// surface errors early, or to bound what is in flight.
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        self.send_chunk()?;
+        self.ask(Msg::Flush).map(|_| ())
+    }
+
+    fn check(&self) -> Result<(), SinkError> {
+        match &*self.failure.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(reason) => Err(SinkError::new(format!("{}: {reason}", self.name))),
+            None => Ok(()),
+        }
+    }
+
+    fn send_chunk(&mut self) -> Result<(), SinkError> {
+        if self.chunk_rows == 0 {
+            return Ok(());
+        }
+        let chunk = Chunk {
+            rows: self.chunk_rows,
+            data: Bytes::from(std::mem::take(&mut self.chunk)),
+        };
+        self.chunk_rows = 0;
+        self.chunk.reserve(self.opts.chunk_bytes.min(64 << 20));
+        match &self.loader {
+            Some(tx) if tx.send(Msg::Load(chunk)).is_ok() => Ok(()),
+            _ => Err(self.stopped()),
+        }
+    }
+
+    /// Sends a request that carries a reply channel, and waits for the reply.
+    fn ask(&self, msg: fn(Sender<Reply>) -> Msg) -> Result<Totals, SinkError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        match &self.loader {
+            Some(loader) if loader.send(msg(tx)).is_ok() => {}
+            _ => return Err(self.stopped()),
+        }
+        match rx.recv() {
+            Ok(Ok(totals)) => Ok(totals),
+            Ok(Err(reason)) => Err(SinkError::new(format!("{}: {reason}", self.name))),
+            Err(_) => Err(self.stopped()),
+        }
+    }
+
+    fn stopped(&self) -> SinkError {
+        self.check()
+            .err()
+            .unwrap_or_else(|| SinkError::new(format!("{}: the loader thread stopped", self.name)))
+    }
+}
+
+impl Sink for PostgresSink {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn write_batch(&mut self, file: &SourceObject, events: &[Event<'_>]) -> Result<(), SinkError> {
+        self.check()?;
+        for e in events {
+            encode_row(&mut self.chunk, e, &file.name);
+            self.chunk_rows += 1;
+            self.stats.bytes_written += e.raw.len() as u64;
+            if self.chunk_rows >= self.opts.chunk_rows || self.chunk.len() >= self.opts.chunk_bytes
+            {
+                self.send_chunk()?;
+            }
+        }
+        self.stats.events_received += events.len() as u64;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), SinkError> {
+        self.check()?;
+        self.send_chunk()?;
+        let totals = self.ask(Msg::Commit)?;
+        self.stats.events_written = totals.inserted;
+        self.stats.duplicates = totals.staged - totals.inserted;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<SinkStats, SinkError> {
+        let result = self.commit();
+        self.loader = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        result.map(|()| self.stats.clone())
+    }
+}
+
+impl Drop for PostgresSink {
+    fn drop(&mut self) {
+        // Without a commit, the open transaction rolls back when the loader
+        // drops its connection.
+        self.loader = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Committed rows over the sink's life.
+#[derive(Clone, Copy, Debug, Default)]
+struct Totals {
+    staged: u64,
+    inserted: u64,
+}
+
+type Reply = Result<Totals, String>;
+
+enum Msg {
+    Load(Chunk),
+    Flush(Sender<Reply>),
+    Commit(Sender<Reply>),
+}
+
+/// Encoded COPY rows (no header or trailer): both the COPY payload and,
+/// until the commit, the replay log.
+struct Chunk {
+    rows: u64,
+    data: Bytes,
+}
+
+/// The binary COPY header: signature, flags, header extension length.
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+const COPY_TRAILER: &[u8] = &(-1i16).to_be_bytes();
+/// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+fn put_null(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(&(-1i32).to_be_bytes());
+}
+
+fn put_bytes(buf: &mut Vec<u8>, v: &[u8]) {
+    buf.extend_from_slice(&(v.len() as i32).to_be_bytes());
+    buf.extend_from_slice(v);
+}
+
+/// A text value. PostgreSQL text cannot hold NUL, which a JSON string may
+/// (as `\u0000`); it becomes U+FFFD in the typed column (`raw` keeps the escape).
+fn put_text(buf: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        None => put_null(buf),
+        Some(s) if memchr::memchr(0, s.as_bytes()).is_some() => {
+            put_bytes(buf, s.replace('\0', "\u{FFFD}").as_bytes())
+        }
+        Some(s) => put_bytes(buf, s.as_bytes()),
+    }
+}
+
+fn put_bool(buf: &mut Vec<u8>, v: Option<bool>) {
+    match v {
+        None => put_null(buf),
+        Some(b) => put_bytes(buf, &[u8::from(b)]),
+    }
+}
+
+fn put_time(buf: &mut Vec<u8>, unix_micros: Option<i64>) {
+    match unix_micros {
+        None => put_null(buf),
+        Some(t) => put_bytes(buf, &(t - PG_EPOCH_MICROS).to_be_bytes()),
+    }
+}
+
+/// A jsonb value: version 1, then the JSON text.
+fn put_jsonb(buf: &mut Vec<u8>, json: &[u8]) {
+    let json = jsonb_safe(json);
+    buf.extend_from_slice(&(json.len() as i32 + 1).to_be_bytes());
+    buf.push(1);
+    buf.extend_from_slice(&json);
+}
+
+/// JSON that jsonb accepts: jsonb rejects the escapes `\u0000` and unpaired
+/// surrogates (`\ud800`), which JSON allows; they become `\ufffd`. Nearly
+/// every record has none, and is returned as is.
+fn jsonb_safe(json: &[u8]) -> Cow<'_, [u8]> {
+    let hex4 = |at: usize| -> Option<u16> {
+        let digits = std::str::from_utf8(json.get(at..at + 4)?).ok()?;
+        u16::from_str_radix(digits, 16).ok()
+    };
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'\\', &json[i..]) {
+        let at = i + off;
+        if json.get(at + 1) != Some(&b'u') {
+            i = at + 2; // an escaped character, such as \\ or \"
+            continue;
+        }
+        let code = hex4(at + 2);
+        let bad = match code {
+            Some(0) => true,
+            Some(0xD800..=0xDBFF) => {
+                let low = (json.get(at + 6..at + 8) == Some(b"\\u".as_slice()))
+                    .then(|| hex4(at + 8))
+                    .flatten();
+                if matches!(low, Some(0xDC00..=0xDFFF)) {
+                    i = at + 12;
+                    continue;
+                }
+                true
+            }
+            Some(0xDC00..=0xDFFF) => true,
+            _ => false,
+        };
+        if bad {
+            let o = out.get_or_insert_with(|| Vec::with_capacity(json.len()));
+            o.extend_from_slice(&json[copied..at]);
+            o.extend_from_slice(b"\\ufffd");
+            copied = at + 6;
+        }
+        i = at + 6;
+    }
+    match out {
+        None => Cow::Borrowed(json),
+        Some(mut o) => {
+            o.extend_from_slice(&json[copied.min(json.len())..]);
+            Cow::Owned(o)
+        }
+    }
+}
+
+/// Appends one COPY row, in [`COLUMNS`] order.
+fn encode_row(buf: &mut Vec<u8>, e: &Event<'_>, file: &str) {
+    let user = e.user_identity().unwrap_or_default();
+    let key = event_key(e);
+    buf.extend_from_slice(&(COLUMNS.len() as i16).to_be_bytes());
+    put_text(buf, Some(&key));
+    put_time(buf, e.event_time.and_then(parse_time_micros));
+    put_text(buf, e.event_source);
+    put_text(buf, e.event_name);
+    put_text(buf, e.aws_region);
+    put_text(buf, e.source_ip_address);
+    put_text(buf, e.user_agent);
+    put_text(buf, e.error_code);
+    put_text(buf, e.error_message);
+    put_text(buf, e.request_id);
+    put_text(buf, e.event_type);
+    put_text(buf, e.event_category);
+    put_bool(buf, e.read_only);
+    put_bool(buf, e.management_event);
+    put_text(buf, e.recipient_account_id);
+    put_text(buf, user.identity_type);
+    put_text(buf, user.arn);
+    put_text(buf, user.account_id);
+    put_text(buf, user.principal_id);
+    put_text(buf, user.user_name);
+    put_text(buf, user.access_key_id);
+    put_text(
+        buf,
+        user.session_context
+            .and_then(|c| c.session_issuer)
+            .and_then(|i| i.arn),
+    );
+    put_text(buf, Some(file));
+    put_jsonb(buf, e.raw);
+    // The decoder hands out validated UTF-8 JSON, which holds no raw NUL.
+    put_bytes(buf, e.raw);
+}
+
+/// Parses the URL: our own `sslrootcert` parameter comes out, libpq's
+/// `verify-ca`/`verify-full` become `require` (rustls always verifies).
+fn parse_url(url: &str) -> Result<(Config, tokio_postgres_rustls::MakeRustlsConnect), OpenError> {
+    let mut root_cert = None;
+    let cleaned = match url.split_once('?') {
+        Some((base, query)) if url.contains("://") => {
+            let mut kept = Vec::new();
+            for pair in query.split('&') {
+                match pair.split_once('=') {
+                    Some(("sslrootcert", path)) => root_cert = Some(path.to_owned()),
+                    Some(("sslmode", "verify-ca" | "verify-full")) => kept.push("sslmode=require"),
+                    _ => kept.push(pair),
+                }
+            }
+            if kept.is_empty() {
+                base.to_owned()
+            } else {
+                format!("{base}?{}", kept.join("&"))
+            }
+        }
+        _ => url.to_owned(),
+    };
+    let mut config: Config = cleaned
+        .parse()
+        .map_err(|e: tokio_postgres::Error| OpenError::Url(e.to_string()))?;
+    if config.get_application_name().is_none() {
+        config.application_name("trailmill");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    Ok((config, tls_connector(root_cert.as_deref())?))
+}
+
+fn tls_connector(
+    root_cert: Option<&str>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, OpenError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore::empty();
+    match root_cert {
+        Some(path) => {
+            for cert in CertificateDer::pem_file_iter(path)
+                .map_err(|e| OpenError::Tls(format!("cannot read sslrootcert {path}: {e}")))?
+            {
+                let cert = cert.map_err(|e| OpenError::Tls(format!("sslrootcert {path}: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| OpenError::Tls(format!("sslrootcert {path}: {e}")))?;
+            }
+        }
+        None => {
+            // Unreadable system certificates only matter if TLS is used;
+            // the handshake then fails with a clear verification error.
+            let found = rustls_native_certs::load_native_certs();
+            let _ = roots.add_parsable_certificates(found.certs);
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| OpenError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// The loader thread: owns the connection and the uncommitted chunks.
+struct Loader {
+    name: String,
+    config: Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    opts: PostgresOptions,
+    rt: tokio::runtime::Runtime,
+    client: Option<Client>,
+    in_transaction: bool,
+    /// Chunks of the open transaction, kept for replay until committed.
+    window: Vec<Chunk>,
+    window_bytes: usize,
+    /// How many of `window` the current transaction holds.
+    loaded: usize,
+    /// Rows the current transaction inserted.
+    inserted: u64,
+    totals: Totals,
+    failure: Arc<Mutex<Option<String>>>,
+    insert_sql: String,
+}
+
+impl Loader {
+    fn start(
+        config: Config,
+        tls: tokio_postgres_rustls::MakeRustlsConnect,
+        opts: PostgresOptions,
+        name: String,
+        failure: Arc<Mutex<Option<String>>>,
+    ) -> Result<Self, OpenError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| OpenError::Database(format!("cannot start a runtime: {e}")))?;
+        let columns = COLUMNS.iter().map(|c| c.0).collect::<Vec<_>>().join(", ");
+        let insert_sql = format!(
+            "INSERT INTO {t} ({columns}) SELECT {columns} FROM trailmill_staging \
+             ON CONFLICT (event_id) DO NOTHING",
+            t = opts.table
+        );
+        let mut loader = Loader {
+            name,
+            config,
+            tls,
+            opts,
+            rt,
+            client: None,
+            in_transaction: false,
+            window: Vec::new(),
+            window_bytes: 0,
+            loaded: 0,
+            inserted: 0,
+            totals: Totals::default(),
+            failure,
+            insert_sql,
+        };
+        loader
+            .connect()
+            .and_then(|()| loader.migrate())
+            .map_err(|e| OpenError::Database(describe(&e)))?;
+        Ok(loader)
+    }
+
+    fn run(&mut self, messages: Receiver<Msg>) {
+        for msg in messages {
+            let failed = self.failure();
+            match msg {
+                Msg::Load(chunk) => {
+                    if failed.is_none() {
+                        self.window_bytes += chunk.data.len();
+                        self.window.push(chunk);
+                        let result = self.retrying("load", Self::sync).and_then(|()| {
+                            if self.window_bytes >= self.opts.max_uncommitted_bytes {
+                                self.commit()
+                            } else {
+                                Ok(())
+                            }
+                        });
+                        if let Err(e) = result {
+                            self.fail(e);
+                        }
+                    }
+                }
+                Msg::Flush(reply) => {
+                    let result = match failed {
+                        Some(e) => Err(e),
+                        None => self.retrying("load", Self::sync).map(|()| self.totals),
+                    };
+                    let _ = reply.send(result.inspect_err(|e| self.fail(e.clone())));
+                }
+                Msg::Commit(reply) => {
+                    let result = match failed {
+                        Some(e) => Err(e),
+                        None => self.commit().map(|()| self.totals),
+                    };
+                    let _ = reply.send(result.inspect_err(|e| self.fail(e.clone())));
+                }
+            }
+        }
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Records a failure that lost the open transaction; the sink stays failed.
+    fn fail(&mut self, reason: String) {
+        self.window.clear();
+        self.window_bytes = 0;
+        self.client = None;
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(reason);
+    }
+
+    fn commit(&mut self) -> Result<(), String> {
+        self.retrying("commit", |this| {
+            this.sync()?;
+            if this.in_transaction {
+                let client = this.client.as_ref().ok_or(LoadError::NoConnection)?;
+                this.rt.block_on(client.batch_execute("COMMIT"))?;
+                this.in_transaction = false;
+            }
+            Ok(())
+        })?;
+        self.totals.staged += self.window.iter().map(|c| c.rows).sum::<u64>();
+        self.totals.inserted += self.inserted;
+        self.inserted = 0;
+        self.window.clear();
+        self.window_bytes = 0;
+        self.loaded = 0;
+        Ok(())
+    }
+
+    /// Runs `step`, reconnecting and retrying it after a connection loss.
+    fn retrying(
+        &mut self,
+        what: &str,
+        mut step: impl FnMut(&mut Self) -> Result<(), LoadError>,
+    ) -> Result<(), String> {
+        let mut attempt = 0;
+        loop {
+            match step(self) {
+                Ok(()) => return Ok(()),
+                Err(e) if is_transient(&e) && attempt < self.opts.reconnect_attempts => {
+                    attempt += 1;
+                    let wait = self
+                        .opts
+                        .reconnect_delay
+                        .saturating_mul(1 << (attempt - 1).min(5))
+                        .min(Duration::from_secs(5));
+                    tracing::warn!(
+                        sink = %self.name,
+                        attempt,
+                        "connection lost during {what} ({}); reconnecting in {wait:?} and replaying {} uncommitted chunks",
+                        describe(&e),
+                        self.window.len()
+                    );
+                    // The aborted transaction left nothing: start over.
+                    self.client = None;
+                    self.in_transaction = false;
+                    std::thread::sleep(wait);
+                }
+                Err(e) => {
+                    return Err(format!("{what} failed: {}", describe(&e)));
+                }
+            }
+        }
+    }
+
+    fn connect(&mut self) -> Result<(), LoadError> {
+        let (client, connection) = self.rt.block_on(self.config.connect(self.tls.clone()))?;
+        self.rt.spawn(async move {
+            // Errors surface on the client's next call.
+            let _ = connection.await;
+        });
+        // The staging table lives in the session's temporary schema, which
+        // WAL does not log; large temp buffers keep a chunk in memory.
+        // (Two statements: one simple query would run them in one implicit
+        // transaction, and a missing table would undo the SET too.)
+        self.rt
+            .block_on(client.batch_execute("SET temp_buffers = '128MB'"))?;
+        self.rt
+            .block_on(client.batch_execute(&format!(
+                "CREATE TEMP TABLE IF NOT EXISTS trailmill_staging (LIKE {} INCLUDING DEFAULTS)",
+                self.opts.table
+            )))
+            .or_else(|e| {
+                // The events table does not exist yet on a first open: the
+                // staging table is created after the migration.
+                if e.code() == Some(&SqlState::UNDEFINED_TABLE) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?;
+        self.client = Some(client);
+        self.in_transaction = false;
+        self.loaded = 0;
+        self.inserted = 0;
+        Ok(())
+    }
+
+    /// Creates or migrates the table, under an advisory lock so that sinks
+    /// opening together do not race.
+    fn migrate(&mut self) -> Result<(), LoadError> {
+        let client = self.client.as_ref().ok_or(LoadError::NoConnection)?;
+        let table = &self.opts.table;
+        let columns: Vec<String> = COLUMNS.iter().map(|(n, t)| format!("{n} {t}")).collect();
+        self.rt.block_on(async {
+            client
+                .batch_execute(
+                    "BEGIN;
+                     SELECT pg_advisory_xact_lock(7426563117);
+                     CREATE TABLE IF NOT EXISTS trailmill_schema (
+                         name text PRIMARY KEY,
+                         version integer NOT NULL,
+                         migrated_at timestamptz NOT NULL DEFAULT now())",
+                )
+                .await?;
+            let row = client
+                .query_opt(
+                    "SELECT version FROM trailmill_schema WHERE name = $1",
+                    &[table],
+                )
+                .await?;
+            let version: i32 = row.map_or(0, |r| r.get(0));
+            if version > SCHEMA_VERSION {
+                client.batch_execute("ROLLBACK").await?;
+                return Ok(Some(version));
+            }
+            // Version 1: the table and its indexes.
+            if version < 1 {
+                client
+                    .batch_execute(&format!(
+                        "CREATE TABLE IF NOT EXISTS {table} ({cols});
+                         CREATE INDEX IF NOT EXISTS {table}_by_time ON {table} (event_time);
+                         CREATE INDEX IF NOT EXISTS {table}_by_source_name ON {table} (event_source, event_name);",
+                        cols = columns.join(", ")
+                    ))
+                    .await?;
+            }
+            client
+                .execute(
+                    "INSERT INTO trailmill_schema (name, version) VALUES ($1, $2)
+                     ON CONFLICT (name) DO UPDATE SET version = $2, migrated_at = now()",
+                    &[table, &SCHEMA_VERSION],
+                )
+                .await?;
+            client.batch_execute("COMMIT").await?;
+            client
+                .batch_execute(&format!(
+                    "CREATE TEMP TABLE IF NOT EXISTS trailmill_staging (LIKE {table} INCLUDING DEFAULTS)"
+                ))
+                .await?;
+            Ok::<_, tokio_postgres::Error>(None)
+        })?
+        .map_or(Ok(()), |v| Err(LoadError::NewerSchema(v)))
+    }
+
+    /// Brings the transaction up to date: reconnects if needed, and loads
+    /// the chunks it does not hold yet (after a reconnect: all of them).
+    fn sync(&mut self) -> Result<(), LoadError> {
+        if self.client.is_none() {
+            self.connect()?;
+        }
+        if self.loaded == self.window.len() {
+            return Ok(());
+        }
+        let client = self.client.as_ref().ok_or(LoadError::NoConnection)?;
+        if !self.in_transaction {
+            self.rt.block_on(client.batch_execute("BEGIN"))?;
+            self.in_transaction = true;
+        }
+        while self.loaded < self.window.len() {
+            let chunk = &self.window[self.loaded];
+            let inserted = self.rt.block_on(async {
+                let sink = client
+                    .copy_in::<_, Bytes>("COPY trailmill_staging FROM STDIN (FORMAT binary)")
+                    .await?;
+                futures_util::pin_mut!(sink);
+                sink.send(Bytes::from_static(COPY_HEADER)).await?;
+                sink.send(chunk.data.clone()).await?;
+                sink.send(Bytes::from_static(COPY_TRAILER)).await?;
+                sink.as_mut().finish().await?;
+                let n = client.execute(self.insert_sql.as_str(), &[]).await?;
+                client.batch_execute("TRUNCATE trailmill_staging").await?;
+                Ok::<u64, tokio_postgres::Error>(n)
+            })?;
+            self.inserted += inserted;
+            self.loaded += 1;
+        }
+        Ok(())
+    }
+}
+
+/// A loader step's failure.
+#[derive(Debug)]
+enum LoadError {
+    /// From the client or the server.
+    Pg(tokio_postgres::Error),
+    /// A call with no connection (after a loss): reconnect.
+    NoConnection,
+    /// The table was migrated by a newer trailmill.
+    NewerSchema(i32),
+}
+
+impl From<tokio_postgres::Error> for LoadError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        LoadError::Pg(e)
+    }
+}
+
+/// True for failures a new connection can cure: a closed connection, I/O
+/// errors, server shutdown or restart, and too many connections.
+fn is_transient(e: &LoadError) -> bool {
+    let e = match e {
+        LoadError::Pg(e) => e,
+        LoadError::NoConnection => return true,
+        LoadError::NewerSchema(_) => return false,
+    };
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08")
+                || matches!(c, "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01")
+        }
+        // No SQLSTATE: the failure was below the protocol (I/O, timeout, TLS).
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
+}
+
+fn describe(e: &LoadError) -> String {
+    match e {
+        LoadError::NoConnection => "not connected".to_owned(),
+        LoadError::NewerSchema(v) => format!(
+            "the table is at schema version {v}, newer than this trailmill's {SCHEMA_VERSION}"
+        ),
+        LoadError::Pg(e) => match e.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => match std::error::Error::source(e) {
+                Some(s) => format!("{e}: {s}"),
+                None => e.to_string(),
+            },
+        },
+    }
+}

@@ -1,0 +1,109 @@
+//! The PostgreSQL sink through `trailmill process`, on real CloudTrail data
+//! and the test cluster `scripts/test` starts (`TRAILMILL_PG_URL`).
+
+mod support;
+
+#[path = "support/pg.rs"]
+mod pg;
+
+use support::{datasets, run_ok};
+
+/// The summary's "sink NAME: N written, M duplicates collapsed" numbers.
+fn sink_counts(stderr: &[u8], prefix: &str) -> (u64, u64) {
+    let text = String::from_utf8_lossy(stderr);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("trailmill: sink {prefix}")))
+        .unwrap_or_else(|| panic!("no summary line for {prefix} in:\n{text}"));
+    let tail = line.rsplit_once(": ").unwrap().1;
+    let nums: Vec<u64> = tail
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+#[test]
+fn datasets_twice_into_postgres_leave_the_rows_of_once() {
+    let url = pg::fresh_db("trailmill_test_datasets_twice");
+    let invictus = datasets().join("invictus-ir-aws/CloudTrail");
+    let stratus = datasets().join("stratus-red-team-detonations");
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    let db = sqlite_dir.path().join("e.db");
+    let pg_spec = format!("postgres:{url}");
+    let sqlite_spec = format!("sqlite:{}", db.display());
+    let args = [
+        "process",
+        invictus.to_str().unwrap(),
+        stratus.to_str().unwrap(),
+        "--sink",
+        &pg_spec,
+        "--sink",
+        &sqlite_spec,
+        // Every run reads every file, for the stores to collapse the
+        // repeats (a state beside e.db would skip the files done).
+        "--no-state",
+    ];
+
+    let first = run_ok(&args);
+    let (written, dups) = sink_counts(&first.stderr, "postgres:");
+    assert_eq!(written + dups, 3210, "every event reaches the sink");
+    // The fan-out's other sink agrees on what is unique.
+    assert_eq!(sink_counts(&first.stderr, "sqlite:"), (written, dups));
+    let rows: u64 = pg::scalar(&url, "SELECT count(*) FROM events")
+        .parse()
+        .unwrap();
+    assert_eq!(rows, written);
+
+    let second = run_ok(&args);
+    assert_eq!(
+        sink_counts(&second.stderr, "postgres:"),
+        (0, 3210),
+        "a re-run inserts nothing and reports every event as a duplicate"
+    );
+    let again: u64 = pg::scalar(&url, "SELECT count(*) FROM events")
+        .parse()
+        .unwrap();
+    assert_eq!(again, rows, "processing twice leaves the rows of once");
+
+    // The same unique keys and exact texts as the SQLite store.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT event_id, raw FROM events ORDER BY event_id")
+        .unwrap();
+    let sqlite_rows: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let pg_rows: Vec<(String, String)> = pg::query(
+        &url,
+        "SELECT event_id, raw FROM events ORDER BY event_id COLLATE \"C\"",
+    )
+    .into_iter()
+    .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
+    .collect();
+    assert_eq!(pg_rows.len(), sqlite_rows.len());
+    assert!(
+        pg_rows == sqlite_rows,
+        "raw must be each record's exact text"
+    );
+
+    // Typed columns and jsonb agree with the record.
+    let mismatched = pg::scalar(
+        &url,
+        "SELECT count(*) FROM events WHERE
+            event->>'eventName' IS DISTINCT FROM event_name
+         OR event->>'eventSource' IS DISTINCT FROM event_source
+         OR event->>'recipientAccountId' IS DISTINCT FROM recipient_account_id
+         OR event->'userIdentity'->>'arn' IS DISTINCT FROM user_arn
+         OR (event->>'eventTime')::timestamptz IS DISTINCT FROM event_time
+         OR raw::jsonb <> event",
+    );
+    assert_eq!(mismatched, "0");
+    let stratus_rows = pg::scalar(
+        &url,
+        "SELECT count(*) FROM events WHERE source_object LIKE '%stratus-red-team-detonations%'",
+    );
+    assert!(stratus_rows.parse::<u64>().unwrap() > 0);
+}
