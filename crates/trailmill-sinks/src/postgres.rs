@@ -934,3 +934,30 @@ fn describe(e: &LoadError) -> String {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonb_safe_replaces_only_what_jsonb_rejects() {
+        let same = br#"{"a":"\\u0000 is text","b":"\ud83d\ude00","c":"\u00e9"}"#;
+        assert!(matches!(jsonb_safe(same), Cow::Borrowed(_)));
+        let fixed =
+            jsonb_safe(br#"{"a":"x\u0000y","b":"\ud800","c":"\udc00z","d":"\ud800\u0041"}"#);
+        assert_eq!(
+            std::str::from_utf8(&fixed).unwrap(),
+            r#"{"a":"x\ufffdy","b":"\ufffd","c":"\ufffdz","d":"\ufffd\u0041"}"#
+        );
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db?sslmode=require"),
+            "postgres://u:***@h:5432/db?sslmode=require"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("host=h password=secret"), "host=h password=***");
+    }
+}
