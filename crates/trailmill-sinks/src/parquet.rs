@@ -1007,6 +1007,7 @@ mod tests {
 
     #[test]
     fn values_land_in_their_columns() {
+        use arrow_array::Array;
         use arrow_array::cast::AsArray;
         use arrow_array::types::TimestampMicrosecondType;
         use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
