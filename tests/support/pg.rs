@@ -47,7 +47,10 @@ pub fn query(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
         let messages = client
             .simple_query(sql)
             .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            .unwrap_or_else(|e| match e.as_db_error() {
+                Some(db) => panic!("{sql}: {}", db.message()),
+                None => panic!("{sql}: {e}"),
+            });
         drop(client);
         let _ = driver.await;
         messages
@@ -73,9 +76,12 @@ pub fn scalar(url: &str, sql: &str) -> String {
 /// it); returns its URL.
 pub fn fresh_db(name: &str) -> String {
     let base = base_url();
+    // Two queries: one simple query would be one transaction, which
+    // DROP DATABASE and CREATE DATABASE refuse to run in.
     query(
         &base,
-        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"),
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
     );
+    query(&base, &format!("CREATE DATABASE {name}"));
     with_db(&base, name)
 }

@@ -44,7 +44,9 @@
 //!
 //! # TLS
 //!
-//! `sslmode=disable|prefer|require` in the URL (the default is `prefer`).
+//! `sslmode=disable|prefer|require` in the URL; without one, TLS is off
+//! (libpq's default, `prefer`, does not verify the server, and would
+//! silently accept what rustls refuses).
 //! TLS is rustls, which always verifies the server certificate and host name
 //! (stricter than libpq's `require`): against the system's roots, or the CA
 //! in `sslrootcert=PATH`. `verify-ca` and `verify-full` are read as `require`.
@@ -509,6 +511,16 @@ fn parse_url(url: &str) -> Result<(Config, tokio_postgres_rustls::MakeRustlsConn
             }
         }
         _ => url.to_owned(),
+    };
+    // libpq's default, `prefer`, uses TLS without verifying the server;
+    // rustls always verifies, so `prefer` would refuse servers with private
+    // certificates that libpq accepts. Without an sslmode, TLS is off, as
+    // with libpq's `disable`; ask for it with `sslmode=require`.
+    let cleaned = if url.contains("://") && !url.contains("sslmode=") {
+        let sep = if cleaned.contains('?') { '&' } else { '?' };
+        format!("{cleaned}{sep}sslmode=disable")
+    } else {
+        cleaned
     };
     let mut config: Config = cleaned
         .parse()

@@ -151,7 +151,7 @@ fn values_postgres_text_and_jsonb_reject_are_stored() {
     // surrogate pair, and a record without an eventID (delivered twice).
     let text = r#"{"Records":[
         {"eventID":"nul","eventName":"a\u0000b","eventTime":"2024-01-01T00:00:00Z"},
-        {"eventID":"pair","userAgent":"\ud83d\ude00 \\u0000"},
+        {"eventID":"pair","eventName":"Pair","userAgent":"\ud83d\ude00 \\u0000"},
         {"eventName":"NoId","n":1E2},
         {"eventName":"NoId","n":1E2}
     ]}"#;
