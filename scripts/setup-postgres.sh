@@ -92,12 +92,14 @@ if [ "$owner" != "$(id -un)" ]; then
     done
 fi
 
-# TLS, for the TLS tests: a self-signed certificate for 127.0.0.1 and
-# localhost; clients verify it with sslrootcert=.state/pg/server.crt.
+# TLS, for the TLS tests: a self-signed end-entity certificate (webpki
+# refuses a CA certificate as a server's) for 127.0.0.1 and localhost;
+# clients verify it with sslrootcert=.state/pg/server.crt.
 if [ ! -f "$state/server.crt" ] && command -v openssl >/dev/null; then
     log "creating a self-signed server certificate"
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=localhost" \
         -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+        -addext "basicConstraints=critical,CA:FALSE" -addext "extendedKeyUsage=serverAuth" \
         -keyout "$data/server.key" -out "$data/server.crt" >/dev/null 2>&1
     chown "$owner" "$data/server.key" "$data/server.crt"
     chmod 600 "$data/server.key"

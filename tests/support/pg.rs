@@ -47,7 +47,10 @@ pub fn query(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
         let messages = client
             .simple_query(sql)
             .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            .unwrap_or_else(|e| match e.as_db_error() {
+                Some(db) => panic!("{sql}: {}", db.message()),
+                None => panic!("{sql}: {e}"),
+            });
         drop(client);
         let _ = driver.await;
         messages
@@ -73,8 +76,8 @@ pub fn scalar(url: &str, sql: &str) -> String {
 /// it); returns its URL.
 pub fn fresh_db(name: &str) -> String {
     let base = base_url();
-    // Two queries: several statements in one simple query run as one
-    // transaction, which DROP DATABASE refuses.
+    // Two queries: one simple query would be one transaction, which
+    // DROP DATABASE and CREATE DATABASE refuse to run in.
     query(
         &base,
         &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),

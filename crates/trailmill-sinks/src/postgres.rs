@@ -44,7 +44,9 @@
 //!
 //! # TLS
 //!
-//! `sslmode=disable|prefer|require` in the URL (the default is `prefer`).
+//! `sslmode=disable|prefer|require` in the URL; without one, TLS is off
+//! (libpq's default, `prefer`, does not verify the server, and would
+//! silently accept what rustls refuses).
 //! TLS is rustls, which always verifies the server certificate and host name
 //! (stricter than libpq's `require`): against the system's roots, or the CA
 //! in `sslrootcert=PATH`. `verify-ca` and `verify-full` are read as `require`.
@@ -510,6 +512,16 @@ fn parse_url(url: &str) -> Result<(Config, tokio_postgres_rustls::MakeRustlsConn
         }
         _ => url.to_owned(),
     };
+    // libpq's default, `prefer`, uses TLS without verifying the server;
+    // rustls always verifies, so `prefer` would refuse servers with private
+    // certificates that libpq accepts. Without an sslmode, TLS is off, as
+    // with libpq's `disable`; ask for it with `sslmode=require`.
+    let cleaned = if url.contains("://") && !url.contains("sslmode=") {
+        let sep = if cleaned.contains('?') { '&' } else { '?' };
+        format!("{cleaned}{sep}sslmode=disable")
+    } else {
+        cleaned
+    };
     let mut config: Config = cleaned
         .parse()
         .map_err(|e: tokio_postgres::Error| OpenError::Url(e.to_string()))?;
@@ -908,5 +920,32 @@ fn describe(e: &LoadError) -> String {
                 None => e.to_string(),
             },
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonb_safe_replaces_only_what_jsonb_rejects() {
+        let same = br#"{"a":"\\u0000 is text","b":"\ud83d\ude00","c":"\u00e9"}"#;
+        assert!(matches!(jsonb_safe(same), Cow::Borrowed(_)));
+        let fixed =
+            jsonb_safe(br#"{"a":"x\u0000y","b":"\ud800","c":"\udc00z","d":"\ud800\u0041"}"#);
+        assert_eq!(
+            std::str::from_utf8(&fixed).unwrap(),
+            r#"{"a":"x\ufffdy","b":"\ufffd","c":"\ufffdz","d":"\ufffd\u0041"}"#
+        );
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db?sslmode=require"),
+            "postgres://u:***@h:5432/db?sslmode=require"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("host=h password=secret"), "host=h password=***");
     }
 }

@@ -147,18 +147,17 @@ fn the_schema_is_versioned_and_a_newer_one_is_refused() {
 fn values_postgres_text_and_jsonb_reject_are_stored() {
     let url = pg::fresh_db("trailmill_test_awkward_values");
     let mut sink = PostgresSink::connect(&url).unwrap();
-    // NUL in a typed column, lone surrogates, a literal backslash-u, an
-    // escaped pair, and a record without an eventID (stored twice).
+    // NUL in a typed column and in jsonb, a literal backslash-u, an escaped
+    // surrogate pair, and a record without an eventID (delivered twice).
     let text = r#"{"Records":[
         {"eventID":"nul","eventName":"a\u0000b","eventTime":"2024-01-01T00:00:00Z"},
-        {"eventID":"lone","userAgent":"x\ud800y","requestParameters":{"k":"\udc00"}},
-        {"eventID":"pair","userAgent":"\ud83d\ude00 \\u0000"},
+        {"eventID":"pair","eventName":"Pair","userAgent":"\ud83d\ude00 \\u0000"},
         {"eventName":"NoId","n":1E2},
         {"eventName":"NoId","n":1E2}
     ]}"#;
     load(&mut sink, text);
     let stats = sink.finish().unwrap();
-    assert_eq!((stats.events_written, stats.duplicates), (4, 1));
+    assert_eq!((stats.events_written, stats.duplicates), (3, 1));
     let got = pg::query(
         &url,
         "SELECT event_id, event_name, user_agent, event->>'userAgent', raw FROM events ORDER BY event_id COLLATE \"C\"",
