@@ -1,13 +1,31 @@
 //! trailmill's AWS clients, kept out of the core crates so that decoding and
 //! validation stay pure and fast to build and test.
 //!
-//! Today: CloudTrail's public keys ([`fetch_public_keys`]), which
-//! `trailmill validate` needs online and `trailmill keys fetch` saves for
-//! offline use. The clients use the standard AWS configuration: the credential
-//! chain, profiles, the region, and `AWS_ENDPOINT_URL` /
-//! `AWS_ENDPOINT_URL_CLOUDTRAIL` for other endpoints (such as a local test
-//! server). The async SDK runs on a small runtime owned by each call, so
-//! callers stay synchronous.
+//! - CloudTrail's public keys ([`fetch_public_keys`]), which `trailmill
+//!   validate` needs online and `trailmill keys fetch` saves for offline use.
+//! - [`sqs`]: a synchronous face over the SQS calls the worker needs.
+//! - [`worker`]: the queue worker, a pipeline [`Source`](trailmill_pipeline::Source)
+//!   fed by SQS notifications, with CPL's deletion semantics.
+//! - [`enqueue`]: S3-event-format messages announcing a backfill's objects.
+//! - [`s3get`]: the worker's S3 downloads.
+//!
+//! The clients use the standard AWS configuration: the credential chain,
+//! profiles, the region, and `AWS_ENDPOINT_URL` (or per-service variables such
+//! as `AWS_ENDPOINT_URL_SQS`) for other endpoints, such as a local test
+//! server. The async SDK runs on runtimes owned here, so callers stay
+//! synchronous.
+
+pub mod enqueue;
+pub mod s3get;
+pub mod sqs;
+pub mod worker;
+
+pub use s3get::GetObjectFetcher;
+pub use sqs::{QueueCounts, SqsClient};
+pub use worker::{
+    MessageFilter, MessageInfo, ObjectFetcher, Progress, ProgressState, QueueReporter, QueueSource,
+    QueueStats, WorkerHooks, WorkerOptions,
+};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_cloudtrail::primitives::DateTime;
@@ -26,7 +44,7 @@ pub struct AwsError {
 }
 
 impl AwsError {
-    fn new(action: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+    pub(crate) fn new(action: impl Into<String>, reason: impl std::fmt::Display) -> Self {
         AwsError {
             action: action.into(),
             reason: reason.to_string(),

@@ -1,0 +1,121 @@
+//! `trailmill enqueue`: announce a bucket's selected log files on an SQS
+//! queue, as S3 event notifications, for `trailmill worker`s to share.
+
+use std::ops::ControlFlow;
+
+use clap::Args;
+use trailmill_aws::enqueue::{EnqueueReport, Packer, Packing, send_all};
+use trailmill_aws::{GetObjectFetcher, SqsClient};
+use trailmill_core::ObjectKey;
+use trailmill_core::key::Classified;
+use trailmill_core::notification::NotifiedObject;
+use trailmill_pipeline::ListStats;
+
+use crate::args::SelectionArgs;
+
+/// Arguments of `trailmill enqueue`.
+#[derive(Args, Debug)]
+pub struct EnqueueArgs {
+    /// The bucket, and optionally a key prefix: s3://BUCKET[/PREFIX].
+    #[arg(value_name = "S3_URL")]
+    pub source: String,
+    /// The SQS queue URL the workers read.
+    #[arg(long, value_name = "URL")]
+    pub queue: String,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Most keys per message (a worker deletes a message once all its files are stored).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub keys_per_message: usize,
+    /// No summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Messages gathered before a `SendMessageBatch`.
+const SEND_EVERY: usize = 10;
+
+/// Lists the selected log files and sends them to the queue. True when every
+/// selected key was sent.
+pub fn run(a: EnqueueArgs) -> anyhow::Result<bool> {
+    let rest = a
+        .source
+        .strip_prefix("s3://")
+        .ok_or_else(|| anyhow::anyhow!("{:?} is not an s3://BUCKET[/PREFIX] URL", a.source))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        anyhow::bail!("{:?} names no bucket", a.source);
+    }
+    let selection = a.selection.to_selection();
+    let s3 = GetObjectFetcher::connect()?;
+    let sqs = SqsClient::connect(&a.queue)?;
+    let event_time = jiff::Timestamp::now().to_string();
+    let mut packer = Packer::new(
+        Packing {
+            max_keys: a.keys_per_message.max(1),
+            ..Packing::default()
+        },
+        event_time,
+    );
+    let mut stats = ListStats::default();
+    let mut report = EnqueueReport::default();
+    let mut pending: Vec<(String, usize)> = Vec::with_capacity(SEND_EVERY);
+    let mut failure: Option<anyhow::Error> = None;
+    let mut send = |pending: &mut Vec<(String, usize)>, report: &mut EnqueueReport| {
+        let sent = send_all(&sqs, &a.queue, pending.drain(..))?;
+        report.messages += sent.messages;
+        report.keys += sent.keys;
+        report.batches += sent.batches;
+        report.retries += sent.retries;
+        anyhow::Ok(())
+    };
+    s3.list(bucket, prefix, &mut |key, size, etag| {
+        match ObjectKey::classify(key) {
+            Classified::Trail(k) => {
+                if let Err(why) = selection.check(key, &k) {
+                    stats.count_skip(why);
+                    return ControlFlow::Continue(());
+                }
+            }
+            Classified::Other { .. } => {
+                stats.skipped_other += 1;
+                return ControlFlow::Continue(());
+            }
+        }
+        stats.listed += 1;
+        let object = NotifiedObject {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size,
+            etag: etag.map(str::to_owned),
+        };
+        pending.extend(packer.push(&object));
+        if pending.len() >= SEND_EVERY
+            && let Err(e) = send(&mut pending, &mut report)
+        {
+            failure = Some(e);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    pending.extend(packer.finish());
+    send(&mut pending, &mut report)?;
+    if !a.quiet {
+        eprintln!(
+            "trailmill enqueue: {} keys in {} messages sent to {} ({} batches, {} entries retried); skipped {} digests, {} insights, {} unselected, {} other",
+            report.keys,
+            report.messages,
+            a.queue,
+            report.batches,
+            report.retries,
+            stats.skipped_digests,
+            stats.skipped_insights,
+            stats.skipped_unselected,
+            stats.skipped_other,
+        );
+    }
+    Ok(report.keys == stats.listed)
+}
