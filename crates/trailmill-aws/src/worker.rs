@@ -872,7 +872,7 @@ impl Inner {
                 self.report(Progress {
                     state,
                     success: failure.is_none(),
-                    message_id: Some(id),
+                    message_id: Some(*id),
                     object: None,
                     detail: failure.map(String::as_str),
                 });
@@ -905,7 +905,7 @@ impl Inner {
                         self.report(Progress {
                             state: ProgressState::UncaughtException,
                             success: false,
-                            message_id: Some(id),
+                            message_id: Some(*id),
                             object: None,
                             detail: Some(&format!("release failed: {reason}")),
                         });
