@@ -5,86 +5,18 @@
 
 mod support;
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpListener;
+use std::process::Command;
 
-use support::{repo, trailmill};
-
-/// A moto server on 127.0.0.1, stopped on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Moto {
-    fn start(keys: &std::path::Path) -> Moto {
-        let python = std::env::var_os("TRAILMILL_MOTO_PYTHON")
-            .map_or_else(|| repo().join(".venv/moto/bin/python"), PathBuf::from);
-        assert!(
-            python.exists(),
-            "{} is missing: run scripts/setup-moto.sh (or set TRAILMILL_MOTO_PYTHON)",
-            python.display()
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(python)
-            .arg(repo().join("scripts/moto-server.py"))
-            .arg(port.to_string())
-            .env("TRAILMILL_MOTO_PUBLIC_KEYS", keys)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn command(&self) -> Command {
-        aws_command(&self.endpoint)
-    }
-}
-
-/// `trailmill` pointed at `endpoint` with test credentials and nothing from
-/// this machine's AWS configuration.
-fn aws_command(endpoint: &str) -> Command {
-    let mut c = trailmill();
-    c.env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    c
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::repo;
+use support::s3::{Moto, aws_command};
 
 #[test]
 fn keys_fetch_and_online_validation_use_cloudtrail_list_public_keys() {
     let fixture_keys = repo().join("fixtures/trail/keys.json");
-    let moto = Moto::start(&fixture_keys);
+    let moto = Moto::start(Some(&fixture_keys));
 
-    let out = moto
-        .command()
+    let out = aws_command(&moto.endpoint)
         .args([
             "keys",
             "fetch",
@@ -129,8 +61,7 @@ fn keys_fetch_and_online_validation_use_cloudtrail_list_public_keys() {
     let mirror = tmp.path().join("m");
     std::fs::remove_file(mirror.join("keys.json")).unwrap();
     let arn = "arn:aws:cloudtrail:us-east-1:462237097298:trail/synth-trail";
-    let out = moto
-        .command()
+    let out = aws_command(&moto.endpoint)
         .args([
             "validate",
             mirror.to_str().unwrap(),

@@ -1,27 +1,51 @@
 //! trailmill's AWS clients, kept out of the core crates so that decoding and
-//! validation stay pure and fast to build and test.
+//! validation stay pure and fast to build and test: no other trailmill
+//! library depends on AWS, tokio or an HTTP stack.
 //!
-//! - CloudTrail's public keys ([`fetch_public_keys`]), which `trailmill
-//!   validate` needs online and `trailmill keys fetch` saves for offline use.
-//! - [`sqs`]: a synchronous face over the SQS calls the worker needs.
-//! - [`worker`]: the queue worker, a pipeline [`Source`](trailmill_pipeline::Source)
-//!   fed by SQS notifications, with CPL's deletion semantics.
-//! - [`enqueue`]: S3-event-format messages announcing a backfill's objects.
-//! - [`s3get`]: the worker's S3 downloads.
+//! # How the pieces fit
 //!
-//! The clients use the standard AWS configuration: the credential chain,
-//! profiles, the region, and `AWS_ENDPOINT_URL` (or per-service variables such
-//! as `AWS_ENDPOINT_URL_SQS`) for other endpoints, such as a local test
-//! server. The async SDK runs on runtimes owned here, so callers stay
-//! synchronous.
+//! - [`S3Client`] ([`s3`]) loads the standard AWS configuration (credential
+//!   chain, profiles, region, `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3`) with
+//!   [`S3Options`] (path style, requester pays, concurrency, timeouts,
+//!   [`RetryPolicy`]), owns the async runtime, and counts requests and
+//!   retries ([`S3Stats`]). Everything below shares one client.
+//! - [`Planner`] ([`plan`]) turns an [`S3Url`] and a [`ListScope`] into
+//!   parallel listings by account, region and day, streamed in order
+//!   ([`Listing`]); [`S3Client::list_objects`] and [`S3Client::list_dirs`]
+//!   are the paged, retried listing primitives it uses.
+//! - [`Fetcher`] ([`fetch`]) downloads announced objects ahead of their
+//!   readers, with bounded concurrency and bytes, retrying transient
+//!   failures ([`retry`]), including failures while a body streams.
+//! - [`S3Source`] ([`source`]) is the pipeline's `Source` over `s3://` URLs
+//!   (planner + fetcher), and [`S3Store`] ([`store`]) the validator's
+//!   `ObjectStore` (digest signatures from object metadata).
+//! - [`worker`] is the SQS queue worker: a pipeline `Source` fed by
+//!   notifications ([`sqs`] wraps the SQS calls), with CPL's deletion
+//!   semantics; [`enqueue`] announces a backfill's objects on a queue.
+//! - [`fetch_public_keys`] reads CloudTrail's public keys, which
+//!   `trailmill validate` needs online and `trailmill keys fetch` saves.
+//!
+//! Callers stay synchronous: each client owns a small multi-threaded tokio
+//! runtime, and the blocking entry points may be called from any thread that
+//! is not one of its threads.
 
 pub mod enqueue;
-pub mod s3get;
+pub mod fetch;
+pub mod plan;
+pub mod retry;
+pub mod s3;
+pub mod source;
 pub mod sqs;
+pub mod store;
 pub mod worker;
 
-pub use s3get::GetObjectFetcher;
+pub use fetch::{FetchError, Fetched, Fetcher};
+pub use plan::{Layout, ListError, ListScope, ListedObject, Listing, Planner, Service};
+pub use retry::RetryPolicy;
+pub use s3::{S3Client, S3Counters, S3Options, S3Stats, S3Url, object_name, split_object_name};
+pub use source::S3Source;
 pub use sqs::{QueueCounts, SqsClient};
+pub use store::S3Store;
 pub use worker::{
     MessageFilter, MessageInfo, ObjectFetcher, Progress, ProgressState, QueueReporter, QueueSource,
     QueueStats, WorkerHooks, WorkerOptions,

@@ -52,6 +52,7 @@ use trailmill_pipeline::{
 };
 
 use crate::AwsError;
+use crate::s3::{object_name, split_object_name};
 use crate::sqs::{MAX_BATCH, ReceivedMessage, SqsClient};
 
 /// Downloads the objects that messages announce.
@@ -446,9 +447,18 @@ impl Drop for QueueSource {
     }
 }
 
-/// Splits `s3://bucket/key`.
-fn split_s3_name(name: &str) -> Option<(&str, &str)> {
-    name.strip_prefix("s3://")?.split_once('/')
+/// The S3 source's prefetching fetcher: announced objects download ahead of
+/// the pipeline's workers, with bounded concurrency and retries.
+impl ObjectFetcher for crate::fetch::Fetcher {
+    fn hint(&self, bucket: &str, key: &str, size: Option<u64>) {
+        crate::fetch::Fetcher::hint(self, bucket, key, size);
+    }
+
+    fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+        crate::fetch::Fetcher::get(self, bucket, key)
+            .map(|fetched| fetched.bytes)
+            .map_err(|e| e.reason)
+    }
 }
 
 impl Source for QueueSource {
@@ -521,7 +531,7 @@ impl Source for QueueSource {
     fn read(&self, object: &SourceObject) -> Result<ObjectData, SourceError> {
         let inner = &self.inner;
         let message_id = inner.message_id(object.tag);
-        let (bucket, key) = split_s3_name(&object.name)
+        let (bucket, key) = split_object_name(&object.name)
             .ok_or_else(|| SourceError::new(&object.name, "not an s3://bucket/key name"))?;
         let result = inner.fetcher.get(bucket, key);
         inner.report(Progress {
@@ -743,7 +753,7 @@ impl Inner {
                 }
             }
             objects.push(SourceObject {
-                name: format!("s3://{}/{}", a.bucket, a.key),
+                name: object_name(&a.bucket, &a.key),
                 key: a.key,
                 size: a.size,
                 version: a.etag,
@@ -791,7 +801,7 @@ impl Inner {
         };
         for mut object in objects {
             object.tag = tag;
-            if let Some((bucket, key)) = split_s3_name(&object.name) {
+            if let Some((bucket, key)) = split_object_name(&object.name) {
                 self.fetcher.hint(bucket, key, object.size);
             }
             stats.listed += 1;
@@ -1105,11 +1115,5 @@ mod tests {
         assert_eq!(info.account(), Some("123456789012"));
         assert_eq!(info.receive_count(), Some(3));
         assert_eq!(info.sent_timestamp(), Some(1_704_067_200_123));
-    }
-
-    #[test]
-    fn s3_names_split_at_the_first_slash() {
-        assert_eq!(split_s3_name("s3://b/a/b/c"), Some(("b", "a/b/c")));
-        assert_eq!(split_s3_name("/tmp/x"), None);
     }
 }

@@ -1,9 +1,112 @@
 //! Arguments shared by several commands, and their conversion into the
 //! library's plain configuration types.
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use clap::Args;
+use trailmill_aws::{RetryPolicy, S3Client, S3Options, S3Url};
 use trailmill_core::filter::event_time_text;
 use trailmill_core::{EventFilter, Selection};
+
+/// How to reach S3, for `s3://` sources. Credentials, profile, region and
+/// endpoint come from the standard AWS configuration (`AWS_PROFILE`,
+/// `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, …).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "S3 (s3:// sources)")]
+pub struct S3Args {
+    /// Address buckets by path (ENDPOINT/BUCKET/KEY). Always on when an
+    /// endpoint URL is configured (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3).
+    #[arg(long)]
+    pub path_style: bool,
+    /// Accept the charges of a requester-pays bucket.
+    #[arg(long)]
+    pub requester_pays: bool,
+    /// Downloads in flight at once.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub fetch_concurrency: usize,
+    /// Most MiB downloaded ahead of processing.
+    #[arg(long, default_value_t = 512, value_name = "MIB")]
+    pub prefetch_mib: u64,
+    /// Seconds a request may wait for its response, or a body for its next
+    /// bytes, before the attempt is retried.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub request_timeout: u64,
+    /// Attempts per request, the first included (retries use exponential
+    /// backoff with jitter).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub max_attempts: u32,
+}
+
+impl S3Args {
+    /// The library's options.
+    pub fn options(&self) -> S3Options {
+        let defaults = S3Options::default();
+        S3Options {
+            path_style: self.path_style,
+            requester_pays: self.requester_pays,
+            fetch_concurrency: self.fetch_concurrency.max(1),
+            max_bytes_in_flight: self.prefetch_mib.saturating_mul(1 << 20),
+            request_timeout: Duration::from_secs(self.request_timeout.max(1)),
+            retry: RetryPolicy {
+                max_attempts: self.max_attempts.max(1),
+                ..defaults.retry
+            },
+            ..defaults
+        }
+    }
+
+    /// A client, in `bucket`'s region when that differs from the configured one.
+    pub fn connect(&self, bucket: Option<&str>) -> anyhow::Result<S3Client> {
+        Ok(S3Client::connect(self.options(), bucket)?)
+    }
+}
+
+/// The sources of a command: local paths or `s3://` URLs (not both).
+pub enum Sources {
+    /// Files and directories.
+    Local(Vec<PathBuf>),
+    /// Buckets and prefixes.
+    S3(Vec<S3Url>),
+}
+
+impl Sources {
+    /// Sorts `sources` into local paths or S3 URLs.
+    pub fn of(sources: &[PathBuf]) -> anyhow::Result<Sources> {
+        let is_s3 = |p: &Path| p.to_str().is_some_and(S3Url::is_s3_url);
+        if !sources.iter().any(|p| is_s3(p)) {
+            return Ok(Sources::Local(sources.to_vec()));
+        }
+        let mut urls = Vec::new();
+        for p in sources {
+            let text = p.to_str().unwrap_or_default();
+            if !is_s3(p) {
+                anyhow::bail!(
+                    "cannot mix local paths and s3:// URLs in one run: {}",
+                    p.display()
+                );
+            }
+            urls.push(
+                S3Url::parse(text).ok_or_else(|| {
+                    anyhow::anyhow!("{text:?} is not an s3://BUCKET[/PREFIX] URL")
+                })?,
+            );
+        }
+        Ok(Sources::S3(urls))
+    }
+}
+
+/// The retries and downloads of an S3 run, for the summary.
+pub fn print_s3_counters(client: &S3Client) {
+    let c = client.stats().snapshot();
+    eprintln!(
+        "trailmill: s3: {} requests, {} retried, {} failed after retries, {:.1} MB downloaded",
+        c.requests,
+        c.retries,
+        c.failures,
+        c.bytes as f64 / 1e6
+    );
+}
 
 /// Which files to read, from their keys.
 #[derive(Args, Debug, Clone, Default)]
@@ -30,6 +133,11 @@ pub struct SelectionArgs {
     /// Also read CloudTrail Insights files.
     #[arg(long)]
     pub include_insights: bool,
+    /// Only shard I of N (from 0): a stable partition of the listed objects by
+    /// a hash of the object key, for batch array jobs. The same I/N on any
+    /// machine and version gives the same objects.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<trailmill_core::Shard>,
 }
 
 impl SelectionArgs {
@@ -43,6 +151,7 @@ impl SelectionArgs {
             start: self.start,
             end: self.end,
             include_insights: self.include_insights,
+            shard: self.shard,
         }
     }
 }

@@ -30,24 +30,22 @@ pub struct EnqueueArgs {
     /// No summary.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub s3: S3Args,
 }
 
 /// Messages gathered before a `SendMessageBatch`.
 const SEND_EVERY: usize = 10;
 
-/// Lists the selected log files and sends them to the queue. True when every
-/// selected key was sent.
+/// Lists the selected log files with the S3 listing planner (by account,
+/// region and day) and sends them to the queue. True when every prefix could
+/// be listed.
 pub fn run(a: EnqueueArgs) -> anyhow::Result<bool> {
-    let rest = a
-        .source
-        .strip_prefix("s3://")
+    let url = S3Url::parse(&a.source)
         .ok_or_else(|| anyhow::anyhow!("{:?} is not an s3://BUCKET[/PREFIX] URL", a.source))?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        anyhow::bail!("{:?} names no bucket", a.source);
-    }
     let selection = a.selection.to_selection();
-    let s3 = GetObjectFetcher::connect()?;
+    let planner = Planner::new(a.s3.connect(Some(&url.bucket))?, url.clone());
+    let bucket = url.bucket.as_str();
     let sqs = SqsClient::connect(&a.queue)?;
     let event_time = jiff::Timestamp::now().to_string();
     let mut packer = Packer::new(
@@ -69,7 +67,19 @@ pub fn run(a: EnqueueArgs) -> anyhow::Result<bool> {
         report.retries += sent.retries;
         anyhow::Ok(())
     };
-    s3.list(bucket, prefix, &mut |key, size, etag| {
+    planner.run(ListScope::from_selection(&selection), &mut |item| {
+        let o = match item {
+            Listing::Layout(_) => return ControlFlow::Continue(()),
+            Listing::Error(e) => {
+                eprintln!("error: {e}");
+                stats
+                    .errors
+                    .push(trailmill_pipeline::SourceError::new(e.name, e.reason));
+                return ControlFlow::Continue(());
+            }
+            Listing::Object(o) => o,
+        };
+        let key = o.key.as_str();
         match ObjectKey::classify(key) {
             Classified::Trail(k) => {
                 if let Err(why) = selection.check(key, &k) {
@@ -85,9 +95,9 @@ pub fn run(a: EnqueueArgs) -> anyhow::Result<bool> {
         stats.listed += 1;
         let object = NotifiedObject {
             bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            size,
-            etag: etag.map(str::to_owned),
+            key: o.key.clone(),
+            size: o.size,
+            etag: o.etag.clone(),
         };
         pending.extend(packer.push(&object));
         if pending.len() >= SEND_EVERY
@@ -97,7 +107,7 @@ pub fn run(a: EnqueueArgs) -> anyhow::Result<bool> {
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
-    })?;
+    });
     if let Some(e) = failure {
         return Err(e);
     }
@@ -117,5 +127,5 @@ pub fn run(a: EnqueueArgs) -> anyhow::Result<bool> {
             stats.skipped_other,
         );
     }
-    Ok(report.keys == stats.listed)
+    Ok(stats.errors.is_empty() && report.keys == stats.listed)
 }

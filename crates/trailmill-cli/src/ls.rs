@@ -5,25 +5,34 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use clap::Args;
+use trailmill_aws::S3Source;
 use trailmill_core::key::{Classified, FileKind};
 use trailmill_pipeline::{LocalSource, Source};
 
-use crate::args::SelectionArgs;
+use crate::args::{S3Args, SelectionArgs, Sources, print_s3_counters};
 
 /// Arguments of `trailmill ls`.
 #[derive(Args, Debug)]
 pub struct LsArgs {
-    /// Files or directories to list.
+    /// Files or directories to list, or s3://BUCKET[/PREFIX] URLs.
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
     #[command(flatten)]
     pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
 }
 
 /// Prints one TAB-separated line per selected file:
 /// kind, account, region, delivery time, organization, prefix, size, path.
 pub fn run(args: LsArgs) -> anyhow::Result<bool> {
-    let source = LocalSource::new(args.sources);
+    let (source, client): (Box<dyn Source>, _) = match Sources::of(&args.sources)? {
+        Sources::Local(paths) => (Box::new(LocalSource::new(paths)), None),
+        Sources::S3(urls) => {
+            let client = args.s3.connect(urls.first().map(|u| u.bucket.as_str()))?;
+            (Box::new(S3Source::new(client.clone(), urls)), Some(client))
+        }
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut write_error = None;
     let stats = source.list(&args.selection.to_selection(), &mut |object| {
@@ -69,12 +78,20 @@ pub fn run(args: LsArgs) -> anyhow::Result<bool> {
         eprintln!("error: {e}");
     }
     eprintln!(
-        "trailmill: {} files listed; skipped {} digests, {} insights, {} unselected, {} other",
+        "trailmill: {} files listed; skipped {} digests, {} insights, {} unselected, {} other{}",
         stats.listed,
         stats.skipped_digests,
         stats.skipped_insights,
         stats.skipped_unselected,
-        stats.skipped_other
+        stats.skipped_other,
+        if stats.skipped_other_shards > 0 {
+            format!(", {} in other shards", stats.skipped_other_shards)
+        } else {
+            String::new()
+        }
     );
+    if let Some(client) = &client {
+        print_s3_counters(client);
+    }
     Ok(stats.errors.is_empty())
 }

@@ -62,9 +62,7 @@ fn main() -> ExitCode {
         Command::Synth(a) => synth::run(a),
         Command::Keys(a) => keys::run(a),
         Command::Enqueue(a) => enqueue::run(a),
-        Command::Worker(a) => trailmill_aws::GetObjectFetcher::connect()
-            .map_err(anyhow::Error::from)
-            .and_then(|fetcher| worker::run(a, Box::new(fetcher))),
+        Command::Worker(a) => worker::run(a),
         // validate keeps the AWS CLI's exit codes (0, 1, 255).
         Command::Validate(a) => return ExitCode::from(validate::run(a)),
     };

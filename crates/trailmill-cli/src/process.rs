@@ -8,20 +8,22 @@ use std::time::Instant;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use trailmill_aws::{S3Client, S3Source, S3Store};
 use trailmill_core::DecodeOptions;
 use trailmill_pipeline::VerifyMode;
 use trailmill_pipeline::{
-    FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, RunSummary,
+    FileError, FileOutcome, LocalSource, Pipeline, ProgressReporter, RunSummary, Source,
 };
 use trailmill_sinks::SinkSpec;
-use trailmill_validate::{LocalMirror, PublicKeys, ValidateConfig};
+use trailmill_validate::{LocalMirror, ObjectStore, PublicKeys, ValidateConfig};
 
-use crate::args::{FilterArgs, SelectionArgs};
+use crate::args::{FilterArgs, S3Args, SelectionArgs, Sources, print_s3_counters};
 
 /// Arguments of `trailmill process`.
 #[derive(Args, Debug)]
 pub struct ProcessArgs {
-    /// Files or directories to read (a bucket root, any tree of CloudTrail files, or single files).
+    /// Files or directories to read (a bucket root, any tree of CloudTrail
+    /// files, or single files), or s3://BUCKET[/PREFIX] URLs.
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
     /// Where events go: jsonl:- (stdout), jsonl:PATH (.gz/.zst compress), sqlite:PATH. Repeatable.
@@ -60,6 +62,8 @@ pub struct ProcessArgs {
     /// With --verify: the bucket name the digests record, which SOURCE mirrors.
     #[arg(long, value_name = "NAME", requires = "verify")]
     pub bucket: Option<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
 }
 
 /// `--verify` settings.
@@ -82,6 +86,7 @@ pub struct ProcessConfig {
     show_progress: bool,
     show_summary: bool,
     verify: Option<VerifyConfig>,
+    s3: S3Args,
 }
 
 impl From<ProcessArgs> for ProcessConfig {
@@ -101,6 +106,7 @@ impl From<ProcessArgs> for ProcessConfig {
             failed_list: a.failed_list,
             show_progress: !a.quiet && std::io::stderr().is_terminal(),
             show_summary: !a.quiet,
+            s3: a.s3,
             verify: a.verify.map(|mode| VerifyConfig {
                 mode: if mode == "warn" {
                     VerifyMode::Warn
@@ -116,6 +122,11 @@ impl From<ProcessArgs> for ProcessConfig {
 
 /// Runs `process`; true when every file and sink succeeded.
 pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
+    let sources = Sources::of(&config.sources)?;
+    let client = match &sources {
+        Sources::S3(urls) => Some(config.s3.connect(urls.first().map(|u| u.bucket.as_str()))?),
+        Sources::Local(_) => None,
+    };
     let mut builder = Pipeline::builder()
         .decode_options(config.decode.clone())
         .selection(config.selection.clone())
@@ -125,7 +136,7 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
         builder = builder.threads(n);
     }
     if let Some(v) = &config.verify {
-        let attested = attest(&config, v)?;
+        let attested = attest(&config, &sources, client.as_ref(), v)?;
         builder = builder.verify(attested, v.mode);
     }
     for spec in &config.sinks {
@@ -164,8 +175,12 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
                 .push(e.name.clone());
         })
         .build();
-    let source = LocalSource::new(config.sources.iter().cloned());
-    let summary = pipeline.run(&source);
+    let source: Box<dyn Source> = match (&sources, &client) {
+        (Sources::S3(urls), Some(client)) => Box::new(S3Source::new(client.clone(), urls.clone())),
+        (Sources::Local(paths), _) => Box::new(LocalSource::new(paths.iter().cloned())),
+        (Sources::S3(_), None) => unreachable!("an S3 client is made for S3 sources"),
+    };
+    let summary = pipeline.run(source.as_ref());
     bar.finish_and_clear();
     if let Some(path) = &config.failed_list {
         let names = failed.lock().unwrap_or_else(|p| p.into_inner());
@@ -181,36 +196,62 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
     }
     if config.show_summary {
         print_summary(&summary);
+        if let Some(client) = &client {
+            print_s3_counters(client);
+        }
     }
     Ok(summary.is_success())
 }
 
-/// Validates the mirror's digest chains for the selected time range and
-/// returns the attested log files, reporting what did not verify.
-fn attest(config: &ProcessConfig, v: &VerifyConfig) -> anyhow::Result<HashMap<String, [u8; 32]>> {
-    let [root] = config.sources.as_slice() else {
-        anyhow::bail!("--verify needs exactly one SOURCE: the bucket root of a mirror");
-    };
-    if !root.is_dir() {
-        anyhow::bail!(
-            "--verify needs SOURCE to be a bucket root directory: {}",
-            root.display()
-        );
-    }
+/// Validates the digest chains of the source (a mirror's bucket root, or one
+/// `s3://` URL) for the selected time range and returns the attested log
+/// files, reporting what did not verify.
+fn attest(
+    config: &ProcessConfig,
+    sources: &Sources,
+    client: Option<&S3Client>,
+    v: &VerifyConfig,
+) -> anyhow::Result<HashMap<String, [u8; 32]>> {
     let time = |secs: i64| trailmill_validate::Timestamp::from_second(secs);
     let mut cfg = ValidateConfig::all(time(config.selection.start.unwrap_or(0))?);
     cfg.end = config.selection.end.map(time).transpose()?;
     cfg.bucket = v.bucket.clone();
-    let mut store = LocalMirror::new(root)?;
-    if let Some(b) = &v.bucket {
-        store = store.with_bucket(b.clone());
-    }
-    let keys_path = v
-        .public_keys
-        .clone()
-        .unwrap_or_else(|| root.join("keys.json"));
+    let (store, keys_path): (Box<dyn ObjectStore>, PathBuf) = match (sources, client) {
+        (Sources::S3(urls), Some(client)) => {
+            let [url] = urls.as_slice() else {
+                anyhow::bail!("--verify needs exactly one SOURCE");
+            };
+            cfg.bucket.get_or_insert_with(|| url.bucket.clone());
+            cfg.s3_prefix =
+                Some(url.prefix.trim_end_matches('/').to_owned()).filter(|p| !p.is_empty());
+            let keys = v.public_keys.clone().ok_or_else(|| {
+                anyhow::anyhow!("--verify with an s3:// source needs --public-keys (trailmill keys fetch saves them)")
+            })?;
+            (Box::new(S3Store::new(client.clone())), keys)
+        }
+        _ => {
+            let [root] = config.sources.as_slice() else {
+                anyhow::bail!("--verify needs exactly one SOURCE: the bucket root of a mirror");
+            };
+            if !root.is_dir() {
+                anyhow::bail!(
+                    "--verify needs SOURCE to be a bucket root directory: {}",
+                    root.display()
+                );
+            }
+            let mut store = LocalMirror::new(root)?;
+            if let Some(b) = &v.bucket {
+                store = store.with_bucket(b.clone());
+            }
+            let keys = v
+                .public_keys
+                .clone()
+                .unwrap_or_else(|| root.join("keys.json"));
+            (Box::new(store), keys)
+        }
+    };
     let keys = PublicKeys::load(&keys_path)?;
-    let attested = trailmill_validate::attest(&store, &cfg, &keys)?;
+    let attested = trailmill_validate::attest(store.as_ref(), &cfg, &keys)?;
     for problem in &attested.problems {
         let why = problem
             .problem()
@@ -262,7 +303,7 @@ fn print_summary(s: &RunSummary) {
     let l = &s.listing;
     let _ = writeln!(
         err,
-        "trailmill: {} files ok, {} failed{}; skipped {} digests, {} insights, {} unselected, {} other",
+        "trailmill: {} files ok, {} failed{}; skipped {} digests, {} insights, {} unselected, {} other{}",
         s.files_ok,
         s.files_failed,
         if s.stopped_early {
@@ -274,6 +315,11 @@ fn print_summary(s: &RunSummary) {
         l.skipped_insights,
         l.skipped_unselected + l.skipped_by_filter,
         l.skipped_other,
+        if l.skipped_other_shards > 0 {
+            format!(", {} in other shards", l.skipped_other_shards)
+        } else {
+            String::new()
+        },
     );
     let _ = writeln!(
         err,

@@ -1,19 +1,27 @@
 //! `trailmill validate`: prove with CloudTrail's digest files that no log file
-//! was changed, deleted or forged, like `aws cloudtrail validate-logs`, offline.
+//! was changed, deleted or forged, like `aws cloudtrail validate-logs`: on a
+//! local mirror (offline), or on S3 (`s3://BUCKET[/PREFIX]`, digest
+//! signatures from object metadata).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use trailmill_validate::{EXIT_ERROR, Event, OutputFormat, ValidateArgs as Request, run_validate};
+use trailmill_aws::{S3Store, S3Url};
+use trailmill_validate::{
+    EXIT_ERROR, Event, OutputFormat, ValidateArgs as Request, run_validate, run_validate_in,
+};
+
+use crate::args::{S3Args, print_s3_counters};
 
 /// Arguments of `trailmill validate`.
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("what").required(true).args(["trail_arn", "all"]))]
 pub struct ValidateArgs {
     /// The bucket root of a local mirror (object K is the file SOURCE/K; a digest's
-    /// signature is the hex text in the sidecar K.sig when present).
+    /// signature is the hex text in the sidecar K.sig when present), or
+    /// s3://BUCKET[/PREFIX] (the prefix is the trail's, as --s3-prefix).
     #[arg(value_name = "SOURCE")]
     pub source: PathBuf,
     /// The trail to validate.
@@ -56,6 +64,8 @@ pub struct ValidateArgs {
     /// Report a chain whose newest digest ends more than an hour before T (a deleted newest digest).
     #[arg(long, value_name = "T")]
     pub expect_until: Option<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
 }
 
 /// Fetches the keys online (CloudTrail `ListPublicKeys`) when neither
@@ -85,6 +95,33 @@ fn online_keys(a: &ValidateArgs) -> anyhow::Result<Option<(PathBuf, tempfile::Te
 
 /// Runs `validate`; the exit code is the AWS CLI's: 0 all valid, 1 anything invalid, 255 on errors.
 pub fn run(mut a: ValidateArgs) -> u8 {
+    let url = match a.source.to_str() {
+        Some(text) if S3Url::is_s3_url(text) => match S3Url::parse(text) {
+            Some(u) => Some(u),
+            None => {
+                eprintln!("error: {text:?} is not an s3://BUCKET[/PREFIX] URL");
+                return EXIT_ERROR as u8;
+            }
+        },
+        _ => None,
+    };
+    if let Some(url) = &url {
+        // The URL names the bucket and the trail's prefix unless the flags do.
+        a.bucket.get_or_insert_with(|| url.bucket.clone());
+        if a.s3_prefix.is_none() && !url.prefix.is_empty() {
+            a.s3_prefix = Some(url.prefix.trim_end_matches('/').to_owned());
+        }
+    }
+    let store = match &url {
+        Some(url) => match a.s3.connect(Some(&url.bucket)) {
+            Ok(client) => Some(S3Store::new(client)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return EXIT_ERROR as u8;
+            }
+        },
+        None => None,
+    };
     let _keys_dir = match online_keys(&a) {
         Ok(Some((path, dir))) => {
             a.public_keys = Some(path);
@@ -132,8 +169,16 @@ pub fn run(mut a: ValidateArgs) -> u8 {
     };
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
-    let result = run_validate(&request, &mut stdout, &mut stderr, &mut progress);
+    let result = match &store {
+        Some(store) => run_validate_in(store, &request, &mut stdout, &mut stderr, &mut progress),
+        None => run_validate(&request, &mut stdout, &mut stderr, &mut progress),
+    };
     bar.finish_and_clear();
+    if let Some(store) = &store
+        && human
+    {
+        print_s3_counters(store.client());
+    }
     let _ = stdout.flush();
     match result {
         Ok(report) => report.exit_code() as u8,

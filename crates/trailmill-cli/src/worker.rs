@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use clap::Args;
 use trailmill_aws::worker::{MessageInfo, Progress, ProgressState};
-use trailmill_aws::{ObjectFetcher, QueueSource, SqsClient, WorkerHooks, WorkerOptions};
+use trailmill_aws::{Fetcher, QueueSource, SqsClient, WorkerHooks, WorkerOptions};
 use trailmill_core::DecodeOptions;
 use trailmill_pipeline::{CheckpointPolicy, FileError, Pipeline};
 use trailmill_sinks::SinkSpec;
 
-use crate::args::{FilterArgs, SelectionArgs};
+use crate::args::{FilterArgs, S3Args, SelectionArgs};
 
 /// Arguments of `trailmill worker`.
 #[derive(Args, Debug)]
@@ -70,6 +70,8 @@ pub struct WorkerArgs {
     /// No summary at the end; errors are still reported.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub s3: S3Args,
 }
 
 /// Counts of each progress state, as (succeeded, failed).
@@ -77,10 +79,12 @@ type StateCounts = BTreeMap<ProgressState, (u64, u64)>;
 
 /// Runs the worker until it is stopped (SIGINT, SIGTERM) or, with
 /// `--until-empty`, the queue is drained. True when no file failed.
-pub fn run(a: WorkerArgs, fetcher: Box<dyn ObjectFetcher>) -> anyhow::Result<bool> {
+pub fn run(a: WorkerArgs) -> anyhow::Result<bool> {
     let stop = Arc::new(AtomicBool::new(false));
     install_signal_handlers(&stop)?;
     let sqs = SqsClient::connect(&a.queue)?;
+    // Notifications name their buckets; the configured region serves them.
+    let fetcher = Box::new(Fetcher::new(a.s3.connect(None)?));
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -5,6 +5,10 @@
 //! no byte of an unwanted file is read. [`EventFilter`] decides per event, from
 //! the typed view, after decoding. Both are plain data so the CLI, the library
 //! and config files build them the same way.
+//!
+//! A [`Shard`] splits the selected objects into N stable parts by a hash of
+//! the key, so N processes (a Kubernetes indexed job, an AWS Batch array)
+//! share one backfill without talking to each other.
 
 use wildmatch::WildMatch;
 
@@ -28,6 +32,84 @@ pub struct Selection {
     pub end: Option<i64>,
     /// Also read Insights files.
     pub include_insights: bool,
+    /// Only the objects of this shard (see [`Shard`]); `None` reads all.
+    pub shard: Option<Shard>,
+}
+
+/// One part of a stable partition of object keys: `--shard I/N`.
+///
+/// An object belongs to shard `I` of `N` when the 64-bit FNV-1a hash of its
+/// key's bytes, modulo `N`, is `I`. The key is the S3 object key, or for a
+/// local tree the path below the root with `/` separators, so a bucket and its
+/// mirror shard alike. The hash is written out here (not taken from a crate
+/// or `std`'s `Hasher`, whose output may change) and is part of trailmill's
+/// interface: the same key lands in the same shard on every machine and in
+/// every version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Shard {
+    index: u64,
+    count: u64,
+}
+
+impl Shard {
+    /// Shard `index` of `count` (`index < count`, `count > 0`), or why not.
+    pub fn new(index: u64, count: u64) -> Result<Shard, String> {
+        if count == 0 {
+            return Err("the shard count must be at least 1".into());
+        }
+        if index >= count {
+            return Err(format!(
+                "shard index {index} is out of range: shards of {count} are numbered 0 to {}",
+                count - 1
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// This shard's index, from 0.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The number of shards.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// True when the object with `key` belongs to this shard.
+    pub fn contains(&self, key: &str) -> bool {
+        fnv1a64(key.as_bytes()) % self.count == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// Parses `I/N`, e.g. `0/8`.
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not a shard: use I/N, e.g. 0/8"))?;
+        let num = |t: &str| {
+            t.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{s:?} is not a shard: {t:?} is not a number"))
+        };
+        Shard::new(num(i)?, num(n)?)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// 64-bit FNV-1a (offset basis 0xcbf29ce484222325, prime 0x100000001b3).
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h: u64, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Why [`Selection::check`] passed a key over.
@@ -39,6 +121,8 @@ pub enum Skip {
     Insight,
     /// Outside the selection's accounts, regions, organizations, prefix or times.
     NotSelected,
+    /// Selected, but in another [`Shard`].
+    OtherShard,
 }
 
 impl Selection {
@@ -52,10 +136,18 @@ impl Selection {
                 .prefix
                 .as_deref()
                 .is_none_or(|p| key_text.starts_with(p));
-        if selected {
-            Ok(())
-        } else {
+        if !selected {
             Err(Skip::NotSelected)
+        } else {
+            self.check_shard(key_text)
+        }
+    }
+
+    /// `Ok` when `key_text` is in the selection's shard (or there is none).
+    pub fn check_shard(&self, key_text: &str) -> Result<(), Skip> {
+        match self.shard {
+            Some(s) if !s.contains(key_text) => Err(Skip::OtherShard),
+            _ => Ok(()),
         }
     }
 
@@ -92,10 +184,10 @@ impl Selection {
                 .is_none_or(|p| key_text.starts_with(p))
             && self.start.is_none_or(|s| key.file.time.unix_seconds() >= s)
             && self.end.is_none_or(|e| key.file.time.unix_seconds() < e);
-        if selected {
-            Ok(())
-        } else {
+        if !selected {
             Err(Skip::NotSelected)
+        } else {
+            self.check_shard(key_text)
         }
     }
 }
@@ -393,6 +485,54 @@ mod tests {
             .check(insight, &ik),
             Ok(())
         );
+    }
+
+    #[test]
+    fn shards_partition_keys_stably() {
+        // FNV-1a test vectors (from the reference implementation's test suite).
+        assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x85944171f73967e8);
+        let keys: Vec<String> = (0..1000)
+            .map(|i| format!("AWSLogs/1/x_{i}.json.gz"))
+            .collect();
+        let n = 7;
+        let mut seen = vec![0; keys.len()];
+        for i in 0..n {
+            let shard: Shard = format!("{i}/{n}").parse().unwrap();
+            for (j, k) in keys.iter().enumerate() {
+                if shard.contains(k) {
+                    seen[j] += 1;
+                }
+            }
+        }
+        assert!(
+            seen.iter().all(|&c| c == 1),
+            "every key in exactly one shard"
+        );
+        // Pinned: the assignment is part of the interface and must never change.
+        let pinned: Vec<u64> = keys[..8]
+            .iter()
+            .map(|k| fnv1a64(k.as_bytes()) % 7)
+            .collect();
+        assert_eq!(pinned, [0, 1, 0, 6, 2, 4, 4, 3]);
+        assert!("3/3".parse::<Shard>().is_err());
+        assert!("1/0".parse::<Shard>().is_err());
+        assert!("x/2".parse::<Shard>().is_err());
+        assert_eq!("1/2".parse::<Shard>().unwrap().to_string(), "1/2");
+        let key = "111_CloudTrail_us-east-1_20240101T0105Z_u.json.gz";
+        let k = ObjectKey::parse(key).unwrap();
+        let inside = (0..2)
+            .filter(|i| {
+                Selection {
+                    shard: Some(Shard::new(*i, 2).unwrap()),
+                    ..Default::default()
+                }
+                .check(key, &k)
+                .is_ok()
+            })
+            .count();
+        assert_eq!(inside, 1);
     }
 
     #[test]

@@ -21,5 +21,5 @@ pub mod notification;
 
 pub use decode::{DecodeError, DecodeOptions, DecodeStats, DecodeWarning, Decoder};
 pub use event::{Event, RawJson};
-pub use filter::{CompiledFilter, EventFilter, Selection, Skip};
+pub use filter::{CompiledFilter, EventFilter, Selection, Shard, Skip};
 pub use key::{Classified, ObjectKey};

@@ -10,7 +10,8 @@
 //! One log object is the unit of parallel work. Each worker owns a
 //! [`Decoder`] and reuses its buffers for its whole life, and holds one object
 //! at a time, so the bytes in flight are bounded by the number of workers
-//! whatever the corpus size. Every object ends in a [`FileOutcome`]: a bad file
+//! whatever the corpus size (a downloading source adds its own bounded
+//! prefetch, started from [`Source::will_read`]). Every object ends in a [`FileOutcome`]: a bad file
 //! is reported with its name and reason and the run goes on (unless
 //! [`PipelineBuilder::fail_fast`] is set).
 
@@ -530,6 +531,7 @@ impl Pipeline {
                         return ControlFlow::Continue(());
                     }
                     listed.fetch_add(1, Ordering::Relaxed);
+                    source.will_read(&object);
                     if object_tx.send(object).is_err() {
                         ControlFlow::Break(())
                     } else {

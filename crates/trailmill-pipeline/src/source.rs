@@ -104,6 +104,8 @@ pub struct ListStats {
     pub skipped_insights: u64,
     /// Outside the selection's accounts, regions, organizations, prefix or times.
     pub skipped_unselected: u64,
+    /// Selected, but in another shard (`--shard`).
+    pub skipped_other_shards: u64,
     /// Files that are not CloudTrail keys in a tree that holds CloudTrail keys,
     /// or not JSON files at all.
     pub skipped_other: u64,
@@ -120,6 +122,7 @@ impl ListStats {
             Skip::Digest => self.skipped_digests += 1,
             Skip::Insight => self.skipped_insights += 1,
             Skip::NotSelected => self.skipped_unselected += 1,
+            Skip::OtherShard => self.skipped_other_shards += 1,
         }
     }
 }
@@ -137,6 +140,16 @@ pub trait Source: Sync {
 
     /// Reads one listed object.
     fn read(&self, object: &SourceObject) -> Result<ObjectData, SourceError>;
+
+    /// Says that `object` will be read soon. The pipeline calls it on its
+    /// lister thread for each object it queues for the workers, in queue
+    /// order, after its source filter, so only objects that will be read are
+    /// announced. A source that downloads starts fetching here, so that
+    /// [`read`](Self::read), called later from a CPU worker, usually finds the
+    /// bytes ready. The default does nothing (local files need no warning).
+    fn will_read(&self, object: &SourceObject) {
+        let _ = object;
+    }
 }
 
 /// Files and directory trees on the local disk.

@@ -4,7 +4,7 @@
 //! deleted or forged, the way `aws cloudtrail validate-logs` does, and
 //! stricter. It does no network I/O and depends on neither AWS, tokio nor
 //! clap: objects come through the [`ObjectStore`] trait, implemented today by
-//! [`LocalMirror`] (a bucket copied to a directory) and later by S3.
+//! [`LocalMirror`] (a bucket copied to a directory) and by `trailmill_aws::S3Store`.
 //!
 //! # How the pieces fit
 //!
@@ -201,6 +201,15 @@ fn run_folder(
     fp: &plan::FolderPlan,
     emit: &mut dyn FnMut(Event),
 ) -> Result<(), Error> {
+    // Announce the folder's digests in the order the walks read them
+    // (newest first, regular chain then backfill chain).
+    let digests: Vec<(&str, &str)> = fp
+        .trails
+        .iter()
+        .flat_map(|t| t.standard.iter().rev().chain(t.backfill.iter().rev()))
+        .map(|l| (fp.folder.bucket.as_str(), l.key.as_str()))
+        .collect();
+    store.prefetch(&digests);
     let mut walker = walk::Walker::new(store, keys, cfg);
     let n = fp.trails.len();
     for (i, t) in fp.trails.iter().enumerate() {
@@ -257,7 +266,8 @@ pub fn run(
 /// [--public-keys FILE] [--verbose] [--format aws-cli|json|human] [--expect-until T]`
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ValidateArgs {
-    /// SOURCE: the bucket root directory of a local mirror.
+    /// SOURCE: the bucket root directory of a local mirror (for another
+    /// store, where `keys.json` is looked for).
     pub source: PathBuf,
     /// `--trail-arn`.
     pub trail_arn: Option<String>,
@@ -290,8 +300,29 @@ pub struct ValidateArgs {
 }
 
 impl ValidateArgs {
-    /// Checks and converts the arguments into a store, a configuration and keys.
+    /// Checks and converts the arguments into a local mirror store, a
+    /// configuration and keys.
     pub fn resolve(&self) -> Result<(LocalMirror, ValidateConfig, PublicKeys), Error> {
+        let (cfg, keys) = self.config()?;
+        let mut store = LocalMirror::new(&self.source)?;
+        if let Some(b) = &self.bucket {
+            store = store.with_bucket(b.clone());
+        }
+        Ok((store, cfg, keys))
+    }
+
+    /// The output options the arguments ask for.
+    pub fn output(&self) -> OutputOptions {
+        OutputOptions {
+            format: self.format,
+            verbose: self.verbose,
+            color: self.color,
+        }
+    }
+
+    /// Checks and converts the arguments into a configuration and keys,
+    /// for any store (`SOURCE` is only used to find `SOURCE/keys.json`).
+    pub fn config(&self) -> Result<(ValidateConfig, PublicKeys), Error> {
         let selection = match (&self.trail_arn, self.all) {
             (Some(arn), false) => Selection::Trail(TrailArn::parse(arn)?),
             (None, true) => Selection::All,
@@ -313,10 +344,6 @@ impl ValidateArgs {
         cfg.org_id = self.org_id.clone();
         cfg.account_id = self.account_id.clone();
         cfg.region = self.region.clone();
-        let mut store = LocalMirror::new(&self.source)?;
-        if let Some(b) = &self.bucket {
-            store = store.with_bucket(b.clone());
-        }
         let keys_path = match &self.public_keys {
             Some(p) => p.clone(),
             None => {
@@ -331,7 +358,7 @@ impl ValidateArgs {
             }
         };
         let keys = PublicKeys::load(&keys_path)?;
-        Ok((store, cfg, keys))
+        Ok((cfg, keys))
     }
 }
 
@@ -345,12 +372,28 @@ pub fn run_validate(
     progress: &mut dyn FnMut(&Event),
 ) -> Result<Report, Error> {
     let (store, cfg, keys) = args.resolve()?;
-    let opts = OutputOptions {
-        format: args.format,
-        verbose: args.verbose,
-        color: args.color,
-    };
-    run(&store, &cfg, &keys, &opts, stdout, stderr, progress)
+    run(
+        &store,
+        &cfg,
+        &keys,
+        &args.output(),
+        stdout,
+        stderr,
+        progress,
+    )
+}
+
+/// [`run_validate`] over another store (such as S3): `args.source` only
+/// locates the default `keys.json`.
+pub fn run_validate_in(
+    store: &dyn ObjectStore,
+    args: &ValidateArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    progress: &mut dyn FnMut(&Event),
+) -> Result<Report, Error> {
+    let (cfg, keys) = args.config()?;
+    run(store, &cfg, &keys, &args.output(), stdout, stderr, progress)
 }
 
 /// What `trailmill process --verify` may emit: the log files that a digest

@@ -2,8 +2,11 @@
 //!
 //! The validator only ever reads objects by bucket and key, lists keys in key
 //! order, and lists "directories" (common prefixes). Anything that can do
-//! that — a local mirror of a bucket today, S3 later — can be validated. A
-//! store is shared by the worker threads, so it must be `Sync`.
+//! that — a local mirror of a bucket, or S3 (`trailmill_aws::S3Store`) — can
+//! be validated. A store is shared by the worker threads, so it must be
+//! `Sync`. A store with high latency also implements
+//! [`ObjectStore::prefetch`], through which the validator announces what it
+//! will read next.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -93,6 +96,15 @@ pub trait ObjectStore: Sync {
     /// in `/`), each ending in `/`, sorted: S3's `ListObjectsV2` with
     /// delimiter `/`. Used to discover trails without listing every log file.
     fn list_dirs(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Says that these objects (bucket, key) will be read soon, in this
+    /// order, each once. A remote store starts downloading them so that the
+    /// reads find them ready; the validator announces each folder's digests
+    /// before walking its chains and each digest's log files before hashing
+    /// them. The default does nothing (local files need no warning).
+    fn prefetch(&self, objects: &[(&str, &str)]) {
+        let _ = objects;
+    }
 
     /// True when [`get`](Self::get) returns all of S3's metadata. A local
     /// mirror keeps only the signature (in a sidecar), so it returns false and

@@ -369,6 +369,12 @@ impl<'a> Walker<'a> {
                         Some(p) => Status::Invalid(p),
                     };
                     out.verdict(verdict(status, Some((loaded.start, loaded.end))));
+                    let logs: Vec<(&str, &str)> = loaded
+                        .log_files
+                        .iter()
+                        .map(|l| (l.s3_bucket.as_str(), l.s3_object.as_str()))
+                        .collect();
+                    self.store.prefetch(&logs);
                     for log in &loaded.log_files {
                         out.log(LogJob {
                             bucket: log.s3_bucket.clone(),

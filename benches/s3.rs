@@ -1,0 +1,265 @@
+//! The S3 benchmark: `trailmill validate s3://…` against the real AWS CLI,
+//! and `trailmill process s3://…` against a plain parallel downloader, both
+//! through a loopback proxy that adds 20 ms to every request (a typical S3
+//! first-byte latency), in front of a moto server.
+//!
+//! Run it with `scripts/bench-s3.sh` (which installs moto and the AWS CLI
+//! first). Timings are printed, never asserted. Settings, from the
+//! environment: `BENCH_RECORDS` (events per log file, default 800),
+//! `BENCH_HOURS` (default 24), `BENCH_LATENCY_MS` (default 20).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::proxy::{Faults, Proxy};
+use support::s3::{Moto, aws_command, client, unique_bucket, upload_tree};
+use support::{repo, run_ok};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The best wall time of `runs` runs of `f`, which must succeed.
+fn best(runs: usize, mut f: impl FnMut() -> bool) -> f64 {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            assert!(f(), "a timed run failed");
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    // `cargo bench` passes --bench; this harness takes no arguments.
+    let records = env_or("BENCH_RECORDS", 800);
+    let hours = env_or("BENCH_HOURS", 24);
+    let latency = Duration::from_millis(env_or("BENCH_LATENCY_MS", 20));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("bucket");
+    let bucket = unique_bucket("bench");
+    run_ok(&[
+        "synth",
+        root.to_str().unwrap(),
+        "--accounts",
+        "2",
+        "--regions",
+        "2",
+        "--hours",
+        &hours.to_string(),
+        "--logs-per-hour",
+        "3",
+        "--records",
+        &records.to_string(),
+        "--bucket",
+        &bucket,
+    ]);
+    let keys = root.join("keys.json");
+    let moto = Moto::start(Some(&keys));
+    let uploaded = upload_tree(&moto.endpoint, &bucket, &root);
+    let logs: Vec<String> = uploaded
+        .iter()
+        .filter(|k| k.contains("/CloudTrail/"))
+        .cloned()
+        .collect();
+    let log_bytes: u64 = logs
+        .iter()
+        .map(|k| std::fs::metadata(root.join(k)).unwrap().len())
+        .sum();
+    let proxy = Proxy::start(
+        &moto.addr,
+        Faults {
+            latency,
+            ..Faults::default()
+        },
+    );
+    println!(
+        "trail: {} log files, {:.1} MB gzip; server: moto behind a proxy adding {} ms per request",
+        logs.len(),
+        log_bytes as f64 / 1e6,
+        latency.as_millis()
+    );
+
+    // (a) validate, one region at a time as the AWS CLI works.
+    let account = std::fs::read_dir(root.join("AWSLogs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.chars().all(|c| c.is_ascii_digit()))
+        .unwrap();
+    let arn = format!("arn:aws:cloudtrail:us-east-1:{account}:trail/synth-trail");
+    let regions: Vec<String> = std::fs::read_dir(
+        root.join("AWSLogs")
+            .join(&account)
+            .join("CloudTrail-Digest"),
+    )
+    .unwrap()
+    .map(|e| e.unwrap().file_name().into_string().unwrap())
+    .collect();
+    let end = jiff::Timestamp::from_second(1_704_067_200 + hours as i64 * 3600)
+        .unwrap()
+        .to_string();
+    let aws = aws_cli();
+    let (mut ours, mut theirs) = (0.0, 0.0);
+    for region in &regions {
+        let range = [
+            "--start-time",
+            "2024-01-01T00:00:00Z",
+            "--end-time",
+            end.as_str(),
+        ];
+        let t = best(3, || {
+            aws_command(&proxy.endpoint)
+                .args([
+                    "validate",
+                    &format!("s3://{bucket}"),
+                    "--trail-arn",
+                    &arn,
+                    "--region",
+                    region,
+                ])
+                .args([
+                    "--public-keys",
+                    keys.to_str().unwrap(),
+                    "--format",
+                    "aws-cli",
+                ])
+                .args(range)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .success()
+        });
+        let o = best(3, || {
+            aws_env(&mut Command::new(&aws), &proxy.endpoint)
+                .args([
+                    "cloudtrail",
+                    "validate-logs",
+                    "--trail-arn",
+                    &arn,
+                    "--region",
+                    region,
+                ])
+                .args(["--s3-bucket", &bucket])
+                .args(range)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .success()
+        });
+        println!(
+            "validate {region}: trailmill {t:.2} s, aws cloudtrail validate-logs {o:.2} s: {:.1}x",
+            o / t
+        );
+        ours += t;
+        theirs += o;
+    }
+    println!(
+        "validate, all regions: trailmill {ours:.2} s, AWS CLI {theirs:.2} s: trailmill is {:.1}x faster (target >= 10x)",
+        theirs / ours
+    );
+
+    // (b) process against a plain parallel downloader of the same log files.
+    let download = best(3, || {
+        download_all(&proxy.endpoint, &bucket, &logs, 64) == log_bytes
+    });
+    let process = best(3, || {
+        aws_command(&proxy.endpoint)
+            .args([
+                "process",
+                &format!("s3://{bucket}"),
+                "--quiet",
+                "--sink",
+                "jsonl:/dev/null",
+            ])
+            .status()
+            .unwrap()
+            .success()
+    });
+    let mbps = |secs: f64| log_bytes as f64 / secs / 1e6;
+    println!(
+        "download: plain downloader (64 concurrent GETs) {download:.2} s = {:.1} MB/s; trailmill process {process:.2} s = {:.1} MB/s: {:.0}% of the downloader (target >= 80%)",
+        mbps(download),
+        mbps(process),
+        100.0 * download / process
+    );
+}
+
+/// The real AWS CLI (v1) of `.venv/oracle`.
+fn aws_cli() -> PathBuf {
+    let aws = std::env::var_os("TRAILMILL_ORACLE_PYTHON").map_or_else(
+        || repo().join(".venv/oracle/bin/aws"),
+        |py| Path::new(&py).with_file_name("aws"),
+    );
+    assert!(
+        aws.exists(),
+        "{} is missing: run scripts/setup-oracle.sh",
+        aws.display()
+    );
+    aws
+}
+
+/// The AWS CLI's environment: every service at `endpoint`, test credentials,
+/// path-style S3.
+fn aws_env<'a>(c: &'a mut Command, endpoint: &str) -> &'a mut Command {
+    c.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+/// GETs every key with `concurrency` requests in flight, discarding the
+/// bodies; returns the bytes received.
+fn download_all(endpoint: &str, bucket: &str, keys: &[String], concurrency: usize) -> u64 {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let c = client(endpoint);
+    let keys = Arc::new(keys.to_vec());
+    rt.block_on(async {
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..concurrency {
+            let (c, keys, next, bucket) =
+                (c.clone(), keys.clone(), next.clone(), bucket.to_owned());
+            tasks.spawn(async move {
+                let mut bytes = 0u64;
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(key) = keys.get(i) else { return bytes };
+                    let out = c
+                        .get_object()
+                        .bucket(&bucket)
+                        .key(key)
+                        .send()
+                        .await
+                        .unwrap();
+                    let mut body = out.body;
+                    while let Some(chunk) = body.next().await {
+                        bytes += chunk.unwrap().len() as u64;
+                    }
+                }
+            });
+        }
+        let mut total = 0;
+        while let Some(r) = tasks.join_next().await {
+            total += r.unwrap();
+        }
+        total
+    })
+}
