@@ -1,13 +1,12 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod moto;
 pub mod proxy;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-pub mod moto;
 
 /// The repository root.
 pub fn repo() -> PathBuf {

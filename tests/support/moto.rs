@@ -1,16 +1,14 @@
-//! A moto server (S3, SQS, SNS) on 127.0.0.1 for one test, and boto3-based
-//! set-up and inspection through `moto_admin.py`.
+//! SQS and SNS set-up and inspection on a moto server, through boto3
+//! (`moto_admin.py`): queues, topics, bucket notifications, uploads.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use super::{repo, trailmill};
+use super::repo;
 
-/// A moto server on a free port of 127.0.0.1, stopped on drop.
+/// A moto server ([`super::s3::Moto`]) with boto3-based administration.
 pub struct Moto {
-    child: Child,
+    server: super::s3::Moto,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
     python: PathBuf,
@@ -19,36 +17,12 @@ pub struct Moto {
 impl Moto {
     /// Starts the server and waits until it accepts connections.
     pub fn start() -> Moto {
+        let server = super::s3::Moto::start(None);
         let python = std::env::var_os("TRAILMILL_MOTO_PYTHON")
             .map_or_else(|| repo().join(".venv/moto/bin/python"), PathBuf::from);
-        assert!(
-            python.exists(),
-            "{} is missing: run scripts/setup-moto.sh (or set TRAILMILL_MOTO_PYTHON)",
-            python.display()
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(&python)
-            .arg(repo().join("scripts/moto-server.py"))
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
         Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: server.endpoint.clone(),
+            server,
             python,
         }
     }
@@ -56,14 +30,7 @@ impl Moto {
     /// `trailmill` pointed at this server, with test credentials and nothing
     /// from this machine's AWS configuration.
     pub fn trailmill(&self) -> Command {
-        let mut c = trailmill();
-        c.env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_EC2_METADATA_DISABLED", "true");
-        c
+        super::s3::aws_command(&self.server.endpoint)
     }
 
     /// Runs `moto_admin.py COMMAND ARGS` and returns its JSON result.
@@ -106,13 +73,6 @@ impl Moto {
             n("ApproximateNumberOfMessagesNotVisible"),
             n("ApproximateNumberOfMessagesDelayed"),
         )
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

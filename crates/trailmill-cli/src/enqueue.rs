@@ -5,13 +5,13 @@ use std::ops::ControlFlow;
 
 use clap::Args;
 use trailmill_aws::enqueue::{EnqueueReport, Packer, Packing, send_all};
-use trailmill_aws::{GetObjectFetcher, SqsClient};
+use trailmill_aws::{ListScope, Listing, Planner, S3Url, SqsClient};
 use trailmill_core::ObjectKey;
 use trailmill_core::key::Classified;
 use trailmill_core::notification::NotifiedObject;
 use trailmill_pipeline::ListStats;
 
-use crate::args::SelectionArgs;
+use crate::args::{S3Args, SelectionArgs};
 
 /// Arguments of `trailmill enqueue`.
 #[derive(Args, Debug)]
@@ -59,7 +59,7 @@ pub fn run(a: EnqueueArgs) -> anyhow::Result<bool> {
     let mut report = EnqueueReport::default();
     let mut pending: Vec<(String, usize)> = Vec::with_capacity(SEND_EVERY);
     let mut failure: Option<anyhow::Error> = None;
-    let mut send = |pending: &mut Vec<(String, usize)>, report: &mut EnqueueReport| {
+    let send = |pending: &mut Vec<(String, usize)>, report: &mut EnqueueReport| {
         let sent = send_all(&sqs, &a.queue, pending.drain(..))?;
         report.messages += sent.messages;
         report.keys += sent.keys;
