@@ -102,19 +102,23 @@ print(json.dumps({"files": sorted(d.files), "event_time_type": str(t.schema.fiel
                   "rows": rows}))
 "#;
 
+/// One row as the reader prints it: event_id, raw, account, region, date,
+/// event_time, event_name.
+type LakeRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
 #[derive(Deserialize)]
 struct Lake {
     files: Vec<String>,
     event_time_type: String,
-    rows: Vec<(
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-    )>,
+    rows: Vec<LakeRow>,
 }
 
 fn read_lake(dir: &Path) -> Lake {
