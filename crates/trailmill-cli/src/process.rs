@@ -380,10 +380,18 @@ fn open_state(config: &ProcessConfig) -> anyhow::Result<Option<StateStore>> {
     let path = match &config.state {
         StateChoice::Off => return Ok(None),
         StateChoice::At(path) => path.clone(),
-        StateChoice::Default => match config.sinks.iter().find_map(SinkSpec::default_state_path) {
-            Some(path) => path,
-            None => return Ok(None),
-        },
+        StateChoice::Default => {
+            let Some(path) = config.sinks.iter().find_map(SinkSpec::default_state_path) else {
+                return Ok(None);
+            };
+            // A default state may live inside an output directory (a Parquet
+            // lake) that the sink has not created yet.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            }
+            path
+        }
     };
     let absolute =
         |p: &PathBuf| std::path::absolute(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()));
