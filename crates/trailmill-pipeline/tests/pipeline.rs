@@ -339,6 +339,7 @@ fn the_stop_flag_ends_the_run_after_the_objects_in_flight() {
     assert!(summary.interrupted);
     assert_eq!(summary.files_ok, 3);
     assert_eq!(*reported.lock().unwrap(), 3);
+}
 
 /// A source that records which objects the pipeline announces and reads.
 struct Announced {

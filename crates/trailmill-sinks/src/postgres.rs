@@ -942,10 +942,13 @@ mod tests {
     #[test]
     fn redacts_passwords() {
         assert_eq!(
-            redact("postgres://u:secret@h:5432/db?sslmode=require"),
+            crate::redact_url("postgres://u:secret@h:5432/db?sslmode=require"),
             "postgres://u:***@h:5432/db?sslmode=require"
         );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("host=h password=secret"), "host=h password=***");
+        assert_eq!(crate::redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            crate::redact_url("host=h password=secret"),
+            "host=h password=***"
+        );
     }
 }
