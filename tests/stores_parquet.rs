@@ -11,7 +11,7 @@ use std::process::Command;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use support::{datasets, run_ok};
+use support::{datasets, run_ok, sink_counts};
 
 /// One record of the source files: its exact text and the fields the lake is
 /// partitioned and keyed by, found by serde_json (not by trailmill).
@@ -136,21 +136,6 @@ fn read_lake(dir: &Path) -> Lake {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The summary's "sink NAME: N written, M duplicates collapsed" numbers.
-fn sink_counts(stderr: &[u8], prefix: &str) -> (u64, u64) {
-    let text = String::from_utf8_lossy(stderr);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("trailmill: sink {prefix}")))
-        .unwrap_or_else(|| panic!("no summary line for {prefix} in:\n{text}"));
-    let tail = line.rsplit_once(": ").unwrap().1;
-    let nums: Vec<u64> = tail
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    (nums[0], nums[1])
 }
 
 #[test]

@@ -6,22 +6,7 @@ mod support;
 #[path = "support/pg.rs"]
 mod pg;
 
-use support::{datasets, run_ok};
-
-/// The summary's "sink NAME: N written, M duplicates collapsed" numbers.
-fn sink_counts(stderr: &[u8], prefix: &str) -> (u64, u64) {
-    let text = String::from_utf8_lossy(stderr);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("trailmill: sink {prefix}")))
-        .unwrap_or_else(|| panic!("no summary line for {prefix} in:\n{text}"));
-    let tail = line.rsplit_once(": ").unwrap().1;
-    let nums: Vec<u64> = tail
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    (nums[0], nums[1])
-}
+use support::{datasets, run_ok, sink_counts};
 
 #[test]
 fn datasets_twice_into_postgres_leave_the_rows_of_once() {
