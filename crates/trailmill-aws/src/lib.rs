@@ -19,6 +19,9 @@
 //! - [`S3Source`] ([`source`]) is the pipeline's `Source` over `s3://` URLs
 //!   (planner + fetcher), and [`S3Store`] ([`store`]) the validator's
 //!   `ObjectStore` (digest signatures from object metadata).
+//! - [`worker`] is the SQS queue worker: a pipeline `Source` fed by
+//!   notifications ([`sqs`] wraps the SQS calls), with CPL's deletion
+//!   semantics; [`enqueue`] announces a backfill's objects on a queue.
 //! - [`fetch_public_keys`] reads CloudTrail's public keys, which
 //!   `trailmill validate` needs online and `trailmill keys fetch` saves.
 //!
@@ -26,19 +29,27 @@
 //! runtime, and the blocking entry points may be called from any thread that
 //! is not one of its threads.
 
+pub mod enqueue;
 pub mod fetch;
 pub mod plan;
 pub mod retry;
 pub mod s3;
 pub mod source;
+pub mod sqs;
 pub mod store;
+pub mod worker;
 
 pub use fetch::{FetchError, Fetched, Fetcher};
 pub use plan::{Layout, ListError, ListScope, ListedObject, Listing, Planner, Service};
 pub use retry::RetryPolicy;
 pub use s3::{S3Client, S3Counters, S3Options, S3Stats, S3Url, object_name, split_object_name};
 pub use source::S3Source;
+pub use sqs::{QueueCounts, SqsClient};
 pub use store::S3Store;
+pub use worker::{
+    MessageFilter, MessageInfo, ObjectFetcher, Progress, ProgressState, QueueReporter, QueueSource,
+    QueueStats, WorkerHooks, WorkerOptions,
+};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_cloudtrail::primitives::DateTime;

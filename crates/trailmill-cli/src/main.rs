@@ -4,12 +4,14 @@
 //! runs it; everything else lives in the library crates.
 
 mod args;
+mod enqueue;
 mod keys;
 mod ls;
 mod process;
 mod signals;
 mod synth;
 mod validate;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,12 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// CloudTrail's public keys (`keys fetch`).
     Keys(keys::KeysArgs),
+    /// Process the log files that SQS notifications announce (CloudTrail SNS
+    /// notifications or S3 events), deleting each message once its events are stored.
+    Worker(worker::WorkerArgs),
+    /// Announce a bucket's selected log files on an SQS queue (as S3 event
+    /// notifications), for `trailmill worker`s to share.
+    Enqueue(enqueue::EnqueueArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +62,8 @@ fn main() -> ExitCode {
         Command::Ls(a) => ls::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Keys(a) => keys::run(a),
+        Command::Enqueue(a) => enqueue::run(a),
+        Command::Worker(a) => worker::run(a),
         // validate keeps the AWS CLI's exit codes (0, 1, 255).
         Command::Validate(a) => return ExitCode::from(validate::run(a)),
     };

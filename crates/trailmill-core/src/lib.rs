@@ -9,12 +9,15 @@
 //! - [`event`] is the borrowed, typed view of one record, which always carries the
 //!   record's exact original bytes.
 //! - [`filter`] selects events by field, as the CLI's filter flags do.
+//! - [`notification`] parses the SQS message bodies that announce new log objects
+//!   (CloudTrail's SNS notification and S3 event notifications).
 
 pub mod decode;
 pub mod event;
 pub mod filter;
 pub mod gzip;
 pub mod key;
+pub mod notification;
 
 pub use decode::{DecodeError, DecodeOptions, DecodeStats, DecodeWarning, Decoder};
 pub use event::{Event, RawJson};

@@ -70,6 +70,10 @@ impl SqliteSink {
     /// Events per transaction.
     pub const COMMIT_EVERY: u64 = 50_000;
 
+    /// How long a write waits for another connection's transaction (another
+    /// process writing the same file) before it fails.
+    pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
     /// Opens or creates the database at `path` and its table.
     pub fn open(path: &Path) -> Result<Self, SinkError> {
         let name = format!("sqlite:{}", path.display());
@@ -78,6 +82,10 @@ impl SqliteSink {
         let conn = Connection::open(path).map_err(|e| fail("cannot open", e))?;
         // WAL with synchronous=NORMAL: a committed transaction survives a
         // process crash; only a power loss can roll back the latest commits.
+        // Several processes may share one database (queue workers on one
+        // host): a writer waits for another's transaction instead of failing.
+        conn.busy_timeout(Self::BUSY_TIMEOUT)
+            .map_err(|e| fail("cannot configure", e))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
         )
@@ -102,7 +110,10 @@ impl Sink for SqliteSink {
     fn write_batch(&mut self, file: &SourceObject, events: &[Event<'_>]) -> Result<(), SinkError> {
         let fail = |e: rusqlite::Error| SinkError::with_source("insert failed", e);
         if !self.in_transaction {
-            self.conn.execute_batch("BEGIN").map_err(fail)?;
+            // IMMEDIATE takes the write lock now, waiting (busy timeout) for
+            // another process's transaction, rather than failing on a lock
+            // upgrade midway.
+            self.conn.execute_batch("BEGIN IMMEDIATE").map_err(fail)?;
             self.in_transaction = true;
         }
         let mut inserted = 0u64;

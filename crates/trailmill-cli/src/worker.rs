@@ -1,0 +1,227 @@
+//! `trailmill worker`: process the log files that SQS notifications announce,
+//! deleting each message once its events are durable in every sink.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Args;
+use trailmill_aws::worker::{MessageInfo, Progress, ProgressState};
+use trailmill_aws::{Fetcher, QueueSource, SqsClient, WorkerHooks, WorkerOptions};
+use trailmill_core::DecodeOptions;
+use trailmill_pipeline::{CheckpointPolicy, FileError, Pipeline};
+use trailmill_sinks::SinkSpec;
+
+use crate::args::{FilterArgs, S3Args, SelectionArgs};
+
+/// Arguments of `trailmill worker`.
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// The SQS queue URL.
+    #[arg(long, value_name = "URL")]
+    pub queue: String,
+    /// Where events go: jsonl:- (stdout), jsonl:PATH, sqlite:PATH. Repeatable.
+    #[arg(long = "sink", value_name = "SPEC", default_value = "jsonl:-")]
+    pub sinks: Vec<SinkSpec>,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Seconds a received message stays hidden from other workers; renewed
+    /// every half of it while the message's files are being processed.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub visibility_timeout: u64,
+    /// Long-poll wait of each receive, in seconds (at most 20).
+    #[arg(long, default_value_t = 20, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=20))]
+    pub wait_seconds: u64,
+    /// Receives running at once.
+    #[arg(long, default_value_t = 1)]
+    pub pollers: usize,
+    /// Most messages held at once (default: 8 per thread, at least 10).
+    #[arg(long, value_name = "N")]
+    pub max_in_flight: Option<usize>,
+    /// Delete a message even when some of its files failed or its body is not
+    /// understood (CPL's deleteMessageUponFailure). Without it, such a message
+    /// returns after the visibility timeout.
+    #[arg(long)]
+    pub delete_on_failure: bool,
+    /// Delete, without processing, a message that SQS has handed out more than
+    /// N times (a poison message), as a source filter on the message's
+    /// ApproximateReceiveCount.
+    #[arg(long, value_name = "N")]
+    pub max_receives: Option<u64>,
+    /// Exit once the queue holds no message (visible, in flight or delayed)
+    /// and this worker holds none: for draining a backfill.
+    #[arg(long)]
+    pub until_empty: bool,
+    /// Append one JSON line per deleted message ({time_ms, message_id,
+    /// objects}) to this file, written just before the deletion.
+    #[arg(long, value_name = "FILE")]
+    pub deletion_log: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Largest uncompressed size accepted for one file, in MiB.
+    #[arg(long, default_value_t = 8192, value_name = "MIB")]
+    pub max_uncompressed_mib: u64,
+    /// No summary at the end; errors are still reported.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// Counts of each progress state, as (succeeded, failed).
+type StateCounts = BTreeMap<ProgressState, (u64, u64)>;
+
+/// Runs the worker until it is stopped (SIGINT, SIGTERM) or, with
+/// `--until-empty`, the queue is drained. True when no file failed.
+pub fn run(a: WorkerArgs) -> anyhow::Result<bool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    install_signal_handlers(&stop)?;
+    let sqs = SqsClient::connect(&a.queue)?;
+    // Notifications name their buckets; the configured region serves them.
+    let fetcher = Box::new(Fetcher::new(a.s3.connect(None)?));
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut options = WorkerOptions::new(a.queue.clone());
+    options.visibility_timeout = Duration::from_secs(a.visibility_timeout.max(1));
+    options.wait_time = Duration::from_secs(a.wait_seconds);
+    options.pollers = a.pollers.max(1);
+    options.max_in_flight = a.max_in_flight.unwrap_or((threads * 8).max(10));
+    options.delete_on_failure = a.delete_on_failure;
+    options.until_empty = a.until_empty;
+
+    let counts = Arc::new(Mutex::new(StateCounts::new()));
+    let reporter_counts = counts.clone();
+    let mut hooks = WorkerHooks {
+        reporter: Some(Box::new(move |p: &Progress<'_>| {
+            tracing::debug!(
+                state = %p.state,
+                success = p.success,
+                sqs_message = p.message_id,
+                object = p.object,
+                detail = p.detail,
+            );
+            let mut counts = reporter_counts.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = counts.entry(p.state).or_default();
+            if p.success {
+                entry.0 += 1;
+            } else {
+                entry.1 += 1;
+            }
+        })),
+        ..WorkerHooks::default()
+    };
+    if let Some(max) = a.max_receives {
+        hooks.filter = Some(Box::new(move |m: &MessageInfo<'_>| {
+            let count = m.receive_count().unwrap_or(1);
+            if count > max {
+                tracing::warn!(
+                    sqs_message = m.message_id,
+                    "received {count} times (more than --max-receives {max}): deleting it unprocessed"
+                );
+            }
+            count <= max
+        }));
+    }
+    if let Some(path) = &a.deletion_log {
+        hooks = hooks.deletion_log_at(path)?;
+    }
+    let source = QueueSource::new(sqs, options, fetcher, hooks, stop.clone());
+
+    let mut builder = Pipeline::builder()
+        .threads(threads)
+        .decode_options(DecodeOptions {
+            max_decompressed_bytes: a.max_uncompressed_mib.saturating_mul(1 << 20),
+            ..DecodeOptions::default()
+        })
+        .selection(a.selection.to_selection())
+        .event_filter(a.filters.to_filter())
+        .stop_flag(stop.clone())
+        .on_checkpoint(source.checkpoint_listener())
+        // Messages wait for checkpoints, so take one whenever the worker runs
+        // out of work, and at least every second while it is busy.
+        .checkpoint_policy(CheckpointPolicy {
+            max_files: 256,
+            interval: Duration::from_secs(1),
+            when_idle: true,
+        })
+        .progress(source.progress_reporter())
+        .error_handler(|e: &FileError| eprintln!("error: {e}"));
+    for spec in &a.sinks {
+        let sink = spec
+            .open()
+            .map_err(|e| anyhow::anyhow!("cannot open sink {spec:?}: {e}"))?;
+        builder = builder.boxed_sink(sink);
+    }
+    tracing::info!(queue = a.queue, "worker started");
+    let summary = builder.build().run(&source);
+    let stats = source.finish();
+    for (name, e) in &summary.sink_errors {
+        eprintln!("error: sink {name}: {e}");
+    }
+    if !a.quiet {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "trailmill worker: {} messages received, {} deleted, {} deleted as filtered, {} left after failures, {} not understood, {} released{}",
+            stats.received,
+            stats.deleted,
+            stats.deleted_filtered,
+            stats.left_failed,
+            stats.unparsable,
+            stats.released,
+            if stop.load(Ordering::Relaxed) {
+                " (stopped by a signal)"
+            } else {
+                ""
+            },
+        );
+        let _ = writeln!(
+            err,
+            "trailmill worker: {} files ok, {} failed; {} events in, {} out in {:.2} s",
+            summary.files_ok,
+            summary.files_failed,
+            summary.events_in,
+            summary.events_out,
+            summary.elapsed.as_secs_f64()
+        );
+        let counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let states: Vec<String> = ProgressState::ALL
+            .iter()
+            .filter_map(|s| {
+                counts
+                    .get(s)
+                    .map(|(ok, failed)| format!("{s} {ok} ok/{failed} failed"))
+            })
+            .collect();
+        let _ = writeln!(err, "trailmill worker: states: {}", states.join(", "));
+        for (name, s) in &summary.sinks {
+            let _ = writeln!(
+                err,
+                "trailmill worker: sink {name}: {} written, {} duplicates collapsed",
+                s.events_written, s.duplicates
+            );
+        }
+    }
+    Ok(summary.files_failed == 0 && summary.sink_errors.is_empty())
+}
+
+/// SIGINT and SIGTERM set `stop`: polling stops, in-flight files finish, the
+/// final checkpoint deletes what settled, and the rest is released. A second
+/// signal exits at once (status 130), for when the graceful path hangs.
+fn install_signal_handlers(stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    for signal in [SIGINT, SIGTERM] {
+        // Order matters: the conditional exit is registered first, so it sees
+        // the flag as it was before this signal set it.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())?;
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    Ok(())
+}

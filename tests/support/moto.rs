@@ -1,0 +1,92 @@
+//! SQS and SNS set-up and inspection on a moto server, through boto3
+//! (`moto_admin.py`): queues, topics, bucket notifications, uploads.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use super::repo;
+
+/// A moto server ([`super::s3::Moto`]) with boto3-based administration.
+pub struct Moto {
+    server: super::s3::Moto,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    python: PathBuf,
+}
+
+impl Moto {
+    /// Starts the server and waits until it accepts connections.
+    pub fn start() -> Moto {
+        let server = super::s3::Moto::start(None);
+        let python = std::env::var_os("TRAILMILL_MOTO_PYTHON")
+            .map_or_else(|| repo().join(".venv/moto/bin/python"), PathBuf::from);
+        Moto {
+            endpoint: server.endpoint.clone(),
+            server,
+            python,
+        }
+    }
+
+    /// `trailmill` pointed at this server, with test credentials and nothing
+    /// from this machine's AWS configuration.
+    pub fn trailmill(&self) -> Command {
+        super::s3::aws_command(&self.server.endpoint)
+    }
+
+    /// Runs `moto_admin.py COMMAND ARGS` and returns its JSON result.
+    pub fn admin(&self, command: &str, args: serde_json::Value) -> serde_json::Value {
+        let out = Command::new(&self.python)
+            .arg(repo().join("tests/support/moto_admin.py"))
+            .args([&self.endpoint, command, &args.to_string()])
+            .output()
+            .expect("run moto_admin.py");
+        assert!(
+            out.status.success(),
+            "moto_admin {command} {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("moto_admin prints JSON")
+    }
+
+    /// A new queue's URL.
+    pub fn create_queue(&self, name: &str) -> String {
+        self.admin("create_queue", serde_json::json!({ "name": name }))["url"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Sends `body` to the queue; returns the message ID.
+    pub fn send(&self, url: &str, body: &str) -> String {
+        self.admin("send", serde_json::json!({ "url": url, "body": body }))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// (visible, not visible, delayed) messages in the queue.
+    pub fn counts(&self, url: &str) -> (u64, u64, u64) {
+        let c = self.admin("counts", serde_json::json!({ "url": url }));
+        let n = |k: &str| c[k].as_u64().unwrap();
+        (
+            n("ApproximateNumberOfMessages"),
+            n("ApproximateNumberOfMessagesNotVisible"),
+            n("ApproximateNumberOfMessagesDelayed"),
+        )
+    }
+}
+
+/// A name no other test (or earlier run against the same server) uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

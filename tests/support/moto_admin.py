@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Test set-up and inspection against a moto server, with boto3 (installed
+with moto in .venv/moto): buckets, uploads, queues, topics, notifications.
+
+Usage: moto_admin.py ENDPOINT COMMAND JSON-ARGS
+Prints the command's result as JSON.
+"""
+import json
+import os
+import sys
+
+import boto3
+
+ENDPOINT, COMMAND, ARGS = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+KW = dict(endpoint_url=ENDPOINT, region_name="us-east-1",
+          aws_access_key_id="test", aws_secret_access_key="test")
+s3 = boto3.client("s3", **KW)
+sqs = boto3.client("sqs", **KW)
+sns = boto3.client("sns", **KW)
+
+
+def queue_arn(url):
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def create_bucket(a):
+    s3.create_bucket(Bucket=a["bucket"])
+    return {}
+
+
+def upload_tree(a):
+    """Uploads every file under `dir` as PREFIX + its relative path."""
+    n = 0
+    for root, _, files in os.walk(a["dir"]):
+        for f in sorted(files):
+            path = os.path.join(root, f)
+            rel = os.path.relpath(path, a["dir"]).replace(os.sep, "/")
+            if any(rel.startswith(s) for s in a.get("skip", [])):
+                continue
+            s3.upload_file(path, a["bucket"], a.get("prefix", "") + rel)
+            n += 1
+    return {"uploaded": n}
+
+
+def put_object(a):
+    s3.put_object(Bucket=a["bucket"], Key=a["key"], Body=a["body"].encode())
+    return {}
+
+
+def create_queue(a):
+    return {"url": sqs.create_queue(QueueName=a["name"])["QueueUrl"]}
+
+
+def send(a):
+    return {"id": sqs.send_message(QueueUrl=a["url"], MessageBody=a["body"])["MessageId"]}
+
+
+def counts(a):
+    attrs = sqs.get_queue_attributes(QueueUrl=a["url"], AttributeNames=["All"])["Attributes"]
+    return {k: int(attrs[k]) for k in ("ApproximateNumberOfMessages",
+                                       "ApproximateNumberOfMessagesNotVisible",
+                                       "ApproximateNumberOfMessagesDelayed")}
+
+
+def topic_to_queue(a):
+    """A topic with the queue subscribed (SNS envelopes, no raw delivery)."""
+    arn = sns.create_topic(Name=a["topic"])["TopicArn"]
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn(a["url"]))
+    return {"arn": arn}
+
+
+def publish(a):
+    return {"id": sns.publish(TopicArn=a["arn"], Message=a["message"])["MessageId"]}
+
+
+def notify_queue(a):
+    """S3 event notifications from the bucket straight to the queue; S3 sends an s3:TestEvent."""
+    s3.put_bucket_notification_configuration(Bucket=a["bucket"], NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": queue_arn(a["url"]), "Events": ["s3:ObjectCreated:*"]}]})
+    return {}
+
+
+def notify_topic(a):
+    """S3 event notifications from the bucket to the topic; S3 sends an s3:TestEvent."""
+    s3.put_bucket_notification_configuration(Bucket=a["bucket"], NotificationConfiguration={
+        "TopicConfigurations": [{"TopicArn": a["arn"], "Events": ["s3:ObjectCreated:*"]}]})
+    return {}
+
+
+print(json.dumps(globals()[COMMAND](ARGS)))
