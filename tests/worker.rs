@@ -111,7 +111,7 @@ fn every_notification_format_is_processed_with_cpl_semantics() {
     moto.admin("notify_queue", json!({ "bucket": direct, "url": queue }));
     let uploaded = moto.admin(
         "upload_tree",
-        json!({ "bucket": direct, "dir": trail.join("172345338036"), "prefix": "trail logs+1/AWSLogs/172345338036/" }),
+        json!({ "bucket": direct, "dir": trail.join("172345338036"), "prefix": "trail logs+1/AWSLogs/172345338036/", "suffix": ".json.gz" }),
     );
     assert_eq!(uploaded["uploaded"], 12);
 

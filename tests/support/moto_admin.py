@@ -29,13 +29,13 @@ def create_bucket(a):
 
 
 def upload_tree(a):
-    """Uploads every file under `dir` as PREFIX + its relative path."""
+    """Uploads every file under `dir` ending in `suffix` as PREFIX + its relative path."""
     n = 0
     for root, _, files in os.walk(a["dir"]):
         for f in sorted(files):
             path = os.path.join(root, f)
             rel = os.path.relpath(path, a["dir"]).replace(os.sep, "/")
-            if any(rel.startswith(s) for s in a.get("skip", [])):
+            if not rel.endswith(a.get("suffix", "")):
                 continue
             s3.upload_file(path, a["bucket"], a.get("prefix", "") + rel)
             n += 1
