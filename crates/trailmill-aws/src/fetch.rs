@@ -105,6 +105,10 @@ struct Inner {
 /// The prefetching downloader. See the [module docs](self).
 pub struct Fetcher {
     inner: Arc<Inner>,
+    /// Keeps the runtime that runs the dispatcher alive as long as the
+    /// fetcher: a caller may hand over its only `S3Client`, and dropping it
+    /// would otherwise stop every download and leave readers waiting forever.
+    _client: S3Client,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -127,7 +131,10 @@ impl Fetcher {
         client
             .handle()
             .spawn(async move { dispatcher.dispatch().await });
-        Fetcher { inner }
+        Fetcher {
+            inner,
+            _client: client,
+        }
     }
 
     /// Announces that `bucket/key` (of `size` bytes, when known) will be

@@ -78,7 +78,10 @@ pub struct WorkerArgs {
 type StateCounts = BTreeMap<ProgressState, (u64, u64)>;
 
 /// Runs the worker until it is stopped (SIGINT, SIGTERM) or, with
-/// `--until-empty`, the queue is drained. True when no file failed.
+/// `--until-empty`, the queue is drained. True unless a sink failed: a failed
+/// file is the queue's business (its message returns, or is deleted with
+/// `--delete-on-failure`), reported on stderr and in the summary, and does not
+/// make a long-running worker's exit status non-zero.
 pub fn run(a: WorkerArgs) -> anyhow::Result<bool> {
     let stop = Arc::new(AtomicBool::new(false));
     install_signal_handlers(&stop)?;
@@ -209,7 +212,7 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<bool> {
             );
         }
     }
-    Ok(summary.files_failed == 0 && summary.sink_errors.is_empty())
+    Ok(summary.sink_errors.is_empty())
 }
 
 /// SIGINT and SIGTERM set `stop`: polling stops, in-flight files finish, the
