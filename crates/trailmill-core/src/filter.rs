@@ -105,8 +105,10 @@ impl std::fmt::Display for Shard {
     }
 }
 
-/// 64-bit FNV-1a (offset basis 0xcbf29ce484222325, prime 0x100000001b3).
-fn fnv1a64(bytes: &[u8]) -> u64 {
+/// 64-bit FNV-1a (offset basis 0xcbf29ce484222325, prime 0x100000001b3):
+/// the stable hash behind [`Shard`], also for sinks that partition events by
+/// key. Stable across builds and platforms, unlike `std`'s hashers.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h: u64, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

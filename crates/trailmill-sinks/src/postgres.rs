@@ -8,6 +8,10 @@
 //! kept because jsonb normalises what CloudTrail wrote: it reorders keys,
 //! drops duplicate keys and rewrites numbers (`2.0` becomes `2.0`, but
 //! `1E2` becomes `100`), and the project's promise is the original bytes.
+//! Rows up to 8160 bytes stay inline and uncompressed (`toast_tuple_target`),
+//! larger values are compressed with lz4 where the server has it: with the
+//! default 2 KB threshold and pglz, compressing most rows took more server
+//! time than everything else in the load.
 //! `trailmill_schema` records the schema version; opening the sink creates
 //! or migrates the table under an advisory lock, and refuses a database
 //! that a newer trailmill migrated.
@@ -16,10 +20,13 @@
 //!
 //! [`Sink::write_batch`] encodes rows straight from the borrowed views into
 //! PostgreSQL's binary COPY format (the format `BinaryCopyInWriter` writes,
-//! without a `ToSql` call per value). Full chunks go to a loader thread,
-//! which owns the connection on a private current-thread tokio runtime, so
-//! the pipeline's workers go on decoding while the server ingests. Each chunk
-//! is copied into a session-temporary staging table, then
+//! without a `ToSql` call per value). Full chunks go to loader threads
+//! ([`PostgresOptions::connections`], default 2), each owning one connection
+//! on a private current-thread tokio runtime, so the pipeline's workers go on
+//! decoding while the server ingests on several cores. A row goes to the
+//! loader its key hashes to: two copies of one event then never sit in two
+//! open transactions, where the second would wait for the first to commit.
+//! Each chunk is copied into a session-temporary staging table, then
 //! `INSERT … SELECT … ON CONFLICT (event_id) DO NOTHING` moves it into the
 //! table: re-runs and CloudTrail's duplicate deliveries collapse, and
 //! rows staged minus rows inserted is [`SinkStats::duplicates`]. A record
@@ -27,8 +34,10 @@
 //!
 //! # Commit, and connection loss
 //!
-//! All chunks since the last commit load in one transaction;
-//! [`Sink::commit`] returns once it is committed. Those chunks stay in
+//! All chunks since the last commit load in one transaction per connection;
+//! [`Sink::commit`] returns once every connection has committed. (If one
+//! commit fails after another succeeded, the objects are redone and the
+//! committed rows collapse as duplicates.) Those chunks stay in
 //! memory until then (at most [`PostgresOptions::max_uncommitted_bytes`]:
 //! beyond that the sink commits on its own). When the connection fails (the
 //! server restarts, the backend is terminated, the network drops), the loader
@@ -62,6 +71,7 @@ use futures_util::SinkExt;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config};
 use trailmill_core::Event;
+use trailmill_core::filter::fnv1a64;
 use trailmill_pipeline::{Sink, SinkError, SinkStats, SourceObject};
 
 use crate::common::{event_key, parse_time_micros};
@@ -70,7 +80,7 @@ use crate::common::{event_key, parse_time_micros};
 pub const TABLE: &str = "events";
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The columns, in table (and COPY) order, with their SQL types.
 pub const COLUMNS: &[(&str, &str)] = &[
@@ -117,6 +127,11 @@ pub struct PostgresOptions {
     pub reconnect_attempts: u32,
     /// The first wait before reconnecting; it doubles up to 5 s.
     pub reconnect_delay: Duration,
+    /// Connections loading in parallel, each with its own loader thread,
+    /// staging table and transaction. One backend parses jsonb and maintains
+    /// the indexes on one server core, so a single connection leaves the
+    /// server's other cores idle.
+    pub connections: usize,
 }
 
 impl Default for PostgresOptions {
@@ -128,6 +143,7 @@ impl Default for PostgresOptions {
             max_uncommitted_bytes: 512 << 20,
             reconnect_attempts: 10,
             reconnect_delay: Duration::from_millis(200),
+            connections: 2,
         }
     }
 }
@@ -154,11 +170,15 @@ pub enum OpenError {
 pub struct PostgresSink {
     name: String,
     opts: PostgresOptions,
-    /// Encoded COPY rows not yet sent to the loader.
-    chunk: Vec<u8>,
-    chunk_rows: u64,
-    loader: Option<Sender<Msg>>,
-    thread: Option<JoinHandle<()>>,
+    /// Encoded COPY rows not yet sent, one chunk per loader. A row goes to
+    /// the loader its key hashes to, so that two copies of an event never sit
+    /// in two open transactions: the second would wait on the first's row
+    /// lock until that transaction commits, which only a checkpoint does,
+    /// and the checkpoint could be waiting on the blocked loader.
+    pending: Vec<Pending>,
+    /// One channel per loader thread; empty once finished.
+    loaders: Vec<Sender<Msg>>,
+    threads: Vec<JoinHandle<()>>,
     failure: Arc<Mutex<Option<String>>>,
     stats: SinkStats,
 }
@@ -183,57 +203,72 @@ impl PostgresSink {
             return Err(fail(OpenError::Table(opts.table.clone())));
         }
         let (config, tls) = parse_url(url).map_err(fail)?;
-        let (tx, rx) = crossbeam_channel::bounded::<Msg>(2);
-        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let failure = Arc::new(Mutex::new(None));
-        let loader_opts = opts.clone();
-        let loader_failure = failure.clone();
-        let loader_name = name.clone();
-        let thread = std::thread::Builder::new()
-            .name("trailmill-postgres".into())
-            .spawn(move || {
-                let loader = Loader::start(config, tls, loader_opts, loader_name, loader_failure);
-                match loader {
-                    Ok(mut loader) => {
-                        let _ = ready_tx.send(Ok(()));
-                        loader.run(rx);
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                    }
-                }
-            })
-            .map_err(|e| SinkError::with_source(format!("{name}: cannot start a thread"), e))?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                return Err(fail(e));
-            }
-            Err(_) => {
-                let _ = thread.join();
-                return Err(fail(OpenError::Database(
-                    "the loader thread stopped".into(),
-                )));
-            }
-        }
-        Ok(PostgresSink {
-            name,
+        let mut sink = PostgresSink {
+            name: name.clone(),
             opts,
-            chunk: Vec::new(),
-            chunk_rows: 0,
-            loader: Some(tx),
-            thread: Some(thread),
+            pending: Vec::new(),
+            loaders: Vec::new(),
+            threads: Vec::new(),
             failure,
             stats: SinkStats::default(),
-        })
+        };
+        // Loaders start one after another: the first creates or migrates
+        // the table, and the others find it ready. Dropping a half-built
+        // sink stops the loaders already started.
+        for i in 0..sink.opts.connections.max(1) {
+            let (tx, rx) = crossbeam_channel::bounded::<Msg>(2);
+            let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+            let (config, tls) = (config.clone(), tls.clone());
+            let loader_opts = sink.opts.clone();
+            let loader_failure = sink.failure.clone();
+            let loader_name = sink.name.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("trailmill-postgres-{i}"))
+                .spawn(move || {
+                    let loader =
+                        Loader::start(config, tls, loader_opts, loader_name, loader_failure);
+                    match loader {
+                        Ok(mut loader) => {
+                            let _ = ready_tx.send(Ok(()));
+                            loader.run(rx);
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                })
+                .map_err(|e| {
+                    SinkError::with_source(format!("{}: cannot start a thread", sink.name), e)
+                })?;
+            match ready_rx.recv() {
+                Ok(Ok(())) => {
+                    sink.loaders.push(tx);
+                    sink.threads.push(thread);
+                }
+                Ok(Err(e)) => {
+                    let _ = thread.join();
+                    return Err(fail(e));
+                }
+                Err(_) => {
+                    let _ = thread.join();
+                    return Err(fail(OpenError::Database(
+                        "the loader thread stopped".into(),
+                    )));
+                }
+            }
+        }
+        sink.pending = (0..sink.loaders.len())
+            .map(|_| Pending::default())
+            .collect();
+        Ok(sink)
     }
 
     /// Loads every buffered row into the open transaction and waits until
     /// the server has it. Not durable (that is [`Sink::commit`]): use it to
     /// surface errors early, or to bound what is in flight.
     pub fn flush(&mut self) -> Result<(), SinkError> {
-        self.send_chunk()?;
+        self.send_all()?;
         self.ask(Msg::Flush).map(|_| ())
     }
 
@@ -244,33 +279,72 @@ impl PostgresSink {
         }
     }
 
-    fn send_chunk(&mut self) -> Result<(), SinkError> {
-        if self.chunk_rows == 0 {
+    /// Sends loader `i` its pending chunk, if it has rows.
+    fn send_chunk(&mut self, i: usize) -> Result<(), SinkError> {
+        let pending = &mut self.pending[i];
+        if pending.rows == 0 {
             return Ok(());
         }
         let chunk = Chunk {
-            rows: self.chunk_rows,
-            data: Bytes::from(std::mem::take(&mut self.chunk)),
+            rows: pending.rows,
+            data: Bytes::from(std::mem::take(&mut pending.data)),
         };
-        self.chunk_rows = 0;
-        self.chunk.reserve(self.opts.chunk_bytes.min(64 << 20));
-        match &self.loader {
-            Some(tx) if tx.send(Msg::Load(chunk)).is_ok() => Ok(()),
+        pending.rows = 0;
+        match self.loaders.get(i).map(|l| l.send(Msg::Load(chunk))) {
+            Some(Ok(())) => Ok(()),
             _ => Err(self.stopped()),
         }
     }
 
-    /// Sends a request that carries a reply channel, and waits for the reply.
+    fn send_all(&mut self) -> Result<(), SinkError> {
+        (0..self.pending.len()).try_for_each(|i| self.send_chunk(i))
+    }
+
+    /// Sends a request that carries a reply channel to every loader, waits
+    /// for all the replies, and returns the loaders' totals added up. Every
+    /// loader gets the request even when one fails, so that a commit leaves
+    /// no loader's transaction open.
     fn ask(&self, msg: fn(Sender<Reply>) -> Msg) -> Result<Totals, SinkError> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        match &self.loader {
-            Some(loader) if loader.send(msg(tx)).is_ok() => {}
-            _ => return Err(self.stopped()),
+        if self.loaders.is_empty() {
+            return Err(self.stopped());
         }
-        match rx.recv() {
-            Ok(Ok(totals)) => Ok(totals),
-            Ok(Err(reason)) => Err(SinkError::new(format!("{}: {reason}", self.name))),
-            Err(_) => Err(self.stopped()),
+        let replies: Vec<_> = self
+            .loaders
+            .iter()
+            .map(|loader| {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                loader.send(msg(tx)).ok().map(|()| rx)
+            })
+            .collect();
+        let mut sum = Totals::default();
+        let mut first_error = None;
+        for reply in replies {
+            match reply.map(|rx| rx.recv()) {
+                Some(Ok(Ok(totals))) => {
+                    sum.staged += totals.staged;
+                    sum.inserted += totals.inserted;
+                }
+                Some(Ok(Err(reason))) => {
+                    first_error
+                        .get_or_insert_with(|| SinkError::new(format!("{}: {reason}", self.name)));
+                }
+                None | Some(Err(_)) => {
+                    first_error.get_or_insert_with(|| self.stopped());
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(sum),
+        }
+    }
+
+    /// Closes the loaders' channels and waits for their threads; an
+    /// uncommitted transaction rolls back when its loader drops its connection.
+    fn stop_loaders(&mut self) {
+        self.loaders.clear();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
         }
     }
 
@@ -288,13 +362,18 @@ impl Sink for PostgresSink {
 
     fn write_batch(&mut self, file: &SourceObject, events: &[Event<'_>]) -> Result<(), SinkError> {
         self.check()?;
+        if self.pending.is_empty() {
+            return Err(self.stopped());
+        }
         for e in events {
-            encode_row(&mut self.chunk, e, &file.name);
-            self.chunk_rows += 1;
+            let key = event_key(e);
+            let i = (fnv1a64(key.as_bytes()) % self.pending.len() as u64) as usize;
+            let pending = &mut self.pending[i];
+            encode_row(&mut pending.data, e, &key, &file.name);
+            pending.rows += 1;
             self.stats.bytes_written += e.raw.len() as u64;
-            if self.chunk_rows >= self.opts.chunk_rows || self.chunk.len() >= self.opts.chunk_bytes
-            {
-                self.send_chunk()?;
+            if pending.rows >= self.opts.chunk_rows || pending.data.len() >= self.opts.chunk_bytes {
+                self.send_chunk(i)?;
             }
         }
         self.stats.events_received += events.len() as u64;
@@ -303,7 +382,7 @@ impl Sink for PostgresSink {
 
     fn commit(&mut self) -> Result<(), SinkError> {
         self.check()?;
-        self.send_chunk()?;
+        self.send_all()?;
         let totals = self.ask(Msg::Commit)?;
         self.stats.events_written = totals.inserted;
         self.stats.duplicates = totals.staged - totals.inserted;
@@ -312,23 +391,24 @@ impl Sink for PostgresSink {
 
     fn finish(&mut self) -> Result<SinkStats, SinkError> {
         let result = self.commit();
-        self.loader = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop_loaders();
         result.map(|()| self.stats.clone())
     }
 }
 
 impl Drop for PostgresSink {
     fn drop(&mut self) {
-        // Without a commit, the open transaction rolls back when the loader
-        // drops its connection.
-        self.loader = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        // Without a commit, the open transactions roll back when the loaders
+        // drop their connections.
+        self.stop_loaders();
     }
+}
+
+/// Rows encoded for one loader and not yet sent to it.
+#[derive(Default)]
+struct Pending {
+    data: Vec<u8>,
+    rows: u64,
 }
 
 /// Committed rows over the sink's life.
@@ -453,11 +533,10 @@ fn jsonb_safe(json: &[u8]) -> Cow<'_, [u8]> {
 }
 
 /// Appends one COPY row, in [`COLUMNS`] order.
-fn encode_row(buf: &mut Vec<u8>, e: &Event<'_>, file: &str) {
+fn encode_row(buf: &mut Vec<u8>, e: &Event<'_>, key: &str, file: &str) {
     let user = e.user_identity().unwrap_or_default();
-    let key = event_key(e);
     buf.extend_from_slice(&(COLUMNS.len() as i16).to_be_bytes());
-    put_text(buf, Some(&key));
+    put_text(buf, Some(key));
     put_time(buf, e.event_time.and_then(parse_time_micros));
     put_text(buf, e.event_source);
     put_text(buf, e.event_name);
@@ -754,11 +833,17 @@ impl Loader {
         // transaction, and a missing table would undo the SET too.)
         self.rt
             .block_on(client.batch_execute("SET temp_buffers = '128MB'"))?;
+        // lz4 compresses the large rows that still get toasted several
+        // times faster than the default pglz. Servers before 14, or built
+        // without lz4, refuse the setting and keep pglz.
+        if let Err(e) = self
+            .rt
+            .block_on(client.batch_execute("SET default_toast_compression = 'lz4'"))
+        {
+            tracing::debug!(sink = %self.name, "no lz4 TOAST compression: {e}");
+        }
         self.rt
-            .block_on(client.batch_execute(&format!(
-                "CREATE TEMP TABLE IF NOT EXISTS trailmill_staging (LIKE {} INCLUDING DEFAULTS)",
-                self.opts.table
-            )))
+            .block_on(client.batch_execute(&staging_sql(&self.opts.table)))
             .or_else(|e| {
                 // The events table does not exist yet on a first open: the
                 // staging table is created after the migration.
@@ -814,6 +899,22 @@ impl Loader {
                     ))
                     .await?;
             }
+            // Version 2: rows up to a page stay inline and uncompressed
+            // (CloudTrail records are mostly 1 to 3 KB, and the default 2 KB
+            // threshold compressed most rows, which dominated load time);
+            // larger ones are compressed with lz4 where the server has it.
+            if version < 2 {
+                client
+                    .batch_execute(&format!(
+                        "ALTER TABLE {table} SET (toast_tuple_target = {TOAST_TUPLE_TARGET});
+                         DO $$ BEGIN
+                             EXECUTE 'ALTER TABLE {table} ALTER COLUMN event SET COMPRESSION lz4, \
+                                 ALTER COLUMN raw SET COMPRESSION lz4';
+                         EXCEPTION WHEN feature_not_supported OR syntax_error THEN NULL;
+                         END $$;"
+                    ))
+                    .await?;
+            }
             client
                 .execute(
                     "INSERT INTO trailmill_schema (name, version) VALUES ($1, $2)
@@ -822,11 +923,7 @@ impl Loader {
                 )
                 .await?;
             client.batch_execute("COMMIT").await?;
-            client
-                .batch_execute(&format!(
-                    "CREATE TEMP TABLE IF NOT EXISTS trailmill_staging (LIKE {table} INCLUDING DEFAULTS)"
-                ))
-                .await?;
+            client.batch_execute(&staging_sql(table)).await?;
             Ok::<_, tokio_postgres::Error>(None)
         })?
         .map_or(Ok(()), |v| Err(LoadError::NewerSchema(v)))
@@ -866,6 +963,19 @@ impl Loader {
         }
         Ok(())
     }
+}
+
+/// The largest row kept inline and uncompressed (just under PostgreSQL's
+/// 8 KB page); the default, 2 KB, would compress most CloudTrail rows.
+const TOAST_TUPLE_TARGET: u32 = 8160;
+
+/// Creates the session's staging table: the events table's columns, no
+/// indexes (a chunk may repeat an eventID), the same inline-row threshold.
+fn staging_sql(table: &str) -> String {
+    format!(
+        "CREATE TEMP TABLE IF NOT EXISTS trailmill_staging (LIKE {table} INCLUDING DEFAULTS) \
+         WITH (toast_tuple_target = {TOAST_TUPLE_TARGET})"
+    )
 }
 
 /// A loader step's failure.

@@ -70,16 +70,17 @@ fn a_connection_loss_mid_load_loses_and_doubles_nothing() {
     let url = pg::fresh_db("trailmill_test_connection_loss");
     let mut sink = PostgresSink::with_options(&url, options()).unwrap();
     // 2,000 events, 1,800 unique, loaded into the open transaction.
+    let connections = options().connections as u64;
     load(&mut sink, &log("a", 2000));
     sink.flush().unwrap();
     assert_eq!(rows(&url), 0, "nothing is visible before the commit");
-    assert_eq!(kill_sink_backend(&url), 1);
+    assert_eq!(kill_sink_backend(&url), connections);
 
     // The next load finds the connection gone: it reconnects and replays
     // the first part into a new transaction, then loads the second.
     load(&mut sink, &log("b", 1000));
     sink.flush().unwrap();
-    assert_eq!(kill_sink_backend(&url), 1);
+    assert_eq!(kill_sink_backend(&url), connections);
     // Killed again before COMMIT: the commit replays everything.
     load(&mut sink, &log("a", 500));
     sink.commit().unwrap();
@@ -87,7 +88,7 @@ fn a_connection_loss_mid_load_loses_and_doubles_nothing() {
 
     // After the commit: a loss between transactions, then a re-run of the
     // first part and new events.
-    assert_eq!(kill_sink_backend(&url), 1);
+    assert_eq!(kill_sink_backend(&url), connections);
     load(&mut sink, &log("a", 2000));
     load(&mut sink, &log("c", 100));
     let stats = sink.finish().unwrap();
@@ -103,6 +104,65 @@ fn a_connection_loss_mid_load_loses_and_doubles_nothing() {
         "SELECT count(DISTINCT (event->'requestParameters'->>'i')) FROM events WHERE event_id LIKE 'a-%'",
     );
     assert_eq!(distinct, "1800");
+}
+
+/// Regression: with several connections, two copies of an event loaded into
+/// two open transactions made the second loader wait for the first one's
+/// commit, which only a checkpoint gives, so `flush` hung. Rows now go to the
+/// connection their key hashes to.
+#[test]
+fn copies_of_an_event_in_one_window_do_not_wait_on_each_other() {
+    let url = pg::fresh_db("trailmill_test_copies_in_one_window");
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let loader_url = url.clone();
+    std::thread::spawn(move || {
+        let mut sink = PostgresSink::with_options(&loader_url, options()).unwrap();
+        // Chunks of 300 rows: every copy lands in a different chunk than
+        // its original, and both are uncommitted at the flush.
+        for _ in 0..3 {
+            load(&mut sink, &log("a", 1000));
+        }
+        sink.flush().unwrap();
+        let stats = sink.finish().unwrap();
+        done_tx.send(stats).unwrap();
+    });
+    let stats = done_rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the sink finished instead of waiting on itself");
+    assert_eq!(rows(&url), 900);
+    assert_eq!(stats.events_written, 900);
+    assert_eq!(stats.duplicates, 3000 - 900);
+}
+
+/// A table made by schema version 1 (2 KB TOAST threshold, pglz) is
+/// migrated on open: rows stay, and new rows up to a page stay inline.
+#[test]
+fn a_version_1_table_is_migrated() {
+    let url = pg::fresh_db("trailmill_test_migrate_v1");
+    let mut sink = PostgresSink::connect(&url).unwrap();
+    load(&mut sink, &log("a", 10));
+    sink.finish().unwrap();
+    // Back to what version 1 left.
+    pg::query(
+        &url,
+        "ALTER TABLE events RESET (toast_tuple_target);
+         UPDATE trailmill_schema SET version = 1",
+    );
+    let mut sink = PostgresSink::connect(&url).unwrap();
+    load(&mut sink, &log("b", 10));
+    sink.finish().unwrap();
+    assert_eq!(rows(&url), 18);
+    assert_eq!(
+        pg::scalar(&url, "SELECT version FROM trailmill_schema"),
+        trailmill_sinks::postgres::SCHEMA_VERSION.to_string()
+    );
+    assert_eq!(
+        pg::scalar(
+            &url,
+            "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'events'"
+        ),
+        "toast_tuple_target=8160"
+    );
 }
 
 #[test]
@@ -122,7 +182,10 @@ fn the_schema_is_versioned_and_a_newer_one_is_refused() {
     PostgresSink::connect(&url).unwrap().finish().unwrap();
     assert_eq!(
         pg::query(&url, "SELECT name, version FROM trailmill_schema"),
-        [[Some("events".to_owned()), Some("1".to_owned())]]
+        [[
+            Some("events".to_owned()),
+            Some(trailmill_sinks::postgres::SCHEMA_VERSION.to_string())
+        ]]
     );
     // Opening again migrates nothing and keeps the rows.
     let mut sink = PostgresSink::connect(&url).unwrap();
@@ -195,7 +258,11 @@ fn tls_is_used_and_verified() {
         "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
          WHERE application_name = 'trailmill' AND datname = current_database() AND ssl",
     );
-    assert_eq!(encrypted, "1", "the sink's connection uses TLS");
+    assert_eq!(
+        encrypted,
+        PostgresOptions::default().connections.to_string(),
+        "every connection of the sink uses TLS"
+    );
     sink.finish().unwrap();
     assert_eq!(rows(&plain), 18);
 
