@@ -266,6 +266,7 @@ fn a_one_hour_window_lists_only_that_hours_prefixes() {
 
     let requests = proxy.requests();
     let mut day_listings = 0;
+    let mut discoveries = 0;
     let mut gets = 0;
     for line in &requests {
         let q = query(line);
@@ -276,6 +277,7 @@ fn a_one_hour_window_lists_only_that_hours_prefixes() {
                 // Discovery: the bucket root, AWSLogs/, the organization and
                 // each account's CloudTrail/ folder; never years, months or days.
                 Some("/") => {
+                    discoveries += 1;
                     let depth = prefix.trim_end_matches('/').split('/').count();
                     assert!(
                         prefix.is_empty()
@@ -304,6 +306,10 @@ fn a_one_hour_window_lists_only_that_hours_prefixes() {
         }
     }
     assert_eq!(day_listings, ACCOUNTS * REGIONS, "{requests:#?}");
+    // One round trip each for AWSLogs/ (which also tells the layout: the
+    // URL's folder itself is not listed), the organization, and each
+    // account's regions.
+    assert_eq!(discoveries, 2 + ACCOUNTS, "{requests:#?}");
     assert_eq!(gets, ACCOUNTS * REGIONS * 3, "{requests:#?}");
 }
 

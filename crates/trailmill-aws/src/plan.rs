@@ -359,7 +359,7 @@ impl Planner {
 impl Plan {
     async fn run_async(&self, scope: &ListScope, tx: &tokio::sync::mpsc::Sender<Listing>) {
         let bucket = &self.url.bucket;
-        let layout = match self.layout().await {
+        let (layout, awslogs_dirs) = match self.layout().await {
             Ok(l) => l,
             Err(e) => {
                 let _ = tx.send(Listing::Layout(Layout::Plain)).await;
@@ -415,7 +415,7 @@ impl Plan {
             return; // the two prefixes exclude each other: nothing to list
         };
         let constraint = constraint.as_deref();
-        let owners = match self.owners(&root, scope, constraint).await {
+        let owners = match self.owners(&root, awslogs_dirs, scope, constraint).await {
             Ok(o) => o,
             Err(e) => {
                 let _ = tx.send(Listing::Error(e)).await;
@@ -487,23 +487,27 @@ impl Plan {
         }
     }
 
-    /// Decides the layout of the URL's folder.
-    async fn layout(&self) -> Result<Layout, ListError> {
+    /// Decides the layout of the URL's folder, with the folders of its
+    /// `AWSLogs/` when that took a listing.
+    ///
+    /// The folder has the trail layout when `AWSLogs/` holds folders. Listing
+    /// those directly, rather than the folder itself to look for `AWSLogs/`,
+    /// saves a round trip before the first download: the owners come from
+    /// the same answer.
+    async fn layout(&self) -> Result<(Layout, Option<Vec<String>>), ListError> {
         let prefix = &self.url.prefix;
         // A folder inside an AWSLogs/ tree: plan from the folder above AWSLogs/.
         if let Some(i) = find_awslogs(prefix) {
-            return Ok(Layout::Trail {
-                root: prefix[..i].to_owned(),
-            });
+            let root = prefix[..i].to_owned();
+            return Ok((Layout::Trail { root }, None));
         }
-        let dirs = self.client.list_dirs(&self.url.bucket, prefix).await?;
         let awslogs = format!("{prefix}AWSLogs/");
-        Ok(if dirs.contains(&awslogs) {
-            Layout::Trail {
-                root: prefix.clone(),
-            }
+        let dirs = self.client.list_dirs(&self.url.bucket, &awslogs).await?;
+        Ok(if dirs.is_empty() {
+            (Layout::Plain, None)
         } else {
-            Layout::Plain
+            let root = prefix.clone();
+            (Layout::Trail { root }, Some(dirs))
         })
     }
 
@@ -511,6 +515,7 @@ impl Plan {
     async fn owners(
         &self,
         root: &str,
+        awslogs_dirs: Option<Vec<String>>,
         scope: &ListScope,
         constraint: Option<&str>,
     ) -> Result<Vec<Owner>, ListError> {
@@ -531,7 +536,11 @@ impl Plan {
         let (orgs, mut owners) = if scope.org_ids.is_empty() {
             let mut orgs = Vec::new();
             let mut direct = Vec::new();
-            for dir in self.client.list_dirs(bucket, &awslogs).await? {
+            let dirs = match awslogs_dirs {
+                Some(dirs) => dirs,
+                None => self.client.list_dirs(bucket, &awslogs).await?,
+            };
+            for dir in dirs {
                 let name = dir[awslogs.len()..].trim_end_matches('/').to_owned();
                 if !ok(&dir) {
                     continue;
