@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{gunzip, run, run_ok, trailmill};
+use support::{run, run_ok, trailmill};
 
 /// A synthetic trail, and the eventIDs of each of its log files (by absolute
 /// path, as the state names them), read independently of trailmill.
@@ -62,14 +62,7 @@ fn synth(hours: usize, logs_per_hour: usize, records: usize) -> Trail {
             if path.is_dir() {
                 dirs.push(path);
             } else if name.contains("/CloudTrail/") && name.ends_with(".json.gz") {
-                let log: serde_json::Value = serde_json::from_str(&gunzip(&path)).unwrap();
-                let ids = log["Records"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| r["eventID"].as_str().unwrap().to_owned())
-                    .collect();
-                logs.insert(name.to_owned(), ids);
+                logs.insert(name.to_owned(), support::log_event_ids(&path));
             }
         }
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::moto::{Moto, unique};
-use support::{gunzip, repo};
+use support::repo;
 
 /// Every eventID in the log files (not digests) under `dir`, by file name.
 fn event_ids_by_file(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
@@ -22,14 +22,7 @@ fn event_ids_by_file(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
         if !name.contains("_CloudTrail_") {
             continue;
         }
-        let log: serde_json::Value = serde_json::from_str(&gunzip(&entry)).unwrap();
-        let ids = log["Records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["eventID"].as_str().unwrap().to_owned())
-            .collect();
-        out.insert(name, ids);
+        out.insert(name, support::log_event_ids(&entry));
     }
     out
 }

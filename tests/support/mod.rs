@@ -103,6 +103,17 @@ pub fn gunzip(path: &Path) -> String {
     s
 }
 
+/// The eventIDs of the gzip log file at `path`, in file order.
+pub fn log_event_ids<C: FromIterator<String>>(path: &Path) -> C {
+    let log: serde_json::Value = serde_json::from_str(&gunzip(path)).unwrap();
+    log["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["eventID"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Writes `text` to `path`, gzip-compressed.
 pub fn gzip_to(path: &Path, text: &str) {
     use std::io::Write;

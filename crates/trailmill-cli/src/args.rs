@@ -8,6 +8,7 @@ use clap::Args;
 use trailmill_aws::{RetryPolicy, S3Client, S3Options, S3Url};
 use trailmill_core::filter::event_time_text;
 use trailmill_core::{EventFilter, Selection};
+use trailmill_sinks::SinkSpec;
 
 /// How to reach S3, for `s3://` sources. Credentials, profile, region and
 /// endpoint come from the standard AWS configuration (`AWS_PROFILE`,
@@ -268,4 +269,14 @@ mod tests {
         }
         assert!(parse_time("yesterday").is_err());
     }
+}
+
+/// Where events go: the `--sink` flags of `process` and `worker`.
+#[derive(Args, Debug)]
+pub struct SinkArgs {
+    /// Where events go: jsonl:- (stdout), jsonl:PATH (.gz/.zst compress), sqlite:PATH,
+    /// parquet:DIR, postgres:URL (postgres://user@host:5432/db?sslmode=require). Repeatable:
+    /// events fan out to every sink.
+    #[arg(long = "sink", value_name = "SPEC", default_value = "jsonl:-")]
+    pub sinks: Vec<SinkSpec>,
 }

@@ -18,7 +18,7 @@ use trailmill_sinks::{Resumed, SinkSpec};
 use trailmill_state::{Binding, Prior, RunRecord, StateError, StateStore};
 use trailmill_validate::{LocalMirror, ObjectStore, PublicKeys, ValidateConfig};
 
-use crate::args::{FilterArgs, S3Args, SelectionArgs, Sources, print_s3_counters};
+use crate::args::{FilterArgs, S3Args, SelectionArgs, SinkArgs, Sources, print_s3_counters};
 
 /// Arguments of `trailmill process`.
 #[derive(Args, Debug)]
@@ -27,11 +27,8 @@ pub struct ProcessArgs {
     /// files, or single files), or s3://BUCKET[/PREFIX] URLs.
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
-    /// Where events go: jsonl:- (stdout), jsonl:PATH (.gz/.zst compress), sqlite:PATH,
-    /// parquet:DIR, postgres:URL (postgres://user@host:5432/db?sslmode=require). Repeatable:
-    /// events fan out to every sink.
-    #[arg(long = "sink", value_name = "SPEC", default_value = "jsonl:-")]
-    pub sinks: Vec<SinkSpec>,
+    #[command(flatten)]
+    pub sinks: SinkArgs,
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]
@@ -151,7 +148,7 @@ impl From<ProcessArgs> for ProcessConfig {
             selection: a.selection.to_selection(),
             filter: a.filters.to_filter(),
             sources: a.sources,
-            sinks: a.sinks,
+            sinks: a.sinks.sinks,
             threads: a.threads,
             fail_fast: a.fail_fast,
             failed_list: a.failed_list,

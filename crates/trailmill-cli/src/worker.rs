@@ -13,9 +13,8 @@ use trailmill_aws::worker::{MessageInfo, Progress, ProgressState};
 use trailmill_aws::{Fetcher, QueueSource, SqsClient, WorkerHooks, WorkerOptions};
 use trailmill_core::DecodeOptions;
 use trailmill_pipeline::{CheckpointPolicy, FileError, Pipeline};
-use trailmill_sinks::SinkSpec;
 
-use crate::args::{FilterArgs, S3Args, SelectionArgs};
+use crate::args::{FilterArgs, S3Args, SelectionArgs, SinkArgs};
 
 /// Arguments of `trailmill worker`.
 #[derive(Args, Debug)]
@@ -23,9 +22,8 @@ pub struct WorkerArgs {
     /// The SQS queue URL.
     #[arg(long, value_name = "URL")]
     pub queue: String,
-    /// Where events go: jsonl:- (stdout), jsonl:PATH, sqlite:PATH. Repeatable.
-    #[arg(long = "sink", value_name = "SPEC", default_value = "jsonl:-")]
-    pub sinks: Vec<SinkSpec>,
+    #[command(flatten)]
+    pub sinks: SinkArgs,
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]
@@ -156,7 +154,7 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<bool> {
         })
         .progress(source.progress_reporter())
         .error_handler(|e: &FileError| eprintln!("error: {e}"));
-    for spec in &a.sinks {
+    for spec in &a.sinks.sinks {
         let sink = spec
             .open()
             .map_err(|e| anyhow::anyhow!("cannot open sink {spec:?}: {e}"))?;
