@@ -15,7 +15,8 @@
 //! 3. turns the time range into day folders: enumerated directly when both
 //!    ends are known and span at most [`MAX_ENUMERATED_DAYS`], else found
 //!    with delimiter listings of the year, month and day folders, pruned to
-//!    the range;
+//!    the range; with no range at all, each region folder is listed whole
+//!    instead (one recursive listing, streamed through a bounded buffer);
 //! 4. lists one prefix per account, region and day, [`S3Options::list_concurrency`]
 //!    at a time, paging to the end. On the first day a partial range starts
 //!    after `ACCOUNT_SERVICE_REGION_YYYYMMDDTHHmm` (`StartAfter`, built from
@@ -379,25 +380,10 @@ impl Plan {
                     Some(p) if !self.url.prefix.starts_with(p.as_str()) => return,
                     _ => self.url.prefix.clone(),
                 };
-                let sender = tx.clone();
                 let result = self
                     .client
                     .list_objects(bucket, &prefix, None, &mut |o| {
-                        match sender.try_send(Listing::Object(o)) {
-                            Ok(()) => ControlFlow::Continue(()),
-                            Err(tokio::sync::mpsc::error::TrySendError::Full(item)) => {
-                                // The reader is behind: wait for room
-                                // without blocking a runtime thread.
-                                if tokio::task::block_in_place(|| sender.blocking_send(item))
-                                    .is_err()
-                                {
-                                    ControlFlow::Break(())
-                                } else {
-                                    ControlFlow::Continue(())
-                                }
-                            }
-                            Err(_) => ControlFlow::Break(()),
-                        }
+                        forward(tx, Listing::Object(o))
                     })
                     .await;
                 if let Err(e) = result {
@@ -456,6 +442,11 @@ impl Plan {
                 tasks.sort_by(|a, b| (a.date, &a.prefix).cmp(&(b.date, &b.prefix)));
                 stream::iter(tasks.into_iter().map(Ok)).boxed()
             }
+            None if scope.start.is_none() && scope.end.is_none() => {
+                self.list_folders_whole(&root, folders, constraint, tx)
+                    .await;
+                return;
+            }
             None => stream::iter(folders)
                 .map(|f| self.discover_days(&root, f, scope, constraint))
                 .buffered(conc)
@@ -483,6 +474,57 @@ impl Plan {
                 && tx.send(Listing::Error(e)).await.is_err()
             {
                 return;
+            }
+        }
+    }
+
+    /// Lists each region folder whole, in order, when the scope has no time
+    /// range: every key is wanted, so one recursive listing per folder (keys
+    /// sort by date within it) replaces the year, month and day discovery,
+    /// and objects flow after one round trip instead of four. Up to
+    /// `list_concurrency` folders list at once, each into its own bounded
+    /// buffer, so memory stays bounded however many keys a folder holds.
+    async fn list_folders_whole(
+        &self,
+        root: &str,
+        folders: Vec<RegionFolder>,
+        constraint: Option<&str>,
+        tx: &tokio::sync::mpsc::Sender<Listing>,
+    ) {
+        let conc = self.client.options.list_concurrency.max(1);
+        let prefixes: Vec<String> = folders
+            .into_iter()
+            .filter_map(|f| {
+                let owner = Owner {
+                    org_id: f.org_id,
+                    account: f.account,
+                };
+                let dir = format!("{}{}/", service_dir(root, &owner, f.service), f.region);
+                narrow(Some(dir), constraint.map(str::to_owned)).flatten()
+            })
+            .collect();
+        let mut folders = stream::iter(prefixes)
+            .map(|prefix| {
+                let (folder_tx, folder_rx) = tokio::sync::mpsc::channel(FOLDER_BUFFER);
+                let (api, bucket) = (self.client.clone(), self.url.bucket.clone());
+                tokio::spawn(async move {
+                    let result = api
+                        .list_objects(&bucket, &prefix, None, &mut |o| {
+                            forward(&folder_tx, Listing::Object(o))
+                        })
+                        .await;
+                    if let Err(e) = result {
+                        let _ = folder_tx.send(Listing::Error(e)).await;
+                    }
+                });
+                async move { folder_rx }
+            })
+            .buffered(conc);
+        while let Some(mut folder) = folders.next().await {
+            while let Some(item) = folder.recv().await {
+                if tx.send(item).await.is_err() {
+                    return; // the reader stopped; dropping `folders` ends the listings
+                }
             }
         }
     }
@@ -793,6 +835,27 @@ impl Plan {
 }
 
 /// `ROOT/AWSLogs/[ORG/]ACCOUNT/SERVICE/`.
+/// Objects a region folder listed whole may buffer before its listing waits
+/// for the reader (about one listing page).
+const FOLDER_BUFFER: usize = 1000;
+
+/// Sends `item` from a synchronous listing visitor on a runtime thread:
+/// waits for room when the reader is behind (without blocking the runtime's
+/// other tasks), and breaks the listing when the reader is gone.
+fn forward(tx: &tokio::sync::mpsc::Sender<Listing>, item: Listing) -> ControlFlow<()> {
+    match tx.try_send(item) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(tokio::sync::mpsc::error::TrySendError::Full(item)) => {
+            if tokio::task::block_in_place(|| tx.blocking_send(item)).is_err() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => ControlFlow::Break(()),
+    }
+}
+
 fn service_dir(root: &str, owner: &Owner, service: Service) -> String {
     let mut s = format!("{root}AWSLogs/");
     if let Some(o) = &owner.org_id {
