@@ -121,7 +121,8 @@ pub struct PostgresOptions {
     pub chunk_rows: u64,
     /// Encoded bytes per COPY.
     pub chunk_bytes: usize,
-    /// Uncommitted bytes kept for replay before the sink commits on its own.
+    /// Uncommitted bytes kept for replay, across all connections, before the
+    /// sink commits on its own.
     pub max_uncommitted_bytes: usize,
     /// Reconnection attempts after a connection loss, before giving up.
     pub reconnect_attempts: u32,
@@ -216,11 +217,16 @@ impl PostgresSink {
         // Loaders start one after another: the first creates or migrates
         // the table, and the others find it ready. Dropping a half-built
         // sink stops the loaders already started.
-        for i in 0..sink.opts.connections.max(1) {
+        let connections = sink.opts.connections.max(1);
+        // The bound on uncommitted bytes is the sink's: each loader keeps its
+        // share, so more connections do not hold more memory.
+        let mut loader_opts = sink.opts.clone();
+        loader_opts.max_uncommitted_bytes = (sink.opts.max_uncommitted_bytes / connections).max(1);
+        for i in 0..connections {
             let (tx, rx) = crossbeam_channel::bounded::<Msg>(2);
             let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
             let (config, tls) = (config.clone(), tls.clone());
-            let loader_opts = sink.opts.clone();
+            let loader_opts = loader_opts.clone();
             let loader_failure = sink.failure.clone();
             let loader_name = sink.name.clone();
             let thread = std::thread::Builder::new()
