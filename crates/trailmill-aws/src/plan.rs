@@ -35,6 +35,7 @@
 
 use std::ops::ControlFlow;
 
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use jiff::civil::Date;
 use trailmill_core::Selection;
@@ -179,15 +180,19 @@ impl S3Client {
 }
 
 impl Api {
-    async fn list_objects<F>(
+    /// Lists `prefix` page by page to the end (or until `on_page` breaks):
+    /// each page one `ListObjectsV2` call, with the request timeout and
+    /// retries, grouped at `delimiter` when one is given.
+    async fn list_pages<P>(
         &self,
         bucket: &str,
         prefix: &str,
         start_after: Option<&str>,
-        visit: &mut F,
+        delimiter: Option<&str>,
+        mut on_page: P,
     ) -> Result<(), ListError>
     where
-        F: FnMut(ListedObject) -> ControlFlow<()>,
+        P: FnMut(&ListObjectsV2Output) -> ControlFlow<()>,
     {
         let mut token: Option<String> = None;
         loop {
@@ -197,6 +202,7 @@ impl Api {
                     .list_objects_v2()
                     .bucket(bucket)
                     .prefix(prefix)
+                    .set_delimiter(delimiter.map(str::to_owned))
                     .set_start_after(start_after.map(str::to_owned))
                     .set_continuation_token(token.clone())
                     .set_request_payer(self.request_payer());
@@ -209,16 +215,8 @@ impl Api {
             })
             .await
             .map_err(|(reason, tries)| list_error(bucket, prefix, reason, tries))?;
-            for o in page.contents() {
-                let Some(key) = o.key() else { continue };
-                let object = ListedObject {
-                    key: key.to_owned(),
-                    size: o.size().and_then(|s| u64::try_from(s).ok()),
-                    etag: o.e_tag().map(str::to_owned),
-                };
-                if visit(object).is_break() {
-                    return Ok(());
-                }
+            if on_page(&page).is_break() {
+                return Ok(());
             }
             match page.next_continuation_token() {
                 Some(t) if page.is_truncated() == Some(true) && !t.is_empty() => {
@@ -229,40 +227,49 @@ impl Api {
         }
     }
 
+    async fn list_objects<F>(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        visit: &mut F,
+    ) -> Result<(), ListError>
+    where
+        F: FnMut(ListedObject) -> ControlFlow<()>,
+    {
+        self.list_pages(bucket, prefix, start_after, None, |page| {
+            for o in page.contents() {
+                let Some(key) = o.key() else { continue };
+                let object = ListedObject {
+                    key: key.to_owned(),
+                    size: o.size().and_then(|s| u64::try_from(s).ok()),
+                    etag: o.e_tag().map(str::to_owned),
+                };
+                visit(object)?;
+            }
+            ControlFlow::Continue(())
+        })
+        .await
+    }
+
     async fn list_dirs(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, ListError> {
         let mut dirs = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = with_retries(&self.options.retry, &self.stats, || {
-                let req = self
-                    .client
-                    .list_objects_v2()
-                    .bucket(bucket)
-                    .prefix(prefix)
-                    .delimiter("/")
-                    .set_continuation_token(token.clone())
-                    .set_request_payer(self.request_payer());
-                async move {
-                    tokio::time::timeout(self.options.request_timeout, req.send())
-                        .await
-                        .map_err(|_| crate::retry::Attempt::Transient("timed out".to_owned()))?
-                        .map_err(classify)
-                }
-            })
-            .await
-            .map_err(|(reason, tries)| list_error(bucket, prefix, reason, tries))?;
-            dirs.extend(
-                page.common_prefixes()
-                    .iter()
-                    .filter_map(|p| p.prefix().map(str::to_owned)),
-            );
-            match page.next_continuation_token() {
-                Some(t) if page.is_truncated() == Some(true) && !t.is_empty() => {
-                    token = Some(t.to_owned())
-                }
-                _ => return Ok(dirs),
-            }
-        }
+        self.list_pages(
+            bucket,
+            prefix,
+            None,
+            Some("/"),
+            |page: &ListObjectsV2Output| {
+                dirs.extend(
+                    page.common_prefixes()
+                        .iter()
+                        .filter_map(|p| p.prefix().map(str::to_owned)),
+                );
+                ControlFlow::Continue(())
+            },
+        )
+        .await?;
+        Ok(dirs)
     }
 }
 
