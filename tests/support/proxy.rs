@@ -187,12 +187,7 @@ fn serve(
         }
         match fault {
             Fault::SlowDown => {
-                counts.slow_downs.fetch_add(1, Ordering::Relaxed);
-                let response = format!(
-                    "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nx-amz-request-id: TRAILMILLPROXY\r\n\r\n{SLOW_DOWN}",
-                    SLOW_DOWN.len()
-                );
-                if client.write_all(response.as_bytes()).is_err() {
+                if slow_down(&mut client, counts).is_err() {
                     return;
                 }
                 continue;
@@ -212,12 +207,7 @@ fn serve(
         if matches!(fault, Fault::Truncate) {
             if resp_body.len() < 2 {
                 // Nothing to cut: fail the request as a 503 instead.
-                counts.slow_downs.fetch_add(1, Ordering::Relaxed);
-                let response = format!(
-                    "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{SLOW_DOWN}",
-                    SLOW_DOWN.len()
-                );
-                if client.write_all(response.as_bytes()).is_err() {
+                if slow_down(&mut client, counts).is_err() {
                     return;
                 }
                 continue;
@@ -237,6 +227,16 @@ fn serve(
             return;
         }
     }
+}
+
+/// Answers `503 SlowDown` with S3's XML error body, and counts it.
+fn slow_down(client: &mut TcpStream, counts: &Counts) -> std::io::Result<()> {
+    counts.slow_downs.fetch_add(1, Ordering::Relaxed);
+    let response = format!(
+        "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nx-amz-request-id: TRAILMILLPROXY\r\n\r\n{SLOW_DOWN}",
+        SLOW_DOWN.len()
+    );
+    client.write_all(response.as_bytes())
 }
 
 /// Reads one request: its head (up to the blank line) and its body
