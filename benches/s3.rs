@@ -186,59 +186,36 @@ fn main() {
     let download = best(3, || {
         download_all(&proxy.endpoint, &bucket, &logs, 64) == log_bytes
     });
-    let process = best(3, || {
-        aws_command(&proxy.endpoint)
-            .args([
-                "process",
-                &format!("s3://{bucket}"),
-                "--quiet",
-                "--sink",
-                "jsonl:/dev/null",
-            ])
-            .status()
-            .unwrap()
-            .success()
-    });
-    // Where process's time goes: listing alone (`ls`: discovery and one
-    // listing per account, region and day, each a round trip through the
-    // proxy), and decoding alone (the same files, local).
-    let list = best(3, || {
-        aws_command(&proxy.endpoint)
-            .args(["ls", &format!("s3://{bucket}")])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    });
-    let local = best(3, || {
-        aws_command(&proxy.endpoint)
-            .args(["process", root.to_str().unwrap(), "--quiet"])
-            .args(["--sink", "jsonl:/dev/null", "--no-state"])
-            .status()
-            .unwrap()
-            .success()
-    });
-    // With the range given, the days are enumerated instead of discovered
-    // with three levels of delimiter listings.
+    // Best of 3 wall times of `trailmill ARGS` through the proxy, output discarded.
+    let time_trailmill = |args: &[&str]| {
+        best(3, || {
+            aws_command(&proxy.endpoint)
+                .args(args)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+                .success()
+        })
+    };
+    let s3_url = format!("s3://{bucket}");
+    let null_sink = ["--quiet", "--sink", "jsonl:/dev/null"];
+    let process = time_trailmill(&[&["process", s3_url.as_str()][..], &null_sink].concat());
+    // Where process's time goes: listing alone (`ls`: the discovery
+    // listings, then each region folder or day, each a round trip through
+    // the proxy), and decoding alone (the same files, local).
+    let list = time_trailmill(&["ls", &s3_url]);
+    let local = time_trailmill(
+        &[
+            &["process", root.to_str().unwrap(), "--no-state"][..],
+            &null_sink,
+        ]
+        .concat(),
+    );
+    // With the range given, the days are enumerated and listed one by one.
     let range = ["--start", "2024-01-01T00:00:00Z", "--end", end.as_str()];
-    let list_range = best(3, || {
-        aws_command(&proxy.endpoint)
-            .args(["ls", &format!("s3://{bucket}")])
-            .args(range)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    });
-    let process_range = best(3, || {
-        aws_command(&proxy.endpoint)
-            .args(["process", &format!("s3://{bucket}"), "--quiet"])
-            .args(["--sink", "jsonl:/dev/null"])
-            .args(range)
-            .status()
-            .unwrap()
-            .success()
-    });
+    let list_range = time_trailmill(&[&["ls", s3_url.as_str()][..], &range].concat());
+    let process_range =
+        time_trailmill(&[&["process", s3_url.as_str()][..], &null_sink, &range].concat());
     println!(
         "process's parts: listing alone (trailmill ls) {list:.2} s, {list_range:.2} s with --start/--end; \
          decoding the local copy {local:.2} s; process with --start/--end {process_range:.2} s"
