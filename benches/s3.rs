@@ -6,7 +6,10 @@
 //! Run it with `scripts/bench-s3.sh` (which installs moto and the AWS CLI
 //! first). Timings are printed, never asserted. Settings, from the
 //! environment: `BENCH_RECORDS` (events per log file, default 800),
-//! `BENCH_HOURS` (default 24), `BENCH_LATENCY_MS` (default 20).
+//! `BENCH_HOURS` (default 24), `BENCH_LATENCY_MS` (default 20), `BENCH_RUNS`
+//! (timed runs of the downloader and of `process`, alternated; default 5),
+//! `BENCH_SKIP_VALIDATE=1` (time only the downloader and `process`),
+//! `BENCH_HOLD=1` (time nothing: keep the server up and print where it is).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -27,15 +30,25 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The wall time of `f`, which must succeed.
+fn timed(mut f: impl FnMut() -> bool) -> f64 {
+    let t = Instant::now();
+    assert!(f(), "a timed run failed");
+    t.elapsed().as_secs_f64()
+}
+
 /// The best wall time of `runs` runs of `f`, which must succeed.
 fn best(runs: usize, mut f: impl FnMut() -> bool) -> f64 {
     (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            assert!(f(), "a timed run failed");
-            t.elapsed().as_secs_f64()
-        })
+        .map(|_| timed(&mut f))
         .fold(f64::INFINITY, f64::min)
+}
+
+/// The median of `v` (the upper one of an even count).
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn main() {
@@ -94,6 +107,22 @@ fn main() {
         latency.as_millis()
     );
 
+    if env_or("BENCH_HOLD", 0) == 1 {
+        // For measurements by hand (perf, strace): the server stays up, with
+        // the trail's log keys listed in a file, until this process is killed.
+        let keys = dir.path().join("log-keys.txt");
+        std::fs::write(&keys, logs.join("\n")).unwrap();
+        println!(
+            "holding: endpoint {} (moto itself at {}), bucket {bucket}, local copy {}, log keys in {}",
+            proxy.endpoint,
+            moto.endpoint,
+            root.display(),
+            keys.display()
+        );
+        loop {
+            std::thread::park();
+        }
+    }
     // (a) validate, one region at a time as the AWS CLI works.
     let account = std::fs::read_dir(root.join("AWSLogs"))
         .unwrap()
@@ -183,23 +212,29 @@ fn main() {
     }
 
     // (b) process against a plain parallel downloader of the same log files.
-    let download = best(3, || {
-        download_all(&proxy.endpoint, &bucket, &logs, 64) == log_bytes
-    });
-    // Best of 3 wall times of `trailmill ARGS` through the proxy, output discarded.
-    let time_trailmill = |args: &[&str]| {
-        best(3, || {
-            aws_command(&proxy.endpoint)
-                .args(args)
-                .stdout(Stdio::null())
-                .status()
-                .unwrap()
-                .success()
-        })
+    // `trailmill ARGS` through the proxy, output discarded.
+    let run_trailmill = |args: &[&str]| {
+        aws_command(&proxy.endpoint)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
     };
+    let time_trailmill = |args: &[&str]| best(3, || run_trailmill(args));
     let s3_url = format!("s3://{bucket}");
     let null_sink = ["--quiet", "--sink", "jsonl:/dev/null"];
-    let process = time_trailmill(&[&["process", s3_url.as_str()][..], &null_sink].concat());
+    let process_args = [&["process", s3_url.as_str()][..], &null_sink].concat();
+    // moto's speed drifts by 10% and more from one run to the next, so the
+    // two alternate, run for run, and the ratio is taken of their medians.
+    let runs = env_or("BENCH_RUNS", 5).max(1) as usize;
+    let (mut downloads, mut processes) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        downloads.push(timed(|| {
+            download_all(&proxy.endpoint, &bucket, &logs, 64) == log_bytes
+        }));
+        processes.push(timed(|| run_trailmill(&process_args)));
+    }
     // Where process's time goes: listing alone (`ls`: the discovery
     // listings, then each region folder or day, each a round trip through
     // the proxy), and decoding alone (the same files, local).
@@ -221,11 +256,26 @@ fn main() {
          decoding the local copy {local:.2} s; process with --start/--end {process_range:.2} s"
     );
     let mbps = |secs: f64| log_bytes as f64 / secs / 1e6;
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|t| format!("{t:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     println!(
-        "download: plain downloader (64 concurrent GETs) {download:.2} s = {:.1} MB/s; trailmill process {process:.2} s = {:.1} MB/s: {:.0}% of the downloader (target >= 80%)",
+        "runs, alternated: plain downloader (64 concurrent GETs) {} s; trailmill process {} s",
+        list(&downloads),
+        list(&processes)
+    );
+    let (download, process) = (median(&downloads), median(&processes));
+    let best_of = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    println!(
+        "download, median of {runs}: plain downloader {download:.2} s = {:.1} MB/s; trailmill process {process:.2} s = {:.1} MB/s: \
+         {:.0}% of the downloader (target >= 80%); best against best: {:.0}%",
         mbps(download),
         mbps(process),
-        100.0 * download / process
+        100.0 * download / process,
+        100.0 * best_of(&downloads) / best_of(&processes)
     );
 }
 

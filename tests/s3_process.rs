@@ -145,6 +145,18 @@ fn process_s3_emits_exactly_what_process_emits_on_the_local_copy() {
     let (events, _) = t.s3_ok(ep, &format!("{url}/AWSLogs/{ORG}/{account}/"), &[]);
     assert_eq!(events, t.local(&["--account", &account]));
     assert!(!events.is_empty() && events.len() < all.len());
+    // With no time range, folders are listed whole: an account's service
+    // folder, a region folder inside it, or the regions given.
+    let region_url = format!("{url}/AWSLogs/{ORG}/{account}/CloudTrail/us-east-1/");
+    let (events, _) = t.s3_ok(ep, &region_url, &[]);
+    assert_eq!(
+        events,
+        t.local(&["--account", &account, "--region", "us-east-1"])
+    );
+    assert!(!events.is_empty());
+    let (events, _) = t.s3_ok(ep, &url, &["--region", "us-east-1"]);
+    assert_eq!(events, t.local(&["--region", "us-east-1"]));
+    assert!(!events.is_empty() && events.len() < all.len());
 
     // Selection flags work the same on both sources.
     let flags = [

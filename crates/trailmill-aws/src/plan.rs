@@ -11,12 +11,13 @@
 //! 2. finds organizations and accounts with delimiter listings of
 //!    `AWSLogs/` (or takes them from the scope's `org_ids` and `accounts`),
 //!    and regions from each account's service folder (or the scope's
-//!    `regions`);
+//!    `regions`); with no time range at all, each account's service folder
+//!    (or each given region's folder) is instead listed whole, one recursive
+//!    listing streamed through a bounded buffer, and steps 3 and 4 are skipped;
 //! 3. turns the time range into day folders: enumerated directly when both
 //!    ends are known and span at most [`MAX_ENUMERATED_DAYS`], else found
 //!    with delimiter listings of the year, month and day folders, pruned to
-//!    the range; with no range at all, each region folder is listed whole
-//!    instead (one recursive listing, streamed through a bounded buffer);
+//!    the range;
 //! 4. lists one prefix per account, region and day, [`S3Options::list_concurrency`]
 //!    at a time, paging to the end. On the first day a partial range starts
 //!    after `ACCOUNT_SERVICE_REGION_YYYYMMDDTHHmm` (`StartAfter`, built from
@@ -168,7 +169,7 @@ impl S3Client {
         F: FnMut(ListedObject) -> ControlFlow<()>,
     {
         self.api
-            .list_objects(bucket, prefix, start_after, visit)
+            .list_objects(bucket, prefix, start_after, None, visit)
             .await
     }
 
@@ -182,13 +183,15 @@ impl S3Client {
 impl Api {
     /// Lists `prefix` page by page to the end (or until `on_page` breaks):
     /// each page one `ListObjectsV2` call, with the request timeout and
-    /// retries, grouped at `delimiter` when one is given.
+    /// retries, grouped at `delimiter` when one is given. The first page asks
+    /// for `first_page_keys` keys when given, the others for S3's default.
     async fn list_pages<P>(
         &self,
         bucket: &str,
         prefix: &str,
         start_after: Option<&str>,
         delimiter: Option<&str>,
+        first_page_keys: Option<i32>,
         mut on_page: P,
     ) -> Result<(), ListError>
     where
@@ -205,6 +208,7 @@ impl Api {
                     .set_delimiter(delimiter.map(str::to_owned))
                     .set_start_after(start_after.map(str::to_owned))
                     .set_continuation_token(token.clone())
+                    .set_max_keys(first_page_keys.filter(|_| token.is_none()))
                     .set_request_payer(self.request_payer());
                 async move {
                     tokio::time::timeout(self.options.request_timeout, req.send())
@@ -232,12 +236,13 @@ impl Api {
         bucket: &str,
         prefix: &str,
         start_after: Option<&str>,
+        first_page_keys: Option<i32>,
         visit: &mut F,
     ) -> Result<(), ListError>
     where
         F: FnMut(ListedObject) -> ControlFlow<()>,
     {
-        self.list_pages(bucket, prefix, start_after, None, |page| {
+        self.list_pages(bucket, prefix, start_after, None, first_page_keys, |page| {
             for o in page.contents() {
                 let Some(key) = o.key() else { continue };
                 let object = ListedObject {
@@ -259,6 +264,7 @@ impl Api {
             prefix,
             None,
             Some("/"),
+            None,
             |page: &ListObjectsV2Output| {
                 dirs.extend(
                     page.common_prefixes()
@@ -389,7 +395,7 @@ impl Plan {
                 };
                 let result = self
                     .client
-                    .list_objects(bucket, &prefix, None, &mut |o| {
+                    .list_objects(bucket, &prefix, None, Some(FIRST_PAGE_KEYS), &mut |o| {
                         forward(tx, Listing::Object(o))
                     })
                     .await;
@@ -416,11 +422,16 @@ impl Plan {
             }
         };
         let conc = self.client.options.list_concurrency.max(1);
-        // Regions of every account and service, found in parallel.
         let pairs: Vec<(Owner, Service)> = owners
             .into_iter()
             .flat_map(|o| scope.services.iter().map(move |s| (o.clone(), *s)))
             .collect();
+        if scope.start.is_none() && scope.end.is_none() {
+            let folders = whole_folders(&root, &pairs, &scope.regions, constraint);
+            self.list_folders_whole(folders, tx).await;
+            return;
+        }
+        // Regions of every account and service, found in parallel.
         let region_lists: Vec<Result<Vec<RegionFolder>, ListError>> = stream::iter(pairs)
             .map(|(owner, service)| self.regions(&root, owner, service, scope, constraint))
             .buffered(conc)
@@ -448,11 +459,6 @@ impl Plan {
                     .collect();
                 tasks.sort_by(|a, b| (a.date, &a.prefix).cmp(&(b.date, &b.prefix)));
                 stream::iter(tasks.into_iter().map(Ok)).boxed()
-            }
-            None if scope.start.is_none() && scope.end.is_none() => {
-                self.list_folders_whole(&root, folders, constraint, tx)
-                    .await;
-                return;
             }
             None => stream::iter(folders)
                 .map(|f| self.discover_days(&root, f, scope, constraint))
@@ -485,38 +491,22 @@ impl Plan {
         }
     }
 
-    /// Lists each region folder whole, in order, when the scope has no time
-    /// range: every key is wanted, so one recursive listing per folder (keys
-    /// sort by date within it) replaces the year, month and day discovery,
-    /// and objects flow after one round trip instead of four. Up to
-    /// `list_concurrency` folders list at once, each into its own bounded
+    /// Lists each of `prefixes` whole (see [`whole_folders`]), in order. Up
+    /// to `list_concurrency` folders list at once, each into its own bounded
     /// buffer, so memory stays bounded however many keys a folder holds.
     async fn list_folders_whole(
         &self,
-        root: &str,
-        folders: Vec<RegionFolder>,
-        constraint: Option<&str>,
+        prefixes: Vec<String>,
         tx: &tokio::sync::mpsc::Sender<Listing>,
     ) {
         let conc = self.client.options.list_concurrency.max(1);
-        let prefixes: Vec<String> = folders
-            .into_iter()
-            .filter_map(|f| {
-                let owner = Owner {
-                    org_id: f.org_id,
-                    account: f.account,
-                };
-                let dir = format!("{}{}/", service_dir(root, &owner, f.service), f.region);
-                narrow(Some(dir), constraint.map(str::to_owned)).flatten()
-            })
-            .collect();
         let mut folders = stream::iter(prefixes)
             .map(|prefix| {
                 let (folder_tx, folder_rx) = tokio::sync::mpsc::channel(FOLDER_BUFFER);
                 let (api, bucket) = (self.client.clone(), self.url.bucket.clone());
                 tokio::spawn(async move {
                     let result = api
-                        .list_objects(&bucket, &prefix, None, &mut |o| {
+                        .list_objects(&bucket, &prefix, None, Some(FIRST_PAGE_KEYS), &mut |o| {
                             forward(&folder_tx, Listing::Object(o))
                         })
                         .await;
@@ -824,6 +814,7 @@ impl Plan {
                 &self.url.bucket,
                 prefix,
                 task.start_after.as_deref(),
+                None,
                 &mut |o| {
                     if let Some(end) = stop_at
                         && let Ok(k) = ObjectKey::parse(&o.key)
@@ -841,10 +832,46 @@ impl Plan {
     }
 }
 
-/// `ROOT/AWSLogs/[ORG/]ACCOUNT/SERVICE/`.
-/// Objects a region folder listed whole may buffer before its listing waits
-/// for the reader (about one listing page).
+/// Objects a folder listed whole may buffer before its listing waits for the
+/// reader (about one listing page).
 const FOLDER_BUFFER: usize = 1000;
+
+/// The keys asked for on the first page of a folder listed whole. A small
+/// first page comes back sooner (the server has fewer keys to gather and
+/// encode), so the first downloads start before a full page of 1,000 keys
+/// is ready; the pages after it are full.
+const FIRST_PAGE_KEYS: i32 = 64;
+
+/// The folders to list whole when the scope has no time range, so that every
+/// key below them is wanted: each account's service folder, or with regions
+/// given, each of those region folders; narrowed to `constraint`.
+///
+/// One recursive listing per folder replaces the discovery of regions and of
+/// year, month and day folders: objects flow after one round trip instead of
+/// five. Keys sort by region, then date, within an account's folder. One
+/// listing stream per account is enough: a page brings 1,000 keys per round
+/// trip, while the downloads of those keys take at least 1,000 /
+/// `fetch_concurrency` round trips.
+fn whole_folders(
+    root: &str,
+    pairs: &[(Owner, Service)],
+    regions: &[String],
+    constraint: Option<&str>,
+) -> Vec<String> {
+    let narrowed = |dir: String| narrow(Some(dir), constraint.map(str::to_owned)).flatten();
+    pairs
+        .iter()
+        .flat_map(|(owner, service)| {
+            let dir = service_dir(root, owner, *service);
+            if regions.is_empty() {
+                vec![dir]
+            } else {
+                regions.iter().map(|r| format!("{dir}{r}/")).collect()
+            }
+        })
+        .filter_map(narrowed)
+        .collect()
+}
 
 /// Sends `item` from a synchronous listing visitor on a runtime thread:
 /// waits for room when the reader is behind (without blocking the runtime's
@@ -863,6 +890,7 @@ fn forward(tx: &tokio::sync::mpsc::Sender<Listing>, item: Listing) -> ControlFlo
     }
 }
 
+/// `ROOT/AWSLogs/[ORG/]ACCOUNT/SERVICE/`.
 fn service_dir(root: &str, owner: &Owner, service: Service) -> String {
     let mut s = format!("{root}AWSLogs/");
     if let Some(o) = &owner.org_id {
@@ -1032,6 +1060,47 @@ mod tests {
         );
         let d = client_free_task(Some(t), Some(t + 60), Service::Digests);
         assert!(d.start_after.is_none() && d.stop_at.is_none());
+    }
+
+    #[test]
+    fn with_no_time_range_accounts_or_given_regions_are_listed_whole() {
+        let owner = |org: Option<&str>, account: &str| Owner {
+            org_id: org.map(str::to_owned),
+            account: account.to_owned(),
+        };
+        let pairs = [
+            (owner(Some("o-abc"), "111"), Service::Logs),
+            (owner(Some("o-abc"), "111"), Service::Insights),
+            (owner(None, "222"), Service::Logs),
+        ];
+        // No regions: each account's service folder, with no region listing.
+        assert_eq!(
+            whole_folders("a/", &pairs, &[], None),
+            [
+                "a/AWSLogs/o-abc/111/CloudTrail/",
+                "a/AWSLogs/o-abc/111/CloudTrail-Insight/",
+                "a/AWSLogs/222/CloudTrail/",
+            ]
+        );
+        // Regions given: only their folders.
+        let regions = ["us-east-1".to_owned(), "eu-west-1".to_owned()];
+        assert_eq!(
+            whole_folders("", &pairs[2..], &regions, None),
+            [
+                "AWSLogs/222/CloudTrail/us-east-1/",
+                "AWSLogs/222/CloudTrail/eu-west-1/",
+            ]
+        );
+        // A constraint inside a folder narrows it; one elsewhere drops it.
+        assert_eq!(
+            whole_folders(
+                "",
+                &pairs,
+                &[],
+                Some("AWSLogs/222/CloudTrail/us-east-1/2024/")
+            ),
+            ["AWSLogs/222/CloudTrail/us-east-1/2024/"]
+        );
     }
 
     fn day_task_for(root: &str, f: &RegionFolder, date: KeyDate, scope: &ListScope) -> DayTask {
