@@ -3,7 +3,7 @@
 # real AWS CLI, and `trailmill process s3://…` against a plain parallel
 # downloader, through a loopback proxy adding 20 ms per request in front of
 # moto. Prints the figures and ratios; asserts nothing about time.
-#   scripts/bench-s3.sh                      # BENCH_RECORDS=800 BENCH_HOURS=24 BENCH_LATENCY_MS=20
+#   scripts/bench-s3.sh    # BENCH_RECORDS=800 BENCH_HOURS=96 BENCH_VALIDATE_HOURS=24 BENCH_LATENCY_MS=20 BENCH_RUNS=5
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
