@@ -338,6 +338,7 @@ fn faults_are_retried_until_every_event_is_delivered() {
         latency: Duration::ZERO,
         seed: 7,
         only_matching: None,
+        bucket_region: None,
     };
     let proxy = Proxy::start(&t.moto.addr, faults);
     let started = Instant::now();
@@ -411,4 +412,34 @@ fn faults_are_retried_until_every_event_is_delivered() {
         out_events > 0 && (out_events as usize) < all.len(),
         "{stderr}"
     );
+}
+
+/// The region check (`HeadBucket`) runs alongside the first requests rather
+/// than before them: requests sent to the configured region before it
+/// answers are redirected by S3 and must be made again in the bucket's region,
+/// with nothing lost and nothing reported as failed.
+#[test]
+fn a_bucket_in_another_region_is_followed_there() {
+    let t = Trail::new("region");
+    let all = t.local(&[]);
+    let proxy = Proxy::start(
+        &t.moto.addr,
+        Faults {
+            bucket_region: Some("eu-west-1"),
+            ..Faults::default()
+        },
+    );
+    // `aws_command` configures us-east-1.
+    let url = format!("s3://{}/a/b", t.bucket);
+    let (events, stderr) = t.s3_ok(&proxy.endpoint, &url, &[]);
+    assert_eq!(events, all);
+    assert_eq!(s3_counter(&stderr, "failed"), 0, "{stderr}");
+    // The HEAD that finds the region is redirected, and so is the first
+    // listing, which waits for the HEAD's answer and is made again; nothing
+    // after the switch.
+    let redirects = proxy
+        .counts
+        .redirects
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(redirects, 2, "{:#?}\n{stderr}", proxy.requests());
 }

@@ -37,6 +37,11 @@ pub struct Faults {
     /// When set, faults and delays hit only requests whose request line
     /// contains this text (such as `.json.gz`: object downloads only).
     pub only_matching: Option<&'static str>,
+    /// When set, the buckets live in this region: a request signed for
+    /// another one gets S3's answer, `301 PermanentRedirect` with the
+    /// bucket's region in `x-amz-bucket-region`, as from the wrong regional
+    /// endpoint.
+    pub bucket_region: Option<&'static str>,
 }
 
 /// What happened to the requests so far.
@@ -52,6 +57,8 @@ pub struct Counts {
     pub truncations: AtomicU64,
     /// Requests delayed.
     pub delays: AtomicU64,
+    /// Requests answered `301 PermanentRedirect` (see [`Faults::bucket_region`]).
+    pub redirects: AtomicU64,
 }
 
 /// A running proxy; stops accepting on drop.
@@ -185,6 +192,15 @@ fn serve(
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }
+        if let Some(region) = faults.bucket_region
+            && signing_region(&head).is_some_and(|r| r != region)
+        {
+            counts.redirects.fetch_add(1, Ordering::Relaxed);
+            if permanent_redirect(&mut client, region, line.starts_with("HEAD ")).is_err() {
+                return;
+            }
+            continue;
+        }
         match fault {
             Fault::SlowDown => {
                 if slow_down(&mut client, counts).is_err() {
@@ -237,6 +253,34 @@ fn slow_down(client: &mut TcpStream, counts: &Counts) -> std::io::Result<()> {
         SLOW_DOWN.len()
     );
     client.write_all(response.as_bytes())
+}
+
+/// The region of a SigV4 `Authorization` header's credential scope
+/// (`Credential=KEY/DATE/REGION/SERVICE/aws4_request`).
+fn signing_region(head: &str) -> Option<&str> {
+    let auth = header(head, "authorization")?;
+    let scope = auth.split("Credential=").nth(1)?;
+    scope.split(['/', ',']).nth(2)
+}
+
+/// Answers as S3 does a request sent to another region than its bucket's.
+fn permanent_redirect(client: &mut TcpStream, region: &str, is_head: bool) -> std::io::Result<()> {
+    let body = if is_head {
+        String::new()
+    } else {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.</Message><Endpoint>s3.{region}.amazonaws.com</Endpoint><RequestId>TRAILMILLPROXY</RequestId></Error>"
+        )
+    };
+    let response = format!(
+        "HTTP/1.1 301 Moved Permanently\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nx-amz-bucket-region: {region}\r\nx-amz-request-id: TRAILMILLPROXY\r\n\r\n",
+        body.len()
+    );
+    client.write_all(response.as_bytes())?;
+    if !is_head {
+        client.write_all(body.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Reads one request: its head (up to the blank line) and its body

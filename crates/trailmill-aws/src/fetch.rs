@@ -248,8 +248,8 @@ impl Inner {
         let timeout = client.options.request_timeout;
         let not_found = std::sync::atomic::AtomicBool::new(false);
         let result = with_retries(&client.options.retry, &client.stats, || {
-            let req = client
-                .client
+            let sdk = client.client();
+            let req = sdk
                 .get_object()
                 .bucket(bucket)
                 .key(key)
@@ -261,6 +261,11 @@ impl Inner {
                         return Err(Attempt::Transient(format!(
                             "no response within {timeout:?}"
                         )));
+                    }
+                    Ok(Err(_)) if client.switched_since(&sdk).await => {
+                        return Err(Attempt::Redirected(
+                            "sent to another region than the bucket's".to_owned(),
+                        ));
                     }
                     Ok(Err(e)) => {
                         let missing =

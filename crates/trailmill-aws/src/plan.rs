@@ -42,7 +42,7 @@ use jiff::civil::Date;
 use trailmill_core::Selection;
 use trailmill_core::key::{KeyDate, ObjectKey, day_prefix};
 
-use crate::retry::{classify, with_retries};
+use crate::retry::{Attempt, classify, with_retries};
 use crate::s3::{Api, S3Client, S3Url, object_name};
 
 /// Ranges of at most this many days are listed day by day without discovery.
@@ -200,8 +200,8 @@ impl Api {
         let mut token: Option<String> = None;
         loop {
             let page = with_retries(&self.options.retry, &self.stats, || {
-                let req = self
-                    .client
+                let sdk = self.client();
+                let req = sdk
                     .list_objects_v2()
                     .bucket(bucket)
                     .prefix(prefix)
@@ -211,10 +211,14 @@ impl Api {
                     .set_max_keys(first_page_keys.filter(|_| token.is_none()))
                     .set_request_payer(self.request_payer());
                 async move {
-                    tokio::time::timeout(self.options.request_timeout, req.send())
-                        .await
-                        .map_err(|_| crate::retry::Attempt::Transient("timed out".to_owned()))?
-                        .map_err(classify)
+                    match tokio::time::timeout(self.options.request_timeout, req.send()).await {
+                        Err(_) => Err(Attempt::Transient("timed out".to_owned())),
+                        Ok(Ok(page)) => Ok(page),
+                        Ok(Err(_)) if self.switched_since(&sdk).await => Err(Attempt::Redirected(
+                            "sent to another region than the bucket's".to_owned(),
+                        )),
+                        Ok(Err(e)) => Err(classify(e)),
+                    }
                 }
             })
             .await

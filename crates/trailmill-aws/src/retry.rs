@@ -62,6 +62,9 @@ pub enum Attempt<E> {
     Transient(E),
     /// Retrying cannot help.
     Permanent(E),
+    /// The request went to another region than the bucket's, and the client
+    /// has switched to the bucket's since: try again at once, without backoff.
+    Redirected(E),
 }
 
 /// Runs `attempt` until it succeeds, fails permanently, or has been tried
@@ -87,7 +90,8 @@ where
                 tokio::time::sleep(policy.backoff(tries)).await;
                 let _ = e;
             }
-            Err(Attempt::Transient(e) | Attempt::Permanent(e)) => {
+            Err(Attempt::Redirected(_)) if tries < policy.max_attempts.max(1) => {}
+            Err(Attempt::Transient(e) | Attempt::Permanent(e) | Attempt::Redirected(e)) => {
                 stats.failure();
                 return Err((e, tries));
             }

@@ -16,8 +16,8 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -195,12 +195,56 @@ pub struct S3Client {
 /// own threads panics).
 #[derive(Clone)]
 pub(crate) struct Api {
-    pub(crate) client: aws_sdk_s3::Client,
+    regional: Arc<Regional>,
     pub(crate) options: Arc<S3Options>,
     pub(crate) stats: Arc<S3Stats>,
 }
 
+/// The SDK client in use, switched (once) to the bucket's region when the
+/// region check finds another one. The check, a `HeadBucket`, runs alongside
+/// the first requests instead of before them: a request sent to the wrong
+/// region only fails (S3 serves nothing from another region's endpoint), and
+/// is then made again with the switched client ([`Api::switched_since`]).
+struct Regional {
+    current: RwLock<aws_sdk_s3::Client>,
+    /// True once the region check has answered, or when there is none.
+    checked: tokio::sync::watch::Sender<bool>,
+}
+
 impl Api {
+    /// The SDK client for the next request.
+    pub(crate) fn client(&self) -> aws_sdk_s3::Client {
+        self.regional
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// After a request made with `used` failed: waits for the region check if
+    /// it is still running, and tells whether the client has switched region
+    /// since `used`, so that the request should be made again at once.
+    pub(crate) async fn switched_since(&self, used: &aws_sdk_s3::Client) -> bool {
+        let mut checked = self.regional.checked.subscribe();
+        let _ = checked.wait_for(|done| *done).await;
+        self.client().config().region() != used.config().region()
+    }
+
+    /// The bucket's region when S3 reports one that differs from the
+    /// client's. Failures are left for the real requests to report.
+    async fn bucket_region_if_other(&self, bucket: &str) -> Option<String> {
+        let client = self.client();
+        let current = client.config().region().map(|r| r.to_string());
+        let found = match client.head_bucket().bucket(bucket).send().await {
+            Ok(out) => out.bucket_region().map(str::to_owned),
+            Err(e) => e
+                .raw_response()
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                .map(str::to_owned),
+        }?;
+        (Some(&found) != current.as_ref()).then_some(found)
+    }
+
     pub(crate) fn request_payer(&self) -> Option<RequestPayer> {
         self.options
             .requester_pays
@@ -222,7 +266,8 @@ impl S3Client {
     /// When `bucket` is given and no region is configured, or the configured
     /// one is not the bucket's, the client switches to the bucket's region
     /// (from `HeadBucket`'s `x-amz-bucket-region`), so `s3://` URLs work
-    /// whatever `AWS_REGION` says.
+    /// whatever `AWS_REGION` says. That check runs alongside the first
+    /// requests, so it costs no round trip before them.
     pub fn connect(options: S3Options, bucket: Option<&str>) -> Result<S3Client, AwsError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(options.io_threads.max(1))
@@ -236,7 +281,7 @@ impl S3Client {
         let path_style = options.path_style || sdk.endpoint_url().is_some();
         let region_given = sdk.region().is_some();
         let connect_timeout = options.request_timeout.min(Duration::from_secs(10));
-        let build = |region: Option<String>| {
+        let build = move |region: Option<String>| {
             let mut b = aws_sdk_s3::config::Builder::from(&sdk)
                 .force_path_style(path_style)
                 // trailmill's own loop retries (see `crate::retry`), so that
@@ -256,37 +301,32 @@ impl S3Client {
             }
             aws_sdk_s3::Client::from_conf(b.build())
         };
-        let mut client = S3Client {
+        let client = S3Client {
             api: Api {
-                client: build(None),
+                regional: Arc::new(Regional {
+                    current: RwLock::new(build(None)),
+                    checked: tokio::sync::watch::Sender::new(bucket.is_none()),
+                }),
                 options: Arc::new(options),
                 stats: Arc::new(S3Stats::default()),
             },
             runtime: Arc::new(runtime),
         };
-        if let Some(bucket) = bucket
-            && let Some(region) = client.bucket_region_if_other(bucket)
-        {
-            tracing::info!(bucket, region, "using the bucket's region");
-            client.api.client = build(Some(region));
+        if let Some(bucket) = bucket {
+            let (api, bucket) = (client.api.clone(), bucket.to_owned());
+            client.runtime.spawn(async move {
+                if let Some(region) = api.bucket_region_if_other(&bucket).await {
+                    tracing::info!(bucket, region, "using the bucket's region");
+                    let switched = build(Some(region));
+                    *api.regional
+                        .current
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner()) = switched;
+                }
+                api.regional.checked.send_replace(true);
+            });
         }
         Ok(client)
-    }
-
-    /// The bucket's region when S3 reports one that differs from the
-    /// client's. Failures are left for the real requests to report.
-    fn bucket_region_if_other(&self, bucket: &str) -> Option<String> {
-        let current = self.api.client.config().region().map(|r| r.to_string());
-        let found = self.block_on(async {
-            match self.api.client.head_bucket().bucket(bucket).send().await {
-                Ok(out) => out.bucket_region().map(str::to_owned),
-                Err(e) => e
-                    .raw_response()
-                    .and_then(|r| r.headers().get("x-amz-bucket-region"))
-                    .map(str::to_owned),
-            }
-        })?;
-        (Some(&found) != current.as_ref()).then_some(found)
     }
 
     /// Runs `future` on the client's runtime and waits for it. Must not be
@@ -300,9 +340,10 @@ impl S3Client {
         self.runtime.handle()
     }
 
-    /// The SDK client, for operations trailmill does not wrap.
-    pub fn sdk(&self) -> &aws_sdk_s3::Client {
-        &self.api.client
+    /// The SDK client (in the bucket's region once the region check has
+    /// answered), for operations trailmill does not wrap.
+    pub fn sdk(&self) -> aws_sdk_s3::Client {
+        self.api.client()
     }
 
     /// The options in use.
