@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use support::proxy::{Faults, Proxy};
 use support::s3::{Moto, aws_command, client, unique_bucket, upload_tree};
-use support::{repo, run_ok};
+use support::{Synth, repo};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -74,22 +74,15 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("bucket");
     let bucket = unique_bucket("bench");
-    run_ok(&[
-        "synth",
-        root.to_str().unwrap(),
-        "--accounts",
-        "2",
-        "--regions",
-        "2",
-        "--hours",
-        &hours.to_string(),
-        "--logs-per-hour",
-        "3",
-        "--records",
-        &records.to_string(),
-        "--bucket",
-        &bucket,
-    ]);
+    Synth {
+        accounts: 2,
+        regions: 2,
+        hours: hours as usize,
+        logs_per_hour: 3,
+        records: records as usize,
+        extra: &["--bucket", &bucket],
+    }
+    .write(&root);
     let keys = root.join("keys.json");
     let moto = Moto::start(Some(&keys));
     let uploaded = upload_tree(&moto.endpoint, &bucket, &root);

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{events_in_out, run_ok};
+use support::{Synth, events_in_out, run_ok};
 
 /// Peak resident memory of finished child processes, in bytes.
 fn children_peak_rss() -> u64 {
@@ -19,22 +19,15 @@ fn a_file_over_1_gib_streams_with_peak_rss_under_512_mb() {
     let tmp = tempfile::tempdir().unwrap();
     let trail = tmp.path().join("trail");
     let t = trail.to_str().unwrap();
-    run_ok(&[
-        "synth",
-        t,
-        "--accounts",
-        "1",
-        "--regions",
-        "1",
-        "--hours",
-        "1",
-        "--logs-per-hour",
-        "1",
-        "--records",
-        "10",
-        "--large-file-mib",
-        "1100",
-    ]);
+    Synth {
+        accounts: 1,
+        regions: 1,
+        hours: 1,
+        logs_per_hour: 1,
+        records: 10,
+        extra: &["--large-file-mib", "1100"],
+    }
+    .write(&trail);
     let before = children_peak_rss();
     let out = run_ok(&[
         "process",

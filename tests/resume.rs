@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{run, run_ok, trailmill};
+use support::{Synth, run, run_ok, trailmill};
 
 /// A synthetic trail, and the eventIDs of each of its log files (by absolute
 /// path, as the state names them), read independently of trailmill.
@@ -39,20 +39,15 @@ impl Trail {
 fn synth(hours: usize, logs_per_hour: usize, records: usize) -> Trail {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("trail");
-    run_ok(&[
-        "synth",
-        root.to_str().unwrap(),
-        "--accounts",
-        "2",
-        "--regions",
-        "2",
-        "--hours",
-        &hours.to_string(),
-        "--logs-per-hour",
-        &logs_per_hour.to_string(),
-        "--records",
-        &records.to_string(),
-    ]);
+    Synth {
+        accounts: 2,
+        regions: 2,
+        hours,
+        logs_per_hour,
+        records,
+        extra: &[],
+    }
+    .write(&root);
     let mut logs = BTreeMap::new();
     let mut dirs = vec![root.clone()];
     while let Some(d) = dirs.pop() {

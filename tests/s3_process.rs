@@ -14,8 +14,8 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use support::proxy::{Faults, Proxy};
-use support::run_ok;
 use support::s3::{Moto, aws_command, unique_bucket, upload_tree};
+use support::{Synth, run_ok};
 
 const ORG: &str = "o-abc";
 const ACCOUNTS: usize = 3;
@@ -35,26 +35,15 @@ impl Trail {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("bucket");
         let bucket = unique_bucket(what);
-        run_ok(&[
-            "synth",
-            root.to_str().unwrap(),
-            "--org-id",
-            ORG,
-            "--prefix",
-            "a/b",
-            "--accounts",
-            &ACCOUNTS.to_string(),
-            "--regions",
-            &REGIONS.to_string(),
-            "--hours",
-            &HOURS.to_string(),
-            "--logs-per-hour",
-            "3",
-            "--records",
-            "20",
-            "--bucket",
-            &bucket,
-        ]);
+        Synth {
+            accounts: ACCOUNTS,
+            regions: REGIONS,
+            hours: HOURS,
+            logs_per_hour: 3,
+            records: 20,
+            extra: &["--org-id", ORG, "--prefix", "a/b", "--bucket", &bucket],
+        }
+        .write(&root);
         let moto = Moto::start(None);
         upload_tree(&moto.endpoint, &bucket, &root);
         Trail {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Output;
 
 use support::s3::{Moto, aws_command, delete, unique_bucket, upload_tree};
-use support::{run, run_ok, tamper_log};
+use support::{Synth, run, run_ok, tamper_log};
 
 const RANGE: [&str; 4] = [
     "--start-time",
@@ -20,26 +20,15 @@ const RANGE: [&str; 4] = [
 
 /// A synthetic organization trail under `a/b` for `bucket`, written to `root`.
 fn synth(root: &Path, bucket: &str) {
-    run_ok(&[
-        "synth",
-        root.to_str().unwrap(),
-        "--org-id",
-        "o-abc",
-        "--prefix",
-        "a/b",
-        "--accounts",
-        "2",
-        "--regions",
-        "2",
-        "--hours",
-        "3",
-        "--logs-per-hour",
-        "3",
-        "--records",
-        "10",
-        "--bucket",
-        bucket,
-    ]);
+    Synth {
+        accounts: 2,
+        regions: 2,
+        hours: 3,
+        logs_per_hour: 3,
+        records: 10,
+        extra: &["--org-id", "o-abc", "--prefix", "a/b", "--bucket", bucket],
+    }
+    .write(root);
 }
 
 fn local(root: &Path, bucket: &str, format: &str) -> Output {

@@ -349,20 +349,15 @@ fn three_workers_share_an_enqueued_backfill_and_survive_a_sigkill() {
     let moto = Moto::start();
     let tmp = tempfile::tempdir().unwrap();
     let trail = tmp.path().join("trail");
-    support::run_ok(&[
-        "synth",
-        trail.to_str().unwrap(),
-        "--accounts",
-        "2",
-        "--regions",
-        "2",
-        "--hours",
-        "20",
-        "--logs-per-hour",
-        "6",
-        "--records",
-        "5",
-    ]);
+    support::Synth {
+        accounts: 2,
+        regions: 2,
+        hours: 20,
+        logs_per_hour: 6,
+        records: 5,
+        extra: &[],
+    }
+    .write(&trail);
     let expected = event_ids_by_file(&trail);
     // Enough messages (120) that the other two workers cannot drain the queue
     // between two looks at worker 0's deletion log: the kill must find work left.

@@ -50,6 +50,43 @@ pub fn run_ok(args: &[&str]) -> Output {
     out
 }
 
+/// A `trailmill synth` trail: its shape, and any further options.
+#[derive(Clone, Copy, Debug)]
+pub struct Synth<'a> {
+    /// `--accounts`.
+    pub accounts: usize,
+    /// `--regions`.
+    pub regions: usize,
+    /// `--hours`.
+    pub hours: usize,
+    /// `--logs-per-hour`.
+    pub logs_per_hour: usize,
+    /// `--records` (events per log file).
+    pub records: usize,
+    /// Further options, such as `["--org-id", "o-abc", "--bucket", name]`.
+    pub extra: &'a [&'a str],
+}
+
+impl Synth<'_> {
+    /// Writes the trail (logs, digests and `keys.json`) under `root`.
+    pub fn write(&self, root: &Path) {
+        let numbers = [
+            ("--accounts", self.accounts),
+            ("--regions", self.regions),
+            ("--hours", self.hours),
+            ("--logs-per-hour", self.logs_per_hour),
+            ("--records", self.records),
+        ]
+        .map(|(name, n)| (name, n.to_string()));
+        let mut args = vec!["synth", root.to_str().expect("a UTF-8 path")];
+        for (name, n) in &numbers {
+            args.extend([*name, n.as_str()]);
+        }
+        args.extend_from_slice(self.extra);
+        run_ok(&args);
+    }
+}
+
 /// The summary's "N events in, M out" numbers.
 pub fn events_in_out(stderr: &[u8]) -> (u64, u64) {
     let text = String::from_utf8_lossy(stderr);
