@@ -4,9 +4,9 @@
 //! first-byte latency), in front of a moto server.
 //!
 //! `process` is timed on the whole trail, four days by default, so that the
-//! figure is its throughput: its fixed start (the bucket's region, then two
-//! listing round trips before the first download, about 0.15 s here) would
-//! otherwise weigh as much as the downloads of a one-day trail (about 1 s).
+//! figure is its throughput: its fixed start (two listing round trips before
+//! the first download, about 0.15 s here) would otherwise weigh much more on
+//! a one-day trail (about 1 s of downloads).
 //! The AWS CLI is slow enough that one day is plenty to compare with it.
 //!
 //! Run it with `scripts/bench-s3.sh` (which installs moto and the AWS CLI
@@ -47,9 +47,12 @@ fn timed(mut f: impl FnMut() -> bool) -> f64 {
 
 /// The best wall time of `runs` runs of `f`, which must succeed.
 fn best(runs: usize, mut f: impl FnMut() -> bool) -> f64 {
-    (0..runs)
-        .map(|_| timed(&mut f))
-        .fold(f64::INFINITY, f64::min)
+    fastest(&(0..runs).map(|_| timed(&mut f)).collect::<Vec<_>>())
+}
+
+/// The smallest of `times`.
+fn fastest(times: &[f64]) -> f64 {
+    times.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
 /// The median of `v` (the upper one of an even count).
@@ -240,8 +243,8 @@ fn main() {
         }));
         processes.push(timed(|| run_trailmill(&process_args)));
     }
-    // Where process's time goes: listing alone (`ls`: the discovery
-    // listings, then each region folder or day, each a round trip through
+    // Where process's time goes: listing alone (`ls`: `AWSLogs/`, then each
+    // account's folder, or each day with a range, each a round trip through
     // the proxy), and decoding alone (the same files, local).
     let list = time_trailmill(&["ls", &s3_url]);
     let local = time_trailmill(
@@ -273,14 +276,13 @@ fn main() {
         list(&processes)
     );
     let (download, process) = (median(&downloads), median(&processes));
-    let best_of = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     println!(
         "download, median of {runs}: plain downloader {download:.2} s = {:.1} MB/s; trailmill process {process:.2} s = {:.1} MB/s: \
          {:.0}% of the downloader (target >= 80%); best against best: {:.0}%",
         mbps(download),
         mbps(process),
         100.0 * download / process,
-        100.0 * best_of(&downloads) / best_of(&processes)
+        100.0 * fastest(&downloads) / fastest(&processes)
     );
 }
 

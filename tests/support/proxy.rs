@@ -248,9 +248,21 @@ fn serve(
 /// Answers `503 SlowDown` with S3's XML error body, and counts it.
 fn slow_down(client: &mut TcpStream, counts: &Counts) -> std::io::Result<()> {
     counts.slow_downs.fetch_add(1, Ordering::Relaxed);
+    xml_error(client, "503 Slow Down", "", SLOW_DOWN)
+}
+
+/// Writes an error answer with an XML body, as S3 does: `status` (code and
+/// reason), `headers` (each ending in CRLF) besides the usual ones, and
+/// `body` (empty for HEAD requests).
+fn xml_error(
+    client: &mut TcpStream,
+    status: &str,
+    headers: &str,
+    body: &str,
+) -> std::io::Result<()> {
     let response = format!(
-        "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nx-amz-request-id: TRAILMILLPROXY\r\n\r\n{SLOW_DOWN}",
-        SLOW_DOWN.len()
+        "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n{headers}x-amz-request-id: TRAILMILLPROXY\r\n\r\n{body}",
+        body.len()
     );
     client.write_all(response.as_bytes())
 }
@@ -272,15 +284,8 @@ fn permanent_redirect(client: &mut TcpStream, region: &str, is_head: bool) -> st
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.</Message><Endpoint>s3.{region}.amazonaws.com</Endpoint><RequestId>TRAILMILLPROXY</RequestId></Error>"
         )
     };
-    let response = format!(
-        "HTTP/1.1 301 Moved Permanently\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nx-amz-bucket-region: {region}\r\nx-amz-request-id: TRAILMILLPROXY\r\n\r\n",
-        body.len()
-    );
-    client.write_all(response.as_bytes())?;
-    if !is_head {
-        client.write_all(body.as_bytes())?;
-    }
-    Ok(())
+    let headers = format!("x-amz-bucket-region: {region}\r\n");
+    xml_error(client, "301 Moved Permanently", &headers, &body)
 }
 
 /// Reads one request: its head (up to the blank line) and its body

@@ -263,9 +263,7 @@ impl Inner {
                         )));
                     }
                     Ok(Err(_)) if client.switched_since(&sdk).await => {
-                        return Err(Attempt::Redirected(
-                            "sent to another region than the bucket's".to_owned(),
-                        ));
+                        return Err(Attempt::redirected());
                     }
                     Ok(Err(e)) => {
                         let missing =

@@ -214,9 +214,7 @@ impl Api {
                     match tokio::time::timeout(self.options.request_timeout, req.send()).await {
                         Err(_) => Err(Attempt::Transient("timed out".to_owned())),
                         Ok(Ok(page)) => Ok(page),
-                        Ok(Err(_)) if self.switched_since(&sdk).await => Err(Attempt::Redirected(
-                            "sent to another region than the bucket's".to_owned(),
-                        )),
+                        Ok(Err(_)) if self.switched_since(&sdk).await => Err(Attempt::redirected()),
                         Ok(Err(e)) => Err(classify(e)),
                     }
                 }
@@ -376,7 +374,6 @@ impl Planner {
 
 impl Plan {
     async fn run_async(&self, scope: &ListScope, tx: &tokio::sync::mpsc::Sender<Listing>) {
-        let bucket = &self.url.bucket;
         let (layout, awslogs_dirs) = match self.layout().await {
             Ok(l) => l,
             Err(e) => {
@@ -397,15 +394,7 @@ impl Plan {
                     Some(p) if !self.url.prefix.starts_with(p.as_str()) => return,
                     _ => self.url.prefix.clone(),
                 };
-                let result = self
-                    .client
-                    .list_objects(bucket, &prefix, None, Some(FIRST_PAGE_KEYS), &mut |o| {
-                        forward(tx, Listing::Object(o))
-                    })
-                    .await;
-                if let Err(e) = result {
-                    let _ = tx.send(Listing::Error(e)).await;
-                }
+                self.list_folders_whole(vec![prefix], tx).await;
                 return;
             }
         };

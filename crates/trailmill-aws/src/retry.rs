@@ -67,6 +67,14 @@ pub enum Attempt<E> {
     Redirected(E),
 }
 
+impl Attempt<String> {
+    /// [`Attempt::Redirected`], for a request that went to another region
+    /// than the bucket's.
+    pub fn redirected() -> Self {
+        Attempt::Redirected("sent to another region than the bucket's".to_owned())
+    }
+}
+
 /// Runs `attempt` until it succeeds, fails permanently, or has been tried
 /// `policy.max_attempts` times, sleeping [`RetryPolicy::backoff`] between
 /// tries. Returns the last error with the number of attempts made.
