@@ -328,6 +328,7 @@ fn faults_are_retried_until_every_event_is_delivered() {
         seed: 7,
         only_matching: None,
         bucket_region: None,
+        redirect_others_first: false,
     };
     let proxy = Proxy::start(&t.moto.addr, faults);
     let started = Instant::now();
@@ -415,6 +416,9 @@ fn a_bucket_in_another_region_is_followed_there() {
         &t.moto.addr,
         Faults {
             bucket_region: Some("eu-west-1"),
+            // The HEAD answers only after the first listing was redirected:
+            // the listing must wait for it and be made again.
+            redirect_others_first: true,
             ..Faults::default()
         },
     );

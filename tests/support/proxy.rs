@@ -42,6 +42,11 @@ pub struct Faults {
     /// bucket's region in `x-amz-bucket-region`, as from the wrong regional
     /// endpoint.
     pub bucket_region: Option<&'static str>,
+    /// With `bucket_region`: a `HEAD` is answered only after another request
+    /// was redirected (or after 10 s), so a client that checks the bucket's
+    /// region alongside its first requests surely sends one of them to the
+    /// wrong region first, however long it takes to start.
+    pub redirect_others_first: bool,
 }
 
 /// What happened to the requests so far.
@@ -195,6 +200,14 @@ fn serve(
         if let Some(region) = faults.bucket_region
             && signing_region(&head).is_some_and(|r| r != region)
         {
+            if faults.redirect_others_first && line.starts_with("HEAD ") {
+                let started = std::time::Instant::now();
+                while counts.redirects.load(Ordering::Relaxed) == 0
+                    && started.elapsed() < Duration::from_secs(10)
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
             counts.redirects.fetch_add(1, Ordering::Relaxed);
             if permanent_redirect(&mut client, region, line.starts_with("HEAD ")).is_err() {
                 return;
