@@ -97,14 +97,26 @@ impl Source for S3Source {
                                     return ControlFlow::Continue(());
                                 }
                             }
-                            Classified::Other { .. } => {
-                                let is_json = JSON_ENDINGS.iter().any(|e| object.key.ends_with(e));
-                                if layout != Layout::Plain || !is_json {
-                                    stats.skipped_other += 1;
-                                } else {
-                                    exports.push(object);
+                            Classified::Other { reason } => {
+                                match stats.admit_misnamed(
+                                    &object.name,
+                                    &object.key,
+                                    &reason,
+                                    selection,
+                                ) {
+                                    Some(true) => {}
+                                    Some(false) => return ControlFlow::Continue(()),
+                                    None => {
+                                        let is_json =
+                                            JSON_ENDINGS.iter().any(|e| object.key.ends_with(e));
+                                        if layout != Layout::Plain || !is_json {
+                                            stats.skipped_other += 1;
+                                        } else {
+                                            exports.push(object);
+                                        }
+                                        return ControlFlow::Continue(());
+                                    }
                                 }
-                                return ControlFlow::Continue(());
                             }
                         }
                         stats.listed += 1;

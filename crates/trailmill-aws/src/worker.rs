@@ -747,9 +747,16 @@ impl Inner {
                         continue;
                     }
                 }
-                Classified::Other { .. } => {
-                    stats.skipped_other += 1;
-                    continue;
+                Classified::Other { reason } => {
+                    let name = object_name(&a.bucket, &a.key);
+                    match stats.admit_misnamed(&name, &a.key, &reason, selection) {
+                        Some(true) => {}
+                        Some(false) => continue,
+                        None => {
+                            stats.skipped_other += 1;
+                            continue;
+                        }
+                    }
                 }
             }
             objects.push(SourceObject {

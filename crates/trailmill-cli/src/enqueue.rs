@@ -87,9 +87,16 @@ pub fn run(a: EnqueueArgs) -> anyhow::Result<bool> {
                     return ControlFlow::Continue(());
                 }
             }
-            Classified::Other { .. } => {
-                stats.skipped_other += 1;
-                return ControlFlow::Continue(());
+            Classified::Other { reason } => {
+                let name = format!("s3://{bucket}/{key}");
+                match stats.admit_misnamed(&name, key, &reason, &selection) {
+                    Some(true) => {}
+                    Some(false) => return ControlFlow::Continue(()),
+                    None => {
+                        stats.skipped_other += 1;
+                        return ControlFlow::Continue(());
+                    }
+                }
             }
         }
         stats.listed += 1;
@@ -115,7 +122,7 @@ pub fn run(a: EnqueueArgs) -> anyhow::Result<bool> {
     send(&mut pending, &mut report)?;
     if !a.quiet {
         eprintln!(
-            "trailmill enqueue: {} keys in {} messages sent to {} ({} batches, {} entries retried); skipped {} digests, {} insights, {} unselected, {} other",
+            "trailmill enqueue: {} keys in {} messages sent to {} ({} batches, {} entries retried); skipped {} digests, {} insights, {} unselected, {} other{}",
             report.keys,
             report.messages,
             a.queue,
@@ -125,6 +132,7 @@ pub fn run(a: EnqueueArgs) -> anyhow::Result<bool> {
             stats.skipped_insights,
             stats.skipped_unselected,
             stats.skipped_other,
+            crate::process::misnamed_note(stats.misnamed),
         );
     }
     Ok(stats.errors.is_empty() && report.keys == stats.listed)

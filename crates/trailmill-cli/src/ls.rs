@@ -78,7 +78,7 @@ pub fn run(args: LsArgs) -> anyhow::Result<bool> {
         eprintln!("error: {e}");
     }
     eprintln!(
-        "trailmill: {} files listed; skipped {} digests, {} insights, {} unselected, {} other{}",
+        "trailmill: {} files listed; skipped {} digests, {} insights, {} unselected, {} other{}{}",
         stats.listed,
         stats.skipped_digests,
         stats.skipped_insights,
@@ -88,7 +88,8 @@ pub fn run(args: LsArgs) -> anyhow::Result<bool> {
             format!(", {} in other shards", stats.skipped_other_shards)
         } else {
             String::new()
-        }
+        },
+        crate::process::misnamed_note(stats.misnamed),
     );
     if let Some(client) = &client {
         print_s3_counters(client);

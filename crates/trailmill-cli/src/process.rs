@@ -532,13 +532,33 @@ struct StateReport {
     resumed_sinks: Vec<ResumedSink>,
 }
 
+/// The summary's words for files named like CloudTrail files whose names do
+/// not parse (each was warned about as it was listed); empty when there are none.
+pub(crate) fn misnamed_note(misnamed: u64) -> String {
+    if misnamed == 0 {
+        String::new()
+    } else {
+        format!(
+            "; {misnamed} file(s) named like CloudTrail files but not in CloudTrail's key grammar (see the warnings)"
+        )
+    }
+}
+
+/// The summary's words for records emitted without any core field (each was
+/// warned about with its file and index); `None` when there are none.
+pub(crate) fn odd_records_note(records: u64) -> Option<String> {
+    (records > 0).then(|| {
+        format!("{records} record(s) have none of eventVersion, eventTime and eventName; they were emitted (see the warnings)")
+    })
+}
+
 fn print_summary(s: &RunSummary, at_least_once: &[String], state: Option<&StateReport>) {
     let secs = s.elapsed.as_secs_f64().max(1e-9);
     let mut err = std::io::stderr().lock();
     let l = &s.listing;
     let _ = writeln!(
         err,
-        "trailmill: {} files ok, {} failed{}; skipped {} digests, {} insights, {} unselected, {} other{}{}",
+        "trailmill: {} files ok, {} failed{}; skipped {} digests, {} insights, {} unselected, {} other{}{}{}",
         s.files_ok,
         s.files_failed,
         if s.stopped_early {
@@ -561,6 +581,7 @@ fn print_summary(s: &RunSummary, at_least_once: &[String], state: Option<&StateR
             Some(st) => format!(", {} already done", st.record.skipped_done),
             None => String::new(),
         },
+        misnamed_note(l.misnamed),
     );
     let _ = writeln!(
         err,
@@ -573,6 +594,9 @@ fn print_summary(s: &RunSummary, at_least_once: &[String], state: Option<&StateR
         s.bytes_uncompressed as f64 / secs / 1e6,
         s.events_in as f64 / secs,
     );
+    if let Some(note) = odd_records_note(s.records_without_core_fields) {
+        let _ = writeln!(err, "trailmill: {note}");
+    }
     for (name, stats) in &s.sinks {
         let _ = writeln!(
             err,

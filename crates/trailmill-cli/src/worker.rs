@@ -192,6 +192,9 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<bool> {
             summary.events_out,
             summary.elapsed.as_secs_f64()
         );
+        if let Some(note) = crate::process::odd_records_note(summary.records_without_core_fields) {
+            let _ = writeln!(err, "trailmill worker: {note}");
+        }
         let counts = counts.lock().unwrap_or_else(|e| e.into_inner());
         let states: Vec<String> = ProgressState::ALL
             .iter()

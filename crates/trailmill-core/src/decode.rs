@@ -21,6 +21,17 @@
 //!
 //! Digest files are never parsed as events: their content is recognised and
 //! rejected with [`DecodeError::DigestFile`].
+//!
+//! A file is judged as a whole, never by its first record: it is CloudTrail
+//! when at least one of its records has one of the core fields
+//! (`eventVersion`, `eventTime`, `eventName`, as a string). Then every record
+//! is emitted, and each record without any core field gets a
+//! [`DecodeWarning::RecordWithoutCoreFields`] (CloudTrail's format grows, and
+//! one odd record must not cost a file its good ones). A file none of whose
+//! records has a core field is [`DecodeError::NotCloudTrail`], and nothing of
+//! it is emitted. The streaming path decides the same way: it withholds
+//! records until it has seen a CloudTrail one, and if it had to withhold any,
+//! it reads the file again from the start and emits everything.
 
 use std::error::Error as StdError;
 
@@ -44,6 +55,10 @@ pub struct DecodeOptions {
     pub max_depth: usize,
     /// Most events handed to the callback at once (CPL's `maxEventsPerEmit`).
     pub batch_size: usize,
+    /// How many uncompressed bytes the streaming path reads at a time, and
+    /// about how many it parses in one run of records. Tests make it tiny so
+    /// that records straddle reads; the default suits the caches.
+    pub stream_chunk_bytes: usize,
 }
 
 impl Default for DecodeOptions {
@@ -54,6 +69,7 @@ impl Default for DecodeOptions {
             max_record_bytes: 64 << 20,
             max_depth: 128,
             batch_size: 1024,
+            stream_chunk_bytes: 4 << 20,
         }
     }
 }
@@ -107,7 +123,25 @@ pub enum DecodeWarning {
         /// How many records had an unexpected version.
         records: u64,
     },
+    /// A record with none of the core fields (`eventVersion`, `eventTime`,
+    /// `eventName`) in a file whose other records are CloudTrail; it was
+    /// still emitted. One warning per record, for the first
+    /// [`MAX_RECORD_WARNINGS`] of a file.
+    RecordWithoutCoreFields {
+        /// The record's index in the file, from 0.
+        index: u64,
+    },
+    /// More records without core fields than were warned about one by one.
+    MoreRecordsWithoutCoreFields {
+        /// How many records beyond the first [`MAX_RECORD_WARNINGS`].
+        records: u64,
+    },
 }
+
+/// How many records without core fields a file reports one by one; the rest
+/// are counted in one [`DecodeWarning::MoreRecordsWithoutCoreFields`], so a
+/// file of a million odd records does not flood the log.
+pub const MAX_RECORD_WARNINGS: u64 = 10;
 
 impl std::fmt::Display for DecodeWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -118,6 +152,14 @@ impl std::fmt::Display for DecodeWarning {
                     "{records} record(s) have eventVersion {version:?} (major version not 1); emitted anyway"
                 )
             }
+            DecodeWarning::RecordWithoutCoreFields { index } => write!(
+                f,
+                "record {index} has none of eventVersion, eventTime and eventName (as strings); emitted anyway"
+            ),
+            DecodeWarning::MoreRecordsWithoutCoreFields { records } => write!(
+                f,
+                "{records} more record(s) have none of eventVersion, eventTime and eventName; emitted anyway"
+            ),
         }
     }
 }
@@ -133,6 +175,8 @@ pub struct DecodeStats {
     pub streamed: bool,
     /// Warnings about records that were still emitted.
     pub warnings: Vec<DecodeWarning>,
+    /// Records emitted although they have none of the core fields.
+    pub records_without_core_fields: u64,
 }
 
 /// The callback's result: `Err` stops decoding with [`DecodeError::Handler`].
@@ -202,11 +246,9 @@ impl Decoder {
         on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
     ) -> Result<DecodeStats, DecodeError> {
         let mut stats = DecodeStats::default();
-        let mut versions = VersionCheck::default();
-        self.decode_into(input, expected, &mut stats, &mut versions, on_batch)?;
-        if let Some(w) = versions.warning() {
-            stats.warnings.push(w);
-        }
+        let mut checks = FileChecks::default();
+        self.decode_into(input, expected, &mut stats, &mut checks, on_batch)?;
+        checks.report(&mut stats);
         Ok(stats)
     }
 
@@ -215,7 +257,7 @@ impl Decoder {
         input: &[u8],
         expected: Option<&[u8; 32]>,
         stats: &mut DecodeStats,
-        versions: &mut VersionCheck,
+        checks: &mut FileChecks,
         on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
     ) -> Result<(), DecodeError> {
         if gzip::is_gzip(input)
@@ -232,7 +274,7 @@ impl Decoder {
             let decoded = self.whole.inflate(input, &mut raw[..claimed]).map(|n| {
                 stats.uncompressed_bytes = n as u64;
                 check_hash(&raw[..n], expected)?;
-                self.decode_whole(&raw[..n], stats, versions, on_batch)
+                self.decode_whole(&raw[..n], stats, checks, on_batch)
             });
             self.raw = raw;
             if let Some(result) = decoded {
@@ -267,12 +309,21 @@ impl Decoder {
             let result = match whole {
                 Ok(true) => {
                     stats.uncompressed_bytes = raw.len() as u64;
-                    self.decode_whole(&raw, stats, versions, on_batch)
+                    self.decode_whole(&raw, stats, checks, on_batch)
                 }
                 Ok(false) => {
                     stats.streamed = true;
+                    let max = self.opts.max_decompressed_bytes;
                     let mut source = ChunkSource::Gzip(reader);
-                    self.decode_stream(&mut raw, &mut source, stats, versions, on_batch)
+                    match self.decode_stream(&mut raw, &mut source, stats, checks, on_batch) {
+                        Ok(StreamEnd::Restart) => {
+                            raw.clear();
+                            let mut source = ChunkSource::Gzip(BoundedGzReader::new(input, max));
+                            self.decode_stream(&mut raw, &mut source, stats, checks, on_batch)
+                                .map(drop)
+                        }
+                        other => other.map(drop),
+                    }
                 }
                 Err(e) => Err(e.into()),
             };
@@ -280,7 +331,7 @@ impl Decoder {
             result?;
         } else if input.len() <= self.opts.whole_file_limit {
             stats.uncompressed_bytes = input.len() as u64;
-            self.decode_whole(input, stats, versions, on_batch)?;
+            self.decode_whole(input, stats, checks, on_batch)?;
         } else {
             stats.streamed = true;
             if input.len() as u64 > self.opts.max_decompressed_bytes {
@@ -292,7 +343,12 @@ impl Decoder {
             let mut window = std::mem::take(&mut self.raw);
             window.clear();
             let mut source = ChunkSource::Plain(input);
-            let result = self.decode_stream(&mut window, &mut source, stats, versions, on_batch);
+            let mut result = self.decode_stream(&mut window, &mut source, stats, checks, on_batch);
+            if let Ok(StreamEnd::Restart) = result {
+                window.clear();
+                let mut source = ChunkSource::Plain(input);
+                result = self.decode_stream(&mut window, &mut source, stats, checks, on_batch);
+            }
             self.raw = window;
             result?;
         }
@@ -303,9 +359,10 @@ impl Decoder {
         &mut self,
         bytes: &[u8],
         stats: &mut DecodeStats,
-        versions: &mut VersionCheck,
+        checks: &mut FileChecks,
         on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
     ) -> Result<(), DecodeError> {
+        let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
         let Some(first) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
             return Err(DecodeError::Empty);
         };
@@ -317,13 +374,16 @@ impl Decoder {
                 splitter
                     .scan(bytes, 0, &mut self.spans)
                     .map_err(DecodeError::InvalidJson)?;
-                splitter.finish().map_err(DecodeError::InvalidJson)?;
+                splitter.finish()?;
                 let spans = std::mem::take(&mut self.spans);
-                let r = self.parse_run(bytes, &spans, stats, versions, on_batch);
+                let r = self.parse_run(bytes, &spans, stats, checks, on_batch);
                 self.spans = spans;
-                r
+                match r? {
+                    RunOutcome::Withheld => Err(no_cloudtrail_record(checks.withheld)),
+                    RunOutcome::Emitted | RunOutcome::Restart => Ok(()),
+                }
             }
-            b'{' | b'[' => self.parse_document(bytes, stats, versions, on_batch),
+            b'{' | b'[' => self.parse_document(bytes, stats, checks, on_batch),
             other => Err(DecodeError::NotCloudTrail(format!(
                 "content starts with {:?}, not '{{' or '['",
                 char::from(other)
@@ -336,14 +396,14 @@ impl Decoder {
         &mut self,
         bytes: &[u8],
         stats: &mut DecodeStats,
-        versions: &mut VersionCheck,
+        checks: &mut FileChecks,
         on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
     ) -> Result<(), DecodeError> {
         self.scratch.clear();
         self.scratch.extend_from_slice(bytes);
         self.scratch.resize(bytes.len() + INPUT_PADDING, 0);
         let batch_size = self.opts.batch_size;
-        with_doc(
+        let parsed = with_doc(
             &mut self.scratch,
             bytes.len(),
             &mut self.buffers,
@@ -358,9 +418,7 @@ impl Decoder {
                         Some(records) => records,
                         // A lone event object, as in a one-line JSON Lines file.
                         None => {
-                            return emit_events(
-                                doc, root, 1, batch_size, stats, versions, on_batch,
-                            );
+                            return emit_events(doc, root, 1, batch_size, stats, checks, on_batch);
                         }
                     },
                     _ => {
@@ -372,12 +430,16 @@ impl Decoder {
                 let Node::Array { len, .. } = doc.nodes[records.t] else {
                     unreachable!("find_records returns arrays")
                 };
-                // Check every record is an object before emitting any: a
-                // walk over the tape alone, jumping over each record.
+                // Check every record is an object, and that the file is
+                // CloudTrail, before emitting any: a walk over the tape alone,
+                // jumping over each record.
                 let mut t = records.t + 1;
                 for i in 0..len {
                     match doc.nodes[t] {
-                        Node::Object { count, .. } => t += count + 1,
+                        Node::Object { count, .. } => {
+                            checks.judged = checks.judged || has_core_field(doc, t);
+                            t += count + 1;
+                        }
                         _ => {
                             return Err(DecodeError::NotCloudTrail(format!(
                                 "record {i} is not a JSON object"
@@ -385,13 +447,26 @@ impl Decoder {
                         }
                     }
                 }
+                if len > 0 && !checks.judged {
+                    return Err(no_cloudtrail_record(len as u64));
+                }
                 let first = At {
                     t: records.t + 1,
                     s: records.s + 1,
                 };
-                emit_events(doc, first, len, batch_size, stats, versions, on_batch)
+                emit_events(doc, first, len, batch_size, stats, checks, on_batch)
             },
-        )
+        );
+        match parsed {
+            // simd-json reports a complete document followed by more data as an
+            // internal error; say what is wrong with the file instead.
+            Err(DecodeError::InvalidJson(_)) if let Some(at) = trailing_data_at(bytes) => {
+                Err(DecodeError::InvalidJson(format!(
+                    "trailing data after the JSON document (at byte {at})"
+                )))
+            }
+            other => other,
+        }
     }
 
     /// Parses the records at `spans` of `window` (a run of complete records) as one
@@ -402,11 +477,11 @@ impl Decoder {
         window: &[u8],
         spans: &[(usize, usize)],
         stats: &mut DecodeStats,
-        versions: &mut VersionCheck,
+        checks: &mut FileChecks,
         on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<RunOutcome, DecodeError> {
         let (Some(&(start, _)), Some(&(_, end))) = (spans.first(), spans.last()) else {
-            return Ok(());
+            return Ok(RunOutcome::Emitted);
         };
         let len = end - start + 2;
         self.scratch.clear();
@@ -435,37 +510,67 @@ impl Decoder {
             start as isize - 1,
             |doc| {
                 // The splitter passed only objects, so every element is one.
+                if !checks.judged {
+                    let mut t = 1;
+                    for _ in 0..spans.len() {
+                        if has_core_field(doc, t) {
+                            checks.judged = true;
+                            break;
+                        }
+                        let Node::Object { count, .. } = doc.nodes[t] else {
+                            unreachable!("the splitter passes only objects")
+                        };
+                        t += count + 1;
+                    }
+                    if !checks.judged {
+                        checks.withheld += spans.len() as u64;
+                        return Ok(RunOutcome::Withheld);
+                    }
+                    if checks.withheld > 0 {
+                        return Ok(RunOutcome::Restart);
+                    }
+                }
                 let first = At { t: 1, s: 1 };
-                emit_events(
-                    doc,
-                    first,
-                    spans.len(),
-                    batch_size,
-                    stats,
-                    versions,
-                    on_batch,
-                )
+                emit_events(doc, first, spans.len(), batch_size, stats, checks, on_batch)?;
+                Ok(RunOutcome::Emitted)
             },
         )
     }
 
+    /// Decodes the file whose first bytes are in `window` and whose rest
+    /// comes from `source`, holding only a window of it. Returns
+    /// [`StreamEnd::Restart`] when records were withheld before the file
+    /// proved to be CloudTrail: the caller then decodes it again from the
+    /// start, now judged, and everything is emitted in order.
     fn decode_stream(
         &mut self,
         window: &mut Vec<u8>,
         source: &mut ChunkSource<'_>,
         stats: &mut DecodeStats,
-        versions: &mut VersionCheck,
+        checks: &mut FileChecks,
         on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
-    ) -> Result<(), DecodeError> {
-        const CHUNK: usize = 4 << 20;
-        // Recognising the envelope needs the first line, so start with a full chunk.
+    ) -> Result<StreamEnd, DecodeError> {
+        let chunk = self.opts.stream_chunk_bytes.max(1);
+        // Telling JSON Lines from one document needs the first line and the
+        // start of what follows it (up to a bound, for single-line files),
+        // whatever the chunk size.
         stats.uncompressed_bytes = window.len() as u64;
-        while window.len() < CHUNK {
-            let n = source.read_into(window, CHUNK - window.len())?;
+        loop {
+            let first = window.iter().position(|b| !b.is_ascii_whitespace());
+            let more_after_first_line = first
+                .and_then(|i| memchr::memchr(b'\n', &window[i..]).map(|nl| i + nl))
+                .is_some_and(|nl| window[nl..].iter().any(|b| !b.is_ascii_whitespace()));
+            if more_after_first_line || window.len() >= ENVELOPE_PROBE_BYTES.max(chunk) {
+                break;
+            }
+            let n = source.read_into(window, chunk)?;
             if n == 0 {
                 break;
             }
             stats.uncompressed_bytes += n as u64;
+        }
+        if window.starts_with(UTF8_BOM) {
+            window.drain(..UTF8_BOM.len());
         }
         let first = window.iter().position(|b| !b.is_ascii_whitespace());
         let envelope = match first.map(|i| window[i]) {
@@ -501,20 +606,24 @@ impl Decoder {
                 let spans = std::mem::take(&mut self.spans);
                 // Parse in runs of about one chunk: the tape of a run is several
                 // times its size, and the window may hold far more than a chunk.
-                let mut r = Ok(());
+                let mut r = Ok(RunOutcome::Emitted);
                 let mut rest = &spans[..];
-                while !rest.is_empty() && r.is_ok() {
+                while !rest.is_empty()
+                    && matches!(r, Ok(RunOutcome::Emitted | RunOutcome::Withheld))
+                {
                     let first_start = rest[0].0;
                     let n = rest
                         .iter()
-                        .take_while(|(_, b)| b - first_start <= CHUNK)
+                        .take_while(|(_, b)| b - first_start <= chunk)
                         .count()
                         .max(1);
-                    r = self.parse_run(window, &rest[..n], stats, versions, on_batch);
+                    r = self.parse_run(window, &rest[..n], stats, checks, on_batch);
                     rest = &rest[n..];
                 }
                 self.spans = spans;
-                r?;
+                if let RunOutcome::Restart = r? {
+                    return Ok(StreamEnd::Restart);
+                }
             }
             // Keep only what an unfinished record or key still needs.
             let keep_from = splitter
@@ -529,14 +638,111 @@ impl Decoder {
                     limit: self.opts.max_record_bytes,
                 });
             }
-            let n = source.read_into(window, CHUNK)?;
+            let n = source.read_into(window, chunk)?;
             if n == 0 {
                 break;
             }
             stats.uncompressed_bytes += n as u64;
         }
-        splitter.finish().map_err(DecodeError::InvalidJson)
+        splitter.finish()?;
+        if checks.withheld > 0 && !checks.judged {
+            return Err(no_cloudtrail_record(checks.withheld));
+        }
+        Ok(StreamEnd::Done)
     }
+}
+
+/// A UTF-8 byte order mark, which some tools write before JSON; it is skipped.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How much of a streamed file is read, at most, to find its first line.
+const ENVELOPE_PROBE_BYTES: usize = 4 << 20;
+
+/// How a streamed file ended.
+enum StreamEnd {
+    /// Every record was emitted.
+    Done,
+    /// Records were withheld before the file proved to be CloudTrail: decode it again.
+    Restart,
+}
+
+/// What [`Decoder::parse_run`] did with a run of records.
+enum RunOutcome {
+    /// The records were emitted.
+    Emitted,
+    /// None of the file's records so far has a core field: these were held
+    /// back, not emitted, until the file is judged.
+    Withheld,
+    /// This run proved the file CloudTrail, but earlier runs were withheld:
+    /// nothing of this run was emitted either.
+    Restart,
+}
+
+/// The error for a file none of whose `records` records has a core field.
+fn no_cloudtrail_record(records: u64) -> DecodeError {
+    DecodeError::NotCloudTrail(format!(
+        "none of its {records} record(s) has any of eventVersion, eventTime and eventName"
+    ))
+}
+
+/// True when the record object at tape index `t` has one of the core fields
+/// as a string: the test that makes a file CloudTrail. A walk over the
+/// record's top-level members on the tape alone.
+fn has_core_field(doc: &Doc<'_>, t: usize) -> bool {
+    let Node::Object { len, .. } = doc.nodes[t] else {
+        return false;
+    };
+    let mut at = t + 1;
+    for _ in 0..len {
+        let Node::String(key) = doc.nodes[at] else {
+            return false;
+        };
+        let value = at + 1;
+        if matches!(key, "eventVersion" | "eventTime" | "eventName")
+            && matches!(doc.nodes[value], Node::String(_))
+        {
+            return true;
+        }
+        at = match doc.nodes[value] {
+            Node::Object { count, .. } | Node::Array { count, .. } => value + count + 1,
+            _ => value + 1,
+        };
+    }
+    false
+}
+
+/// Where non-whitespace data follows a complete first JSON value in
+/// `bytes`, if it does. Only strings, escapes and nesting are tracked, which
+/// is enough to find the end of a value that simd-json accepted as complete.
+fn trailing_data_at(bytes: &[u8]) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    let rest = &bytes[i + 1..];
+                    return rest
+                        .iter()
+                        .position(|b| !b.is_ascii_whitespace())
+                        .map(|p| i + 1 + p);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Parses `scratch[..len]` (padded) into the reusable tape and calls `f` with
@@ -727,7 +933,7 @@ fn emit_events(
     count: usize,
     batch_size: usize,
     stats: &mut DecodeStats,
-    versions: &mut VersionCheck,
+    checks: &mut FileChecks,
     on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
 ) -> Result<(), DecodeError> {
     let mut batch = Vec::with_capacity(count.min(batch_size.max(1)));
@@ -742,14 +948,7 @@ fn emit_events(
             t: at.t + nodes + 1,
             s: close + 2,
         };
-        if event.event_version.is_none() && event.event_time.is_none() && event.event_name.is_none()
-        {
-            return Err(DecodeError::NotCloudTrail(format!(
-                "record {} has none of eventVersion, eventTime and eventName",
-                stats.events as usize + i
-            )));
-        }
-        versions.check(&event);
+        checks.check(&event, stats.events + i as u64);
         batch.push(event);
         if batch.len() >= batch_size.max(1) {
             on_batch(&batch).map_err(DecodeError::Handler)?;
@@ -763,29 +962,61 @@ fn emit_events(
     Ok(())
 }
 
+/// What one file's records have shown so far: the warnings to give, and
+/// whether the file is judged CloudTrail yet.
 #[derive(Default)]
-struct VersionCheck {
-    first_unexpected: Option<String>,
-    unexpected: u64,
+struct FileChecks {
+    first_unexpected_version: Option<String>,
+    unexpected_versions: u64,
+    /// Indexes of the first records without core fields, for their warnings.
+    odd_records: Vec<u64>,
+    odd_record_count: u64,
+    /// A record with a core field has been seen: the file is CloudTrail.
+    judged: bool,
+    /// Records held back, unemitted, while the file was not judged yet.
+    withheld: u64,
 }
 
-impl VersionCheck {
-    fn check(&mut self, event: &Event<'_>) {
+impl FileChecks {
+    /// Notes what is odd about `event`, the file's record number `index`.
+    fn check(&mut self, event: &Event<'_>, index: u64) {
         if let Some(v) = event.event_version
             && event.event_version_major() != Some(1)
         {
-            self.unexpected += 1;
-            self.first_unexpected.get_or_insert_with(|| v.to_owned());
+            self.unexpected_versions += 1;
+            self.first_unexpected_version
+                .get_or_insert_with(|| v.to_owned());
+        }
+        if event.event_version.is_none() && event.event_time.is_none() && event.event_name.is_none()
+        {
+            self.odd_record_count += 1;
+            if self.odd_records.len() < MAX_RECORD_WARNINGS as usize {
+                self.odd_records.push(index);
+            }
         }
     }
 
-    fn warning(&self) -> Option<DecodeWarning> {
-        self.first_unexpected
-            .as_ref()
-            .map(|version| DecodeWarning::UnexpectedEventVersion {
-                version: version.clone(),
-                records: self.unexpected,
-            })
+    /// Adds the file's warnings and counts to `stats`.
+    fn report(self, stats: &mut DecodeStats) {
+        if let Some(version) = self.first_unexpected_version {
+            stats.warnings.push(DecodeWarning::UnexpectedEventVersion {
+                version,
+                records: self.unexpected_versions,
+            });
+        }
+        stats.warnings.extend(
+            self.odd_records
+                .iter()
+                .map(|&index| DecodeWarning::RecordWithoutCoreFields { index }),
+        );
+        if self.odd_record_count > MAX_RECORD_WARNINGS {
+            stats
+                .warnings
+                .push(DecodeWarning::MoreRecordsWithoutCoreFields {
+                    records: self.odd_record_count - MAX_RECORD_WARNINGS,
+                });
+        }
+        stats.records_without_core_fields = self.odd_record_count;
     }
 }
 
@@ -910,7 +1141,7 @@ impl Splitter {
             }
             let b = window[i];
             if self.closed && !b.is_ascii_whitespace() {
-                return Err("data after the end of the JSON document".into());
+                return Err("trailing data after the JSON document".into());
             }
             let at_record_level =
                 self.in_records && self.depth == self.record_depth() && !self.records_done;
@@ -1021,13 +1252,18 @@ impl Splitter {
         self.record_start.map_or(0, |s| window_len - s)
     }
 
-    fn finish(&self) -> Result<(), String> {
+    fn finish(&self) -> Result<(), DecodeError> {
         if self.in_string || self.depth != 0 {
-            return Err("the data ends in the middle of a value (truncated?)".into());
+            return Err(DecodeError::InvalidJson(
+                "the data ends in the middle of a value (truncated?)".into(),
+            ));
         }
         match self.envelope {
-            Envelope::Object if !self.records_done => Err("no \"Records\" array found".into()),
-            Envelope::Unknown => Err("no JSON value found".into()),
+            // Valid JSON, as the whole-file path would find it, but not a log file.
+            Envelope::Object if !self.records_done => Err(DecodeError::NotCloudTrail(
+                "the top-level object has no \"Records\" array".into(),
+            )),
+            Envelope::Unknown => Err(DecodeError::InvalidJson("no JSON value found".into())),
             _ => Ok(()),
         }
     }
@@ -1161,7 +1397,10 @@ mod tests {
         check(b"{\"Records\":[{\"eventVersion\":", "invalid JSON");
         check(b"{\"foo\":1}", "no \"Records\"");
         check(b"{\"Records\":[1]}", "record 0 is not a JSON object");
-        check(b"[{\"a\":1}]", "none of eventVersion");
+        check(
+            b"[{\"a\":1}]",
+            "none of its 1 record(s) has any of eventVersion",
+        );
         check(
             b"{\"digestStartTime\":\"x\",\"logFiles\":[]}",
             "digest file",
@@ -1272,6 +1511,215 @@ mod tests {
             ..DecodeOptions::default()
         });
         assert!(collect(&mut d, deep.as_bytes()).is_err());
+    }
+
+    /// Every way the tests decode a file: whole, and streamed at chunk sizes
+    /// small enough that records straddle reads.
+    fn decoders() -> Vec<(String, Decoder)> {
+        let mut all = vec![("whole".to_owned(), Decoder::new(DecodeOptions::default()))];
+        for chunk in [1, 2, 3, 7, 64, 1000, 4 << 20] {
+            all.push((
+                format!("streamed, chunk {chunk}"),
+                Decoder::new(DecodeOptions {
+                    whole_file_limit: 0,
+                    stream_chunk_bytes: chunk,
+                    batch_size: 2,
+                    ..DecodeOptions::default()
+                }),
+            ));
+        }
+        all
+    }
+
+    /// Each envelope around `records`, plain and gzip.
+    fn envelopes(records: &[&str]) -> Vec<(String, Vec<u8>)> {
+        let texts = [
+            (
+                "records",
+                format!("{{\"Records\":[{}]}}", records.join(",")),
+            ),
+            (
+                "pretty records",
+                format!(
+                    "{{\n  \"Records\": [\n    {}\n  ]\n}}\n",
+                    records.join(",\n    ")
+                ),
+            ),
+            ("array", format!("[{}]", records.join(" ,\n"))),
+            ("lines", format!("{}\n", records.join("\n"))),
+        ];
+        texts
+            .into_iter()
+            .flat_map(|(name, text)| {
+                [
+                    (name.to_owned(), text.clone().into_bytes()),
+                    (format!("{name}, gzip"), gz(text.as_bytes())),
+                ]
+            })
+            .collect()
+    }
+
+    const ODD_NAMES: &str = r#"{"eventVersion1":"1.08","eventTime1":"2024-01-01T00:00:00Z","userIdentity1":{"type":"Root"},"eventName1":"X"}"#;
+    const ALL_ODD: &str = r#"{"a":1,"b":{"eventVersion":"1.08"},"c":[{"eventTime":"t"}]}"#;
+
+    /// Issue 16: trailmill judged a file by record 0 alone, so a first record
+    /// with unexpected top-level names cost the file all its good records.
+    #[test]
+    fn one_odd_record_does_not_cost_a_file_its_good_records() {
+        for first in [ODD_NAMES, ALL_ODD] {
+            for (envelope, bytes) in envelopes(&[first, REC1, REC2]) {
+                for (how, d) in &mut decoders() {
+                    let (raws, stats) =
+                        collect(d, &bytes).unwrap_or_else(|e| panic!("{envelope}, {how}: {e}"));
+                    assert_eq!(
+                        raws,
+                        vec![first.as_bytes(), REC1.as_bytes(), REC2.as_bytes()],
+                        "{envelope}, {how}"
+                    );
+                    assert_eq!(stats.events, 3);
+                    assert_eq!(stats.records_without_core_fields, 1, "{envelope}, {how}");
+                    assert_eq!(
+                        stats.warnings,
+                        vec![DecodeWarning::RecordWithoutCoreFields { index: 0 }],
+                        "{envelope}, {how}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn odd_records_anywhere_are_counted_and_warned_by_index() {
+        let recs = [REC1, ALL_ODD, REC2, ODD_NAMES];
+        for (envelope, bytes) in envelopes(&recs) {
+            for (how, d) in &mut decoders() {
+                let (raws, stats) = collect(d, &bytes).unwrap();
+                assert_eq!(raws.len(), 4, "{envelope}, {how}");
+                assert_eq!(
+                    stats.warnings,
+                    vec![
+                        DecodeWarning::RecordWithoutCoreFields { index: 1 },
+                        DecodeWarning::RecordWithoutCoreFields { index: 3 },
+                    ],
+                    "{envelope}, {how}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_of_many_odd_records_warns_about_the_first_ten_and_counts_the_rest() {
+        let mut recs = vec![ALL_ODD; 15];
+        recs.push(REC1);
+        for (envelope, bytes) in envelopes(&recs) {
+            for (how, d) in &mut decoders() {
+                let (raws, stats) = collect(d, &bytes).unwrap();
+                assert_eq!(raws.len(), 16, "{envelope}, {how}");
+                assert_eq!(raws[15], REC1.as_bytes(), "{envelope}, {how}");
+                assert_eq!(stats.records_without_core_fields, 15);
+                let mut want: Vec<_> = (0..10)
+                    .map(|index| DecodeWarning::RecordWithoutCoreFields { index })
+                    .collect();
+                want.push(DecodeWarning::MoreRecordsWithoutCoreFields { records: 5 });
+                assert_eq!(stats.warnings, want, "{envelope}, {how}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_with_no_cloudtrail_record_is_refused_and_emits_nothing() {
+        for records in [vec![ALL_ODD], vec![ALL_ODD, ODD_NAMES, r#"{}"#]] {
+            for (envelope, bytes) in envelopes(&records) {
+                if envelope.starts_with("lines") && records.len() == 1 {
+                    continue; // one line is one lone object, refused below
+                }
+                for (how, d) in &mut decoders() {
+                    let err = d
+                        .decode(&bytes, &mut |_| {
+                            panic!("{envelope}, {how}: nothing may be emitted")
+                        })
+                        .unwrap_err();
+                    assert!(
+                        matches!(&err, DecodeError::NotCloudTrail(m) if m.contains(&format!("none of its {} record(s)", records.len()))),
+                        "{envelope}, {how}: {err}"
+                    );
+                }
+            }
+        }
+        // An AWS Config snapshot: valid JSON, no Records array.
+        let config = br#"{"fileVersion":"1.0","configSnapshotId":"x","configurationItems":[{"configurationItemVersion":"1.3","resourceType":"AWS::S3::Bucket"}]}"#;
+        for (how, d) in &mut decoders() {
+            let err = collect(d, config).unwrap_err();
+            assert!(matches!(err, DecodeError::NotCloudTrail(_)), "{how}: {err}");
+        }
+    }
+
+    /// Issue 11, item 9: the streaming path is proven at its boundaries:
+    /// whole-file and streamed decoding give identical output at chunk sizes
+    /// down to one byte, with records straddling every read.
+    #[test]
+    fn whole_and_streamed_decoding_agree_at_tiny_chunk_sizes() {
+        let many: Vec<&str> = (0..40).map(|i| [REC1, REC2, ODD_NAMES][i % 3]).collect();
+        for (envelope, bytes) in envelopes(&many) {
+            let mut reference = Decoder::new(DecodeOptions::default());
+            let (want, want_stats) = collect(&mut reference, &bytes).unwrap();
+            assert_eq!(want.len(), 40);
+            for (how, d) in &mut decoders() {
+                let (got, stats) =
+                    collect(d, &bytes).unwrap_or_else(|e| panic!("{envelope}, {how}: {e}"));
+                assert_eq!(got, want, "{envelope}, {how}");
+                assert_eq!(stats.warnings, want_stats.warnings, "{envelope}, {how}");
+                assert_eq!(
+                    stats.uncompressed_bytes, want_stats.uncompressed_bytes,
+                    "{envelope}, {how}"
+                );
+                assert_eq!(stats.streamed, how != "whole");
+            }
+        }
+    }
+
+    /// Issue 11, item 8: a byte order mark before the JSON made the file "not CloudTrail".
+    #[test]
+    fn a_utf8_byte_order_mark_is_skipped() {
+        for (envelope, bytes) in envelopes(&[REC1, REC2]) {
+            if envelope.ends_with("gzip") {
+                continue;
+            }
+            let mut with_bom = UTF8_BOM.to_vec();
+            with_bom.extend_from_slice(&bytes);
+            for input in [with_bom.clone(), gz(&with_bom)] {
+                for (how, d) in &mut decoders() {
+                    let (raws, _) =
+                        collect(d, &input).unwrap_or_else(|e| panic!("{envelope}, {how}: {e}"));
+                    assert_eq!(
+                        raws,
+                        vec![REC1.as_bytes(), REC2.as_bytes()],
+                        "{envelope}, {how}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Issue 11, item 8: data after the document was reported as simd-json's "InternalError".
+    #[test]
+    fn data_after_the_document_is_reported_as_trailing_data() {
+        for input in [
+            format!("{{\"Records\":[{REC1}]}} x"),
+            format!("{{\"Records\":[{REC1}]}} {{\"Records\":[]}}"),
+            format!("[{REC1}]]"),
+        ] {
+            for bytes in [input.as_bytes().to_vec(), gz(input.as_bytes())] {
+                for (how, d) in &mut decoders() {
+                    let err = collect(d, &bytes).unwrap_err().to_string();
+                    assert!(
+                        err.contains("trailing data after the JSON document"),
+                        "{input}, {how}: {err}"
+                    );
+                    assert!(!err.contains("InternalError"), "{err}");
+                }
+            }
+        }
     }
 
     proptest::proptest! {

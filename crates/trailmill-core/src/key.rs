@@ -171,6 +171,40 @@ impl FileKind<'_> {
     }
 }
 
+/// The kind of CloudTrail file a file name claims to be, by its service tag
+/// alone (`ACCOUNT_CloudTrail_…`, `_CloudTrail-Digest_`, `_CloudTrail-Insight_`),
+/// whether or not the rest of the name follows the grammar.
+///
+/// Listings use it for keys that [`ObjectKey::parse`] rejects: such a file is
+/// almost always a real CloudTrail file with a damaged or unusual name (a
+/// minute of `67`, a region CloudTrail does not use yet), and skipping it as
+/// "other" would drop its events without a word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClaimedKind {
+    /// `_CloudTrail_`: a log file.
+    Log,
+    /// `_CloudTrail-Insight_`: an Insights file.
+    Insight,
+    /// `_CloudTrail-Digest_`: a digest file.
+    Digest,
+}
+
+impl ClaimedKind {
+    /// The kind `key`'s file name (its part after the last `/`) claims, if any.
+    /// Only the second `_`-separated part of the name counts, as in the grammar.
+    pub fn of(key: &str) -> Option<ClaimedKind> {
+        let name = key.rsplit('/').next().unwrap_or(key);
+        let mut parts = name.split('_');
+        let _account = parts.next()?;
+        match parts.next()? {
+            "CloudTrail" => Some(ClaimedKind::Log),
+            "CloudTrail-Insight" => Some(ClaimedKind::Insight),
+            "CloudTrail-Digest" => Some(ClaimedKind::Digest),
+            _ => None,
+        }
+    }
+}
+
 /// How a file name ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Extension {

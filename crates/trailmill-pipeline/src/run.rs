@@ -148,6 +148,9 @@ pub struct FileOutcome {
     pub events_in: u64,
     /// Events delivered to sinks after filtering.
     pub events_out: u64,
+    /// Records decoded although they have none of the core fields
+    /// (`eventVersion`, `eventTime`, `eventName`); each is also a warning.
+    pub records_without_core_fields: u64,
     /// Warnings about an object that was still delivered (odd event versions,
     /// failed verification with [`VerifyMode::Warn`]).
     pub warnings: Vec<String>,
@@ -168,6 +171,9 @@ pub struct RunSummary {
     pub events_in: u64,
     /// Events delivered after filtering.
     pub events_out: u64,
+    /// Records decoded although they have none of the core fields (see
+    /// [`FileOutcome::records_without_core_fields`]).
+    pub records_without_core_fields: u64,
     /// Bytes read from the source.
     pub bytes_read: u64,
     /// Uncompressed bytes decoded.
@@ -458,6 +464,7 @@ impl Outcomes {
         summary.bytes_uncompressed += outcome.bytes_uncompressed;
         summary.events_in += outcome.events_in;
         summary.events_out += outcome.events_out;
+        summary.records_without_core_fields += outcome.records_without_core_fields;
         for w in &outcome.warnings {
             tracing::warn!(file = %outcome.object.name, "{w}");
         }
@@ -645,6 +652,7 @@ impl Shared {
             bytes_uncompressed: 0,
             events_in: 0,
             events_out: 0,
+            records_without_core_fields: 0,
             warnings: Vec::new(),
             result: Ok(()),
             object,
@@ -730,6 +738,7 @@ impl Shared {
         match result {
             Ok(stats) => {
                 outcome.events_in = stats.events;
+                outcome.records_without_core_fields = stats.records_without_core_fields;
                 outcome.bytes_uncompressed = stats.uncompressed_bytes;
                 outcome
                     .warnings

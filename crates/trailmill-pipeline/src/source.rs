@@ -14,7 +14,7 @@ use std::ops::{ControlFlow, Deref};
 use std::path::{Path, PathBuf};
 
 use trailmill_core::filter::{Selection, Skip};
-use trailmill_core::key::{Classified, ObjectKey};
+use trailmill_core::key::{ClaimedKind, Classified, ObjectKey};
 
 /// One object to process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,11 +111,71 @@ pub struct ListStats {
     pub skipped_other: u64,
     /// Passed over by the caller's source filter.
     pub skipped_by_filter: u64,
+    /// Files named like CloudTrail files (`ACCOUNT_CloudTrail_…`) whose names
+    /// do not follow the key grammar, whatever became of them (see
+    /// [`ListStats::admit_misnamed`]): those read are also counted in
+    /// `listed`, those passed over in their reason's counter.
+    pub misnamed: u64,
     /// Directories or files that could not be listed.
     pub errors: Vec<SourceError>,
 }
 
 impl ListStats {
+    /// Decides what a listing does with the object `name` (key `key`) that the
+    /// key grammar rejected for `reason`, and whose file name still claims to
+    /// be a CloudTrail file ([`ClaimedKind`]). Such a file is not skipped as
+    /// "other", which would drop its events silently:
+    /// - a log file is read as an export: `selection`'s prefix, organization
+    ///   and shard apply to its key, and its accounts, regions and times to
+    ///   its events;
+    /// - an Insights file likewise, with [`Selection::include_insights`];
+    /// - a digest is never read as events.
+    ///
+    /// Each one is counted in [`ListStats::misnamed`] and gets a warning that
+    /// names the file, the reason and what was done. Returns `None` when the
+    /// name claims no CloudTrail kind (the caller's rules for other files
+    /// apply), and otherwise whether to read the object.
+    pub fn admit_misnamed(
+        &mut self,
+        name: &str,
+        key: &str,
+        reason: &str,
+        selection: &Selection,
+    ) -> Option<bool> {
+        let claimed = ClaimedKind::of(key)?;
+        self.misnamed += 1;
+        let decision = match claimed {
+            ClaimedKind::Digest => Err(Skip::Digest),
+            ClaimedKind::Insight if !selection.include_insights => Err(Skip::Insight),
+            ClaimedKind::Log | ClaimedKind::Insight => selection.check_keyless(key),
+        };
+        let what = match claimed {
+            ClaimedKind::Log => "log file",
+            ClaimedKind::Insight => "Insights file",
+            ClaimedKind::Digest => "digest file",
+        };
+        let done = match decision {
+            Ok(()) => {
+                "read as an export (the selection's accounts, regions and times apply to its events)"
+            }
+            Err(Skip::Digest) => "not read (digests are never read as events)",
+            Err(Skip::Insight) => "not read (Insights files need --include-insights)",
+            Err(Skip::NotSelected) => "not read (outside the selection's prefix or organization)",
+            Err(Skip::OtherShard) => "left to another shard",
+        };
+        tracing::warn!(
+            file = %name,
+            "named like a CloudTrail {what}, but the name does not follow CloudTrail's key grammar ({reason}); {done}"
+        );
+        match decision {
+            Ok(()) => Some(true),
+            Err(why) => {
+                self.count_skip(why);
+                Some(false)
+            }
+        }
+    }
+
     /// Counts one object passed over for `why`.
     pub fn count_skip(&mut self, why: Skip) {
         match why {
@@ -205,7 +265,13 @@ impl LocalSource {
             };
             let checked = match object.classify() {
                 Classified::Trail(k) => selection.check(&object.key, &k),
-                Classified::Other { .. } => selection.check_keyless(&object.key),
+                Classified::Other { reason } => {
+                    match stats.admit_misnamed(&object.name, &object.key, &reason, selection) {
+                        Some(true) => Ok(()),
+                        Some(false) => return ControlFlow::Continue(()),
+                        None => selection.check_keyless(&object.key),
+                    }
+                }
             };
             if let Err(why) = checked {
                 stats.count_skip(why);
@@ -257,15 +323,21 @@ impl LocalSource {
                         continue;
                     }
                 }
-                Classified::Other { .. } => {
-                    let is_json = JSON_ENDINGS.iter().any(|end| object.key.ends_with(end));
-                    if trail_tree || !is_json {
-                        stats.skipped_other += 1;
-                        continue;
-                    }
-                    if let Err(why) = selection.check_keyless(&object.key) {
-                        stats.count_skip(why);
-                        continue;
+                Classified::Other { reason } => {
+                    match stats.admit_misnamed(&object.name, &object.key, &reason, selection) {
+                        Some(true) => {}
+                        Some(false) => continue,
+                        None => {
+                            let is_json = JSON_ENDINGS.iter().any(|end| object.key.ends_with(end));
+                            if trail_tree || !is_json {
+                                stats.skipped_other += 1;
+                                continue;
+                            }
+                            if let Err(why) = selection.check_keyless(&object.key) {
+                                stats.count_skip(why);
+                                continue;
+                            }
+                        }
                     }
                 }
             }

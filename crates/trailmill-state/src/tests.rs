@@ -26,6 +26,7 @@ fn ok(object: SourceObject, events: u64) -> FileOutcome {
         bytes_uncompressed: 0,
         events_in: events,
         events_out: events,
+        records_without_core_fields: 0,
         warnings: Vec::new(),
         result: Ok(()),
     }
