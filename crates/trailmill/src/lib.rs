@@ -7,7 +7,9 @@
 //!   runtime, no AWS.
 //! - [`pipeline`] (`trailmill-pipeline`): sources ([`LocalSource`]), the
 //!   parallel [`Pipeline`] and the [`Sink`] contract.
-//! - [`sinks`] (`trailmill-sinks`): JSON Lines and SQLite.
+//! - [`sinks`] (`trailmill-sinks`): JSON Lines, SQLite, a Hive-partitioned
+//!   Parquet lake (feature `parquet`) and PostgreSQL (feature `postgres`),
+//!   each deduplicating by `eventID` where the store can.
 //! - [`state`] (`trailmill-state`): the state store that makes a backfill
 //!   resumable: a source filter that skips done objects, and a checkpoint
 //!   listener that records them.
