@@ -191,9 +191,14 @@ pub enum ClaimedKind {
 
 impl ClaimedKind {
     /// The kind `key`'s file name (its part after the last `/`) claims, if any.
-    /// Only the second `_`-separated part of the name counts, as in the grammar.
+    /// Only the second `_`-separated part of a name that ends in `.json.gz` or
+    /// `.json` counts, as in the grammar: files beside CloudTrail's, such as a
+    /// digest's `.sig` sidecar, claim nothing.
     pub fn of(key: &str) -> Option<ClaimedKind> {
         let name = key.rsplit('/').next().unwrap_or(key);
+        if !(name.ends_with(".json.gz") || name.ends_with(".json")) {
+            return None;
+        }
         let mut parts = name.split('_');
         let _account = parts.next()?;
         match parts.next()? {
@@ -575,6 +580,32 @@ fn days_in_month(year: u16, month: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_claims_a_cloudtrail_kind_by_its_service_tag_alone() {
+        let cases = [
+            (
+                "a/111_CloudTrail_us-east-1_20240501T0067Z_x.json.gz",
+                Some(ClaimedKind::Log),
+            ),
+            ("111_CloudTrail-Digest_bad.json", Some(ClaimedKind::Digest)),
+            (
+                "111_CloudTrail-Insight_x_y.json.gz",
+                Some(ClaimedKind::Insight),
+            ),
+            // A digest's signature sidecar is not a digest.
+            (
+                "111_CloudTrail-Digest_r_t_r_20240101T010015Z.json.gz.sig",
+                None,
+            ),
+            ("111_Config_us-east-1_ConfigSnapshot_x.json.gz", None),
+            ("CloudTrail_111_x.json.gz", None),
+            ("no-underscore.json", None),
+        ];
+        for (key, want) in cases {
+            assert_eq!(ClaimedKind::of(key), want, "{key}");
+        }
+    }
     use proptest::prelude::*;
 
     #[test]
