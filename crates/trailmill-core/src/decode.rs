@@ -458,12 +458,11 @@ impl Decoder {
             },
         );
         match parsed {
-            // simd-json reports a complete document followed by more data as an
-            // internal error; say what is wrong with the file instead.
-            Err(DecodeError::InvalidJson(_)) if let Some(at) = trailing_data_at(bytes) => {
-                Err(DecodeError::InvalidJson(format!(
-                    "trailing data after the JSON document (at byte {at})"
-                )))
+            // simd-json reports a complete document followed by more data, or
+            // a cut-off one, as an internal or generic error; say what is
+            // wrong with the file instead, as the streaming path does.
+            Err(DecodeError::InvalidJson(_)) if let Some(why) = diagnose_invalid_json(bytes) => {
+                Err(DecodeError::InvalidJson(why))
             }
             other => other,
         }
@@ -565,6 +564,14 @@ impl Decoder {
             }
             let n = source.read_into(window, chunk)?;
             if n == 0 {
+                if window.len() <= self.opts.max_record_bytes {
+                    // The whole file is in the window, and within one
+                    // record's bound: decode it as a whole, so that what only
+                    // a whole file can be (a lone event object) decodes as
+                    // on the whole-file path.
+                    self.decode_whole(window, stats, checks, on_batch)?;
+                    return Ok(StreamEnd::Done);
+                }
                 break;
             }
             stats.uncompressed_bytes += n as u64;
@@ -711,10 +718,38 @@ fn has_core_field(doc: &Doc<'_>, t: usize) -> bool {
     false
 }
 
-/// Where non-whitespace data follows a complete first JSON value in
-/// `bytes`, if it does. Only strings, escapes and nesting are tracked, which
-/// is enough to find the end of a value that simd-json accepted as complete.
-fn trailing_data_at(bytes: &[u8]) -> Option<usize> {
+/// Says what is wrong with `bytes`, which simd-json rejected, when it is one
+/// of two things a person can act on: data after a complete first value, or
+/// data that ends inside a value. Only strings, escapes and nesting are
+/// tracked, which is enough to find where the first value ends.
+fn diagnose_invalid_json(bytes: &[u8]) -> Option<String> {
+    match first_value_end(bytes) {
+        Ok(end) => {
+            let rest = &bytes[end..];
+            rest.iter().position(|b| !b.is_ascii_whitespace()).map(|p| {
+                format!(
+                    "trailing data after the JSON document (at byte {})",
+                    end + p
+                )
+            })
+        }
+        Err(Unbalanced::Truncated) => {
+            Some("the data ends in the middle of a value (truncated?)".into())
+        }
+        Err(Unbalanced::ExtraClose) => None,
+    }
+}
+
+/// Why [`first_value_end`] found no end.
+enum Unbalanced {
+    /// The data ends inside a string, object or array.
+    Truncated,
+    /// A closing bracket with nothing open.
+    ExtraClose,
+}
+
+/// The offset just after the first complete object or array in `bytes`.
+fn first_value_end(bytes: &[u8]) -> Result<usize, Unbalanced> {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for (i, &b) in bytes.iter().enumerate() {
         if in_string {
@@ -730,19 +765,15 @@ fn trailing_data_at(bytes: &[u8]) -> Option<usize> {
             b'"' => in_string = true,
             b'{' | b'[' => depth += 1,
             b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
+                depth = depth.checked_sub(1).ok_or(Unbalanced::ExtraClose)?;
                 if depth == 0 {
-                    let rest = &bytes[i + 1..];
-                    return rest
-                        .iter()
-                        .position(|b| !b.is_ascii_whitespace())
-                        .map(|p| i + 1 + p);
+                    return Ok(i + 1);
                 }
             }
             _ => {}
         }
     }
-    None
+    Err(Unbalanced::Truncated)
 }
 
 /// Parses `scratch[..len]` (padded) into the reusable tape and calls `f` with
@@ -1069,7 +1100,17 @@ struct Splitter {
     records_seen: usize,
     /// The top-level array or object has closed: only whitespace may follow.
     closed: bool,
+    /// The envelope without its records (and without the commas between
+    /// them), checked as JSON at the end: the splitter itself tracks only
+    /// strings and brackets, and the whole-file path rejects malformed JSON
+    /// outside the records too.
+    skeleton: Vec<u8>,
+    /// Where the envelope bytes not yet copied to `skeleton` start in the window.
+    skeleton_from: Option<usize>,
 }
+
+/// The most envelope bytes outside the records that streaming keeps to check.
+const MAX_SKELETON_BYTES: usize = 1 << 20;
 
 impl Splitter {
     fn new(envelope: Envelope, max_depth: usize) -> Self {
@@ -1087,7 +1128,24 @@ impl Splitter {
             need_comma: false,
             records_seen: 0,
             closed: false,
+            skeleton: Vec::new(),
+            skeleton_from: Some(0),
         }
+    }
+
+    /// Copies the envelope bytes `window[from..to]` to the skeleton.
+    fn keep_envelope(&mut self, window: &[u8], to: usize) -> Result<(), String> {
+        if let Some(from) = self.skeleton_from.take()
+            && self.envelope != Envelope::Lines
+        {
+            self.skeleton.extend_from_slice(&window[from.min(to)..to]);
+            if self.skeleton.len() > MAX_SKELETON_BYTES {
+                return Err(format!(
+                    "more than {MAX_SKELETON_BYTES} bytes of the file lie outside its records"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The depth at which a record's opening brace appears.
@@ -1101,6 +1159,22 @@ impl Splitter {
 
     /// Scans `window[from..]`, appending the spans of records that end in it.
     fn scan(
+        &mut self,
+        window: &[u8],
+        from: usize,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Result<(), String> {
+        self.scan_bytes(window, from, spans)?;
+        if self.skeleton_from.is_some() {
+            // The window may be drained before the next scan: copy the
+            // envelope bytes it holds now.
+            self.keep_envelope(window, window.len())?;
+            self.skeleton_from = Some(window.len());
+        }
+        Ok(())
+    }
+
+    fn scan_bytes(
         &mut self,
         window: &[u8],
         from: usize,
@@ -1177,6 +1251,7 @@ impl Splitter {
                         if self.need_comma {
                             return Err(format!("missing ',' before record {}", self.records_seen));
                         }
+                        self.keep_envelope(window, i)?;
                         self.record_start = Some(i);
                     }
                     self.depth += 1;
@@ -1205,12 +1280,16 @@ impl Splitter {
                             spans.push((start, i + 1));
                             self.records_seen += 1;
                             self.need_comma = self.envelope != Envelope::Lines;
+                            self.skeleton_from = Some(i + 1);
                         }
                     } else if self.in_records
                         && self.envelope != Envelope::Lines
                         && self.depth + 1 == self.record_depth()
                     {
                         // The records array closed.
+                        if self.records_seen > 0 && !self.need_comma {
+                            return Err("a ',' after the last record".into());
+                        }
                         self.records_done = true;
                         self.in_records = false;
                     }
@@ -1224,6 +1303,9 @@ impl Splitter {
                             ));
                         }
                         self.need_comma = false;
+                        // The skeleton's records array stays empty: no commas.
+                        self.keep_envelope(window, i)?;
+                        self.skeleton_from = Some(i + 1);
                     }
                 }
                 _ => {
@@ -1245,6 +1327,9 @@ impl Splitter {
         if let Some(k) = self.key_start.as_mut() {
             *k = k.saturating_sub(n);
         }
+        if let Some(k) = self.skeleton_from.as_mut() {
+            *k = k.saturating_sub(n);
+        }
     }
 
     /// Bytes held for the record still being scanned.
@@ -1264,7 +1349,14 @@ impl Splitter {
                 "the top-level object has no \"Records\" array".into(),
             )),
             Envelope::Unknown => Err(DecodeError::InvalidJson("no JSON value found".into())),
-            _ => Ok(()),
+            Envelope::Object | Envelope::Array => {
+                // The whole-file path parses the envelope too: reject what it rejects.
+                let mut envelope = self.skeleton.clone();
+                simd_json::to_borrowed_value(&mut envelope)
+                    .map(drop)
+                    .map_err(|e| DecodeError::InvalidJson(format!("outside the records: {e}")))
+            }
+            Envelope::Lines => Ok(()),
         }
     }
 }

@@ -42,16 +42,15 @@ pub struct KeyTime {
 impl KeyTime {
     /// The time as seconds since the Unix epoch (UTC).
     pub fn unix_seconds(&self) -> i64 {
-        // `parse` only builds valid dates, so the conversion cannot fail.
-        jiff::civil::date(self.year as i16, self.month as i8, self.day as i8)
-            .at(
-                self.hour as i8,
-                self.minute as i8,
-                self.second.unwrap_or(0) as i8,
-                0,
-            )
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .map_or(0, |z| z.timestamp().as_second())
+        // Plain civil arithmetic, exact for every date the grammar accepts
+        // (years 0000 to 9999). A date library's range ends late on
+        // 9999-12-30 in some time zones, and a fallback value would have
+        // placed such a key in 1970.
+        let days = days_from_civil(i64::from(self.year), self.month, self.day);
+        days * 86_400
+            + i64::from(self.hour) * 3_600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second.unwrap_or(0))
     }
 
     /// The `YYYY/MM/DD` folder this time is delivered under.
@@ -169,6 +168,18 @@ impl FileKind<'_> {
     pub fn is_digest(&self) -> bool {
         matches!(self, FileKind::Digest { .. })
     }
+}
+
+/// Days from 1970-01-01 to the proleptic Gregorian date `year-month-day`
+/// (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// The kind of CloudTrail file a file name claims to be, by its service tag
@@ -580,6 +591,29 @@ fn days_in_month(year: u16, month: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_times_convert_exactly_over_the_grammars_whole_range() {
+        let t = |y, mo, d, h, mi, s| KeyTime {
+            year: y,
+            month: mo,
+            day: d,
+            hour: h,
+            minute: mi,
+            second: s,
+        };
+        assert_eq!(t(1970, 1, 1, 0, 0, None).unix_seconds(), 0);
+        assert_eq!(
+            t(2024, 2, 29, 23, 59, Some(59)).unix_seconds(),
+            1_709_251_199
+        );
+        assert_eq!(t(1969, 12, 31, 23, 59, Some(59)).unix_seconds(), -1);
+        assert_eq!(
+            t(9999, 12, 31, 23, 59, None).unix_seconds(),
+            253_402_300_740
+        );
+        assert_eq!(t(0, 1, 1, 0, 0, None).unix_seconds(), -62_167_219_200);
+    }
 
     #[test]
     fn a_name_claims_a_cloudtrail_kind_by_its_service_tag_alone() {
