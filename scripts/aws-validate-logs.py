@@ -20,11 +20,14 @@ Per call, this script
   1. starts scripts/moto-server.py (moto venv python: TRAILMILL_MOTO_PYTHON,
      default .venv/moto/bin/python) on a free port, as the trail ARN's account
      (MOTO_ACCOUNT_ID), so nothing is shared between concurrent calls;
-  2. creates the bucket in the ARN's region and uploads the directory;
-  3. creates the trail the ARN names: multi-region (so DescribeTrails lists it
-     in every region, as AWS does), with --s3-prefix as its S3KeyPrefix and,
-     with --org-id, as an organization trail of an organization with that ID;
-  4. runs `aws cloudtrail validate-logs --trail-arn ARN --start-time T
+  2. has it create, before it listens, the bucket in the ARN's region with the
+     directory's objects, and the trail the ARN names: multi-region (so
+     DescribeTrails lists it in every region, as AWS does), with --s3-prefix as
+     its S3KeyPrefix and, with --org-id, as an organization trail of an
+     organization with that ID (moto-server.py --setup, in-process: the same
+     PutObject, CreateTrail and CreateOrganization requests over HTTP cost more
+     than the CLI's whole run);
+  3. runs `aws cloudtrail validate-logs --trail-arn ARN --start-time T
      [--end-time T] [--account-id ID] [--verbose] --region R` with
      AWS_ENDPOINT_URL pointing at the server, dummy credentials and none of this
      machine's AWS configuration. The CLI then makes its usual calls:
@@ -33,17 +36,18 @@ Per call, this script
      ListPublicKeys. --s3-prefix is not passed to the CLI: without --s3-bucket
      it would ignore it, and with --s3-bucket it skips DescribeTrails and so
      cannot find an organization trail's files;
-  5. stops the server.
+  4. stops the server.
 
 --region is the region whose digests are validated (default: the ARN's). The
 CLI's stdout and stderr are printed unchanged (--merge: stderr after stdout, on
 stdout), and its exit code is this script's: 0 all valid, 1 something invalid,
 255 an error. --cli-seconds FILE writes the CLI's own wall time to FILE (the
-benchmarks compare that, without the set-up). A failure of this harness itself (moto does not start, an upload
-fails) exits with 3 and says so on stderr.
+benchmarks compare that, without the set-up). A failure of the harness itself
+(moto does not start, a file cannot be read) exits with 3 and says so on
+stderr.
 """
 import argparse
-import concurrent.futures
+import json
 import os
 import re
 import subprocess
@@ -55,8 +59,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SIDECAR = ".sig"
 ARN = re.compile(r"^arn:([^:]+):cloudtrail:([^:]+):(\d{12}):trail/(.+)$")
-# Dummy credentials: moto accepts any; they only have to be well formed.
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 class HarnessError(Exception):
@@ -88,9 +90,10 @@ def parse_args():
 
 
 class Moto:
-    """A private moto server (scripts/moto-server.py), stopped by close()."""
+    """A private moto server (scripts/moto-server.py) holding the trail,
+    stopped by close()."""
 
-    def __init__(self, account, keys, org_id):
+    def __init__(self, account, keys, spec):
         python = os.environ.get("TRAILMILL_MOTO_PYTHON") or os.path.join(
             REPO, ".venv", "moto", "bin", "python"
         )
@@ -102,22 +105,19 @@ class Moto:
         env = dict(os.environ)
         env["TRAILMILL_MOTO_PUBLIC_KEYS"] = os.path.abspath(keys)
         env["MOTO_ACCOUNT_ID"] = account
-        env.pop("TRAILMILL_MOTO_ORGANIZATION_ID", None)
-        if org_id:
-            env["TRAILMILL_MOTO_ORGANIZATION_ID"] = org_id
+        # The server creates the bucket, objects and trail in-process before it
+        # listens: over HTTP the same set-up costs more than the CLI's run.
+        self.spec = tempfile.NamedTemporaryFile("w", suffix=".json")
+        json.dump(spec, self.spec)
+        self.spec.flush()
         # moto logs every request on stderr; kept in a file, shown on failure.
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [python, os.path.join(HERE, "moto-server.py"), "0"],
+            [python, os.path.join(HERE, "moto-server.py"), "0", "--setup", self.spec.name],
             stdout=subprocess.PIPE,
             stderr=self.log,
             env=env,
         )
-        self.endpoint = None
-        self.session = None
-
-    def wait(self):
-        """Waits until the server listens (it prints its port)."""
         port = self.proc.stdout.readline().strip()
         if not port.isdigit():
             self.close()
@@ -128,22 +128,6 @@ class Moto:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")[-4000:]
 
-    def client(self, service, region):
-        import botocore.config
-        import botocore.session
-
-        if self.session is None:
-            self.session = botocore.session.get_session()
-        return self.session.create_client(
-            service,
-            region_name=region,
-            endpoint_url=self.endpoint,
-            config=botocore.config.Config(
-                s3={"addressing_style": "path"}, retries={"max_attempts": 1}
-            ),
-            **CREDENTIALS,
-        )
-
     def close(self):
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -153,10 +137,11 @@ class Moto:
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stdout.close()
+        self.spec.close()
 
 
 def objects(root):
-    """(key, path, metadata) of every object the directory holds, sorted."""
+    """[key, path, metadata] of every object the directory holds, sorted."""
     out = []
     for folder, _, files in os.walk(root):
         for name in files:
@@ -171,45 +156,9 @@ def objects(root):
                         "signature": f.read().strip(),
                         "signature-algorithm": "SHA256withRSA",
                     }
-            out.append((key, path, meta))
+            out.append([key, path, meta])
     out.sort()
     return out
-
-
-def upload(moto, root, bucket, region):
-    s3 = moto.client("s3", region)
-    if region == "us-east-1":
-        s3.create_bucket(Bucket=bucket)
-    else:
-        s3.create_bucket(
-            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
-        )
-
-    def put(item):
-        key, path, meta = item
-        with open(path, "rb") as f:
-            s3.put_object(Bucket=bucket, Key=key, Body=f.read(), Metadata=meta)
-
-    # Small objects: the cost is the round trip, so several at once.
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        list(pool.map(put, objects(root)))
-
-
-def create_trail(moto, a, region, name):
-    if a.org_id:
-        moto.client("organizations", region).create_organization(FeatureSet="ALL")
-    params = {
-        "Name": name,
-        "S3BucketName": a.bucket,
-        "IsMultiRegionTrail": True,
-        "EnableLogFileValidation": True,
-        "IsOrganizationTrail": bool(a.org_id),
-    }
-    if a.s3_prefix:
-        params["S3KeyPrefix"] = a.s3_prefix
-    arn = moto.client("cloudtrail", region).create_trail(**params)["TrailARN"]
-    if arn != a.trail_arn:
-        raise HarnessError(f"moto created trail {arn}, not {a.trail_arn}")
 
 
 def cli_env(endpoint):
@@ -217,8 +166,9 @@ def cli_env(endpoint):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         AWS_ENDPOINT_URL=endpoint,
-        AWS_ACCESS_KEY_ID=CREDENTIALS["aws_access_key_id"],
-        AWS_SECRET_ACCESS_KEY=CREDENTIALS["aws_secret_access_key"],
+        # Dummy credentials: moto accepts any well-formed ones.
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
         AWS_EC2_METADATA_DISABLED="true",
@@ -229,29 +179,27 @@ def cli_env(endpoint):
 def main():
     a = parse_args()
     root = os.path.abspath(a.root)
-    m = ARN.match(a.trail_arn)
-    # With an ARN that does not parse there is no trail to create; the CLI
-    # still runs, to fail the way it fails.
-    account, home, name = (m.group(3), m.group(2), m.group(4)) if m else ("123456789012", "us-east-1", None)
-    region = a.region or home
+    if not os.path.isdir(root):
+        raise HarnessError(f"{root} is not a directory")
     aws = os.path.join(os.path.dirname(sys.executable), "aws")
     if not os.path.exists(aws):
         raise HarnessError(f"{aws} is missing: run scripts/setup-oracle.sh")
-    if not os.path.isdir(root):
-        raise HarnessError(f"{root} is not a directory")
-    moto = Moto(account, a.public_keys, a.org_id)
+    m = ARN.match(a.trail_arn)
+    spec = {"bucket": a.bucket, "objects": objects(root), "trail": None}
+    if m:
+        spec.update(account=m.group(3), region=m.group(2))
+        spec["trail"] = {
+            "arn": a.trail_arn,
+            "name": m.group(4),
+            "prefix": a.s3_prefix,
+            "organization_id": a.org_id,
+        }
+    else:
+        # With an ARN that does not parse there is no trail to create; the CLI
+        # still runs, to fail the way it fails.
+        spec.update(account="123456789012", region="us-east-1")
+    moto = Moto(spec["account"], a.public_keys, spec)
     try:
-        # Imported while moto starts: the two take about as long.
-        import awscli  # noqa: F401  (the CLI's vendored botocore becomes `botocore`)
-        import botocore.exceptions
-
-        moto.wait()
-        try:
-            upload(moto, root, a.bucket, home)
-            if name:
-                create_trail(moto, a, home, name)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-            raise HarnessError(f"setting up moto: {e}\n{moto.server_log()}")
         argv = [aws, "cloudtrail", "validate-logs", "--trail-arn", a.trail_arn]
         argv += ["--start-time", a.start_time]
         if a.end_time:
@@ -260,7 +208,7 @@ def main():
             argv += ["--account-id", a.account_id]
         if a.verbose:
             argv.append("--verbose")
-        argv += ["--region", region]
+        argv += ["--region", a.region or spec["region"]]
         started = time.perf_counter()
         run = subprocess.run(argv, capture_output=True, env=cli_env(moto.endpoint))
         seconds = time.perf_counter() - started
