@@ -181,6 +181,9 @@ def main():
     root = os.path.abspath(a.root)
     if not os.path.isdir(root):
         raise HarnessError(f"{root} is not a directory")
+    if not os.path.isfile(a.public_keys):
+        # moto would answer ListPublicKeys with an internal error instead.
+        raise HarnessError(f"the public keys file {a.public_keys} is missing")
     aws = os.path.join(os.path.dirname(sys.executable), "aws")
     if not os.path.exists(aws):
         raise HarnessError(f"{aws} is missing: run scripts/setup-oracle.sh")
