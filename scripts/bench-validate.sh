@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Compares `trailmill validate` with the reference validator (the real AWS CLI,
-# ../shared/oracle) on the same synthetic trail of at least 500 MB
-# uncompressed, in one run, and with the machine's inflate-plus-SHA-256
-# throughput on all cores (the validate_perf example's baseline).
+# Compares `trailmill validate` with the reference validator (the real AWS CLI
+# against moto, scripts/aws-validate-logs.py) on the same synthetic trail of at
+# least 500 MB uncompressed, in one run, and with the machine's
+# inflate-plus-SHA-256 throughput on all cores (the validate_perf example's
+# baseline).
 #   scripts/bench-validate.sh            # MIB=600 by default
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -30,10 +31,19 @@ rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.D
 print(f"{time.perf_counter() - t:.3f} {rc}")
 PY
 }
+# The reference's time is the CLI's own run, which reads the trail from moto
+# over HTTP (as from S3); starting moto and uploading the trail are not counted.
+cli_seconds() {
+  local f rc
+  f="$(mktemp)"
+  "$@" --cli-seconds "$f" >/dev/null 2>&1 && rc=0 || rc=$?
+  echo "$(cat "$f" 2>/dev/null || echo 0) $rc"
+  rm -f "$f"
+}
 best() { # best of 3 wall times of a command; fails if it exits non-zero
-  local b="" t rc
+  local b="" t rc timer="${TIMER:-seconds}"
   for _ in 1 2 3; do
-    read -r t rc < <(seconds "$@")
+    read -r t rc < <("$timer" "$@")
     [ "$rc" = 0 ] || { echo "command failed ($rc): $*" >&2; exit 1; }
     if [ -z "$b" ] || python3 -c "import sys; sys.exit(0 if $t < $b else 1)"; then b="$t"; fi
   done
@@ -44,7 +54,7 @@ echo "==> timing (best of 3 each)"
 total_t=0; total_o=0
 for region in us-east-1 eu-west-1; do
   t=$(best "$bin" validate "$dir" --trail-arn "$arn" --region "$region" --start-time $start --end-time $end --bucket trailmill-synth --format aws-cli)
-  o=$(best "$py" ../shared/oracle/awscli_validate.py --root "$dir" --bucket trailmill-synth --trail-arn "$arn" \
+  o=$(TIMER=cli_seconds best "$py" scripts/aws-validate-logs.py --root "$dir" --bucket trailmill-synth --trail-arn "$arn" \
         --public-keys "$dir/keys.json" --start-time $start --end-time $end --region "$region")
   printf '%-10s trailmill validate %6.2f s   aws cloudtrail validate-logs %6.2f s   %5.1fx\n' "$region" "$t" "$o" "$(python3 -c "print($o/$t)")"
   total_t=$(python3 -c "print($total_t+$t)"); total_o=$(python3 -c "print($total_o+$o)")

@@ -1,5 +1,5 @@
 //! `trailmill process` on real CloudTrail data from real accounts
-//! (`../shared/datasets`): exact event counts, byte-identical output, and the
+//! (`fixtures/real`): exact event counts, byte-identical output, and the
 //! datasets' known quirks.
 
 mod support;
@@ -54,7 +54,7 @@ fn emitted_lines(dir: &Path, extra: &[&str]) -> Vec<String> {
 
 #[test]
 fn invictus_emits_exactly_2900_events_byte_identical_to_the_source() {
-    let dir = datasets().join("invictus-ir-aws/CloudTrail");
+    let dir = datasets().join("invictus-ir/CloudTrail");
     let lines = emitted_lines(&dir, &[]);
     assert_eq!(lines.len(), 2900);
     assert_eq!(
@@ -70,7 +70,7 @@ fn invictus_emits_exactly_2900_events_byte_identical_to_the_source() {
 /// else; the SQLite store keeps the text byte for byte, line breaks included.
 #[test]
 fn stratus_emits_exactly_310_events_from_bare_arrays_byte_identical() {
-    let dir = datasets().join("stratus-red-team-detonations");
+    let dir = datasets().join("stratus-red-team");
     let lines = emitted_lines(&dir, &["--threads", "1"]);
     assert_eq!(lines.len(), 310);
     let sources = source_records(&dir);
@@ -110,7 +110,7 @@ fn stratus_emits_exactly_310_events_from_bare_arrays_byte_identical() {
 /// events by recipientAccountId.
 #[test]
 fn invictus_account_quirk_key_account_and_record_account_differ() {
-    let dir = datasets().join("invictus-ir-aws/CloudTrail");
+    let dir = datasets().join("invictus-ir/CloudTrail");
     let dir = dir.to_str().unwrap();
     let count = |args: &[&str]| {
         let mut all = vec!["process", dir, "--sink", "jsonl:/dev/null"];
@@ -127,7 +127,7 @@ fn invictus_account_quirk_key_account_and_record_account_differ() {
 /// (region `ap-isob-east-1r`, IP `255.090.254.5`); they must pass untouched.
 #[test]
 fn stratus_anonymised_regions_and_ips_are_kept() {
-    let dir = datasets().join("stratus-red-team-detonations");
+    let dir = datasets().join("stratus-red-team");
     let lines = emitted_lines(&dir, &["--event-region", "ap-isob-east-1r"]);
     assert!(!lines.is_empty());
     assert!(lines.iter().all(|l| l.contains("\"ap-isob-east-1r\"")));
@@ -140,7 +140,7 @@ fn stratus_anonymised_regions_and_ips_are_kept() {
 
 #[test]
 fn filters_select_events_on_real_data() {
-    let dir = datasets().join("invictus-ir-aws/CloudTrail");
+    let dir = datasets().join("invictus-ir/CloudTrail");
     let all = emitted_lines(&dir, &[]);
     let parsed: Vec<serde_json::Value> = all
         .iter()
@@ -188,8 +188,8 @@ fn sqlite_store_holds_each_unique_event_once_across_reruns() {
     let db = tmp.path().join("events.db");
     let sink = format!("sqlite:{}", db.display());
     let dirs = [
-        datasets().join("invictus-ir-aws/CloudTrail"),
-        datasets().join("stratus-red-team-detonations"),
+        datasets().join("invictus-ir/CloudTrail"),
+        datasets().join("stratus-red-team"),
     ];
     let unique: HashSet<String> = dirs
         .iter()

@@ -45,8 +45,8 @@ struct Fields {
 /// or sha256 of the text); also the total number of records.
 fn source_records() -> (Vec<String>, HashMap<String, SourceRecord>, usize) {
     let dirs = vec![
-        datasets().join("invictus-ir-aws/CloudTrail"),
-        datasets().join("stratus-red-team-detonations"),
+        datasets().join("invictus-ir/CloudTrail"),
+        datasets().join("stratus-red-team"),
     ];
     let mut by_key = HashMap::new();
     let mut total = 0;

@@ -11,8 +11,8 @@ use support::{datasets, run_ok, sink_counts};
 #[test]
 fn datasets_twice_into_postgres_leave_the_rows_of_once() {
     let url = pg::fresh_db("trailmill_test_datasets_twice");
-    let invictus = datasets().join("invictus-ir-aws/CloudTrail");
-    let stratus = datasets().join("stratus-red-team-detonations");
+    let invictus = datasets().join("invictus-ir/CloudTrail");
+    let stratus = datasets().join("stratus-red-team");
     let sqlite_dir = tempfile::tempdir().unwrap();
     let db = sqlite_dir.path().join("e.db");
     let pg_spec = format!("postgres:{url}");
@@ -88,7 +88,7 @@ fn datasets_twice_into_postgres_leave_the_rows_of_once() {
     assert_eq!(mismatched, "0");
     let stratus_rows = pg::scalar(
         &url,
-        "SELECT count(*) FROM events WHERE source_object LIKE '%stratus-red-team-detonations%'",
+        "SELECT count(*) FROM events WHERE source_object LIKE '%/real/stratus-red-team/%'",
     );
     assert!(stratus_rows.parse::<u64>().unwrap() > 0);
 }

@@ -1,5 +1,5 @@
 //! `trailmill validate --format aws-cli` against the real AWS CLI
-//! (`../shared/oracle`), end to end through both command lines: same stdout,
+//! (`scripts/aws-validate-logs.py`: the pinned CLI against a moto server), end to end through both command lines: same stdout,
 //! same stderr, same exit code, on an intact trail and on a tampered one.
 
 mod support;
@@ -45,7 +45,7 @@ fn both(root: &Path) -> (Output, Output) {
     ours.extend(RANGE);
     let ours = run(&ours);
     let theirs = Command::new(oracle_python())
-        .arg(repo().join("../shared/oracle/awscli_validate.py"))
+        .arg(repo().join("scripts/aws-validate-logs.py"))
         .args([
             "--root",
             root_s,

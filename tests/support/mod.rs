@@ -16,12 +16,14 @@ pub fn repo() -> PathBuf {
         .expect("repo root")
 }
 
-/// `../shared/datasets` beside the repository, where CI provides real CloudTrail data.
+/// `fixtures/real`: the real CloudTrail datasets bundled with the repository
+/// (`invictus-ir/CloudTrail`, `stratus-red-team`; provenance and quirks in its
+/// README).
 pub fn datasets() -> PathBuf {
-    let dir = repo().join("../shared/datasets");
+    let dir = repo().join("fixtures/real");
     assert!(
         dir.is_dir(),
-        "{} is missing: the tests need ../shared/datasets beside the repository",
+        "{} is missing: the repository's real-data fixtures are incomplete",
         dir.display()
     );
     dir

@@ -1,14 +1,16 @@
 //! Synthetic trails must pass the real `aws cloudtrail validate-logs`.
 //!
-//! The reference validator (`../shared/oracle/awscli_validate.py`, run with the
-//! venv python that `scripts/setup-oracle.sh` creates) runs the AWS CLI's own
-//! validation code against a local bucket directory. Each test generates a
+//! The reference validator (`scripts/aws-validate-logs.py`, run with the venv
+//! python that `scripts/setup-oracle.sh` creates) uploads a trail directory to
+//! a private moto server and runs the pinned AWS CLI's `aws cloudtrail
+//! validate-logs` against it, unchanged. Each test generates a
 //! trail, validates every account and region, and checks that the CLI reports
 //! every digest and every log file valid.
 //!
 //! Environment: `TRAILMILL_ORACLE_PYTHON` overrides the python
 //! (default `<workspace>/.venv/oracle/bin/python`), `TRAILMILL_ORACLE_SCRIPT`
-//! the script (default `<workspace>/../shared/oracle/awscli_validate.py`).
+//! the script (default `<workspace>/scripts/aws-validate-logs.py`);
+//! `TRAILMILL_MOTO_PYTHON` the moto server's python.
 
 use std::collections::BTreeSet;
 use std::io::{Read as _, Write as _};
@@ -30,7 +32,7 @@ fn oracle() -> (PathBuf, PathBuf) {
         .unwrap_or_else(|| workspace_root().join(".venv/oracle/bin/python"));
     let script = std::env::var_os("TRAILMILL_ORACLE_SCRIPT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/oracle/awscli_validate.py"));
+        .unwrap_or_else(|| workspace_root().join("scripts/aws-validate-logs.py"));
     assert!(
         python.exists(),
         "the reference validator's python {} is missing: run scripts/setup-oracle.sh (or set TRAILMILL_ORACLE_PYTHON)",

@@ -173,7 +173,7 @@ fn main() {
         );
     }
     println!(
-        "reference: time $PY ../shared/oracle/awscli_validate.py --root {} --bucket {} --trail-arn ARN --public-keys {}/keys.json --start-time {} --end-time {} --region REGION (once per region)",
+        "reference: $PY scripts/aws-validate-logs.py --root {} --bucket {} --trail-arn ARN --public-keys {}/keys.json --start-time {} --end-time {} --region REGION --cli-seconds FILE (once per region)",
         dir.display(),
         cfg.bucket,
         dir.display(),

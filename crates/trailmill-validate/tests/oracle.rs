@@ -2,8 +2,9 @@
 //!
 //! Each scenario generates a trail with `trailmill_synth::generate`, damages it
 //! the way the scenario says, and runs both the reference validator
-//! (`../shared/oracle/awscli_validate.py`: the AWS CLI v1's own code against a
-//! local bucket directory) and trailmill with `--format aws-cli`, then
+//! (`scripts/aws-validate-logs.py`: the pinned AWS CLI v1's `aws cloudtrail
+//! validate-logs`, unchanged, against a private moto server holding the
+//! trail) and trailmill with `--format aws-cli`, then
 //! compares them file by file — and byte for byte where trailmill agrees.
 //!
 //! Where trailmill is deliberately stricter the test asserts the exact
@@ -20,8 +21,10 @@
 //!   verifies all but the newest through the chain.
 //!
 //! Environment: `TRAILMILL_ORACLE_PYTHON` overrides the python (default
-//! `<workspace>/.venv/oracle/bin/python`); if it is missing the test fails
-//! and says to run `scripts/setup-oracle.sh`.
+//! `<workspace>/.venv/oracle/bin/python`), `TRAILMILL_ORACLE_SCRIPT` the
+//! harness (default `<workspace>/scripts/aws-validate-logs.py`), and
+//! `TRAILMILL_MOTO_PYTHON` the moto server's python; if one is missing the
+//! test fails and says to run `scripts/setup-oracle.sh`.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -43,7 +46,7 @@ fn oracle_paths() -> (PathBuf, PathBuf) {
         .unwrap_or_else(|| workspace_root().join(".venv/oracle/bin/python"));
     let script = std::env::var_os("TRAILMILL_ORACLE_SCRIPT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/oracle/awscli_validate.py"));
+        .unwrap_or_else(|| workspace_root().join("scripts/aws-validate-logs.py"));
     assert!(
         python.exists(),
         "the reference validator's python {} is missing: run scripts/setup-oracle.sh (or set TRAILMILL_ORACLE_PYTHON)",
