@@ -165,3 +165,33 @@ fn ls_lists_a_misnamed_log_file_and_counts_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_s3_listing_treats_misnamed_files_as_a_local_one_does() {
+    use support::s3::{Moto, aws_command, unique_bucket, upload_tree};
+    let tmp = tempfile::tempdir().unwrap();
+    write_tree(tmp.path());
+    let moto = Moto::start(None);
+    let bucket = unique_bucket("misnamed");
+    upload_tree(&moto.endpoint, &bucket, tmp.path());
+    let out = aws_command(&moto.endpoint)
+        .args(["process", &format!("s3://{bucket}"), "--no-state"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        ids(&out.stdout),
+        ["good-1", "m67-early", "m67-late"].map(String::from).into(),
+        "{stderr}"
+    );
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains(&format!("s3://{bucket}/{DIR}/{MINUTE_67}")))
+        .unwrap_or_else(|| panic!("no warning names the S3 object:\n{stderr}"));
+    assert!(warning.contains("read as an export"), "{warning}");
+    assert!(
+        stderr.contains("; 3 file(s) named like CloudTrail files"),
+        "{stderr}"
+    );
+}
