@@ -14,7 +14,6 @@ mod pg;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use sha2::{Digest, Sha256};
 use support::{gzip_to, run, run_ok, sink_counts};
@@ -225,18 +224,5 @@ for r in rows:
     r["event_time"] = None if r["event_time"] is None else r["event_time"].isoformat()
 print(json.dumps(rows))
 "#;
-    let python = std::env::var("TRAILMILL_PYREADER_PYTHON").expect(
-        "TRAILMILL_PYREADER_PYTHON is not set: run scripts/test, which installs pyarrow \
-         (scripts/setup-pyreader.sh)",
-    );
-    let out = Command::new(&python)
-        .args(["-c", READER, dir.to_str().unwrap()])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
-    assert!(
-        out.status.success(),
-        "pyarrow failed to read the lake:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    support::pyarrow_json(READER, dir)
 }

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::{Synth, run, run_ok, trailmill};
@@ -116,21 +116,7 @@ print(json.dumps(d.to_table(columns=["event_id"]).column("event_id").to_pylist()
     if !lake.exists() {
         return Vec::new();
     }
-    let python = std::env::var("TRAILMILL_PYREADER_PYTHON").expect(
-        "TRAILMILL_PYREADER_PYTHON is not set: run scripts/test, which installs pyarrow \
-         (scripts/setup-pyreader.sh)",
-    );
-    let out = Command::new(&python)
-        .args(["-c", READER, lake.to_str().unwrap()])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
-    assert!(
-        out.status.success(),
-        "pyarrow failed to read {}:\n{}",
-        lake.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    support::pyarrow_json(READER, lake)
 }
 
 /// The objects a state calls done, and how many it calls failed.

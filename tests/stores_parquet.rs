@@ -6,7 +6,6 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -122,20 +121,7 @@ struct Lake {
 }
 
 fn read_lake(dir: &Path) -> Lake {
-    let python = std::env::var("TRAILMILL_PYREADER_PYTHON").expect(
-        "TRAILMILL_PYREADER_PYTHON is not set: run scripts/test, which installs pyarrow \
-         (scripts/setup-pyreader.sh)",
-    );
-    let out = Command::new(&python)
-        .args(["-c", READER, dir.to_str().unwrap()])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
-    assert!(
-        out.status.success(),
-        "pyarrow failed to read the lake:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    support::pyarrow_json(READER, dir)
 }
 
 #[test]

@@ -184,3 +184,24 @@ pub fn sink_counts(stderr: &[u8], prefix: &str) -> (u64, u64) {
         .collect();
     (nums[0], nums[1])
 }
+
+/// Runs the Python `program` with pyarrow (`TRAILMILL_PYREADER_PYTHON`, which
+/// `scripts/test` installs) on the lake at `dir`, and parses the JSON it
+/// prints. Missing pyarrow is a failure, not a skip.
+pub fn pyarrow_json<T: serde::de::DeserializeOwned>(program: &str, dir: &Path) -> T {
+    let python = std::env::var("TRAILMILL_PYREADER_PYTHON").expect(
+        "TRAILMILL_PYREADER_PYTHON is not set: run scripts/test, which installs pyarrow \
+         (scripts/setup-pyreader.sh)",
+    );
+    let out = Command::new(&python)
+        .args(["-c", program, dir.to_str().unwrap()])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    assert!(
+        out.status.success(),
+        "pyarrow failed to read {}:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
