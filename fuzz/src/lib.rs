@@ -54,7 +54,11 @@ impl MemStore {
                         stack.push(p);
                         continue;
                     }
-                    let key = p.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+                    let key = p
+                        .strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
                     if key.ends_with(".sig") {
                         continue;
                     }

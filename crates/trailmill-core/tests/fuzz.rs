@@ -871,8 +871,11 @@ proptest! {
 
 // ------------------------------------------- divergences found by fuzzing --
 
+/// Each event's bytes, or the error's message.
+type Decoded = Result<Vec<Vec<u8>>, String>;
+
 /// Decodes `input` whole and forced to stream, for the regression tests below.
-fn both_paths(input: &[u8]) -> (Result<Vec<Vec<u8>>, String>, Result<Vec<Vec<u8>>, String>) {
+fn both_paths(input: &[u8]) -> (Decoded, Decoded) {
     let (mut whole, mut stream) = decoders(1024, None);
     (
         run(&mut whole, input).map_err(|e| e.to_string()),

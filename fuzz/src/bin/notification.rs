@@ -7,7 +7,11 @@ fn main() {
         let body = String::from_utf8_lossy(data);
         match notification::parse("m-1", &body) {
             Ok(Notification::Objects { objects, .. }) => {
-                assert!(objects.iter().all(|o| !o.bucket.is_empty() && !o.key.is_empty()));
+                assert!(
+                    objects
+                        .iter()
+                        .all(|o| !o.bucket.is_empty() && !o.key.is_empty())
+                );
             }
             Ok(_) => {}
             Err(e) => assert!(e.to_string().starts_with("message m-1: ")),
