@@ -930,3 +930,27 @@ fn streamed_invalid_json_outside_the_records_is_rejected_like_the_whole_file() {
         "streamed decoding accepted {accepted:#?}"
     );
 }
+
+/// Bug (found by `damaged_keys_are_classified_cleanly` in a long run): a key
+/// time after 9999-12-30T22:00:00Z, the end of jiff's `Timestamp` range, is
+/// accepted by the grammar, but `KeyTime::unix_seconds` cannot convert it and
+/// silently returns 0, so the file is taken for one delivered in 1970 (time
+/// selections and ordering then misplace it). Such a key must be rejected
+/// with a reason, or converted exactly.
+#[test]
+fn key_times_at_the_end_of_year_9999_are_not_read_as_1970() {
+    for (key, seconds) in [
+        (
+            "AWSLogs/1/CloudTrail/us-east-1/9999/12/31/1_CloudTrail_us-east-1_99991231T2359Z_u.json.gz",
+            253_402_300_740,
+        ),
+        (
+            "AWSLogs/1/CloudTrail-Digest/us-east-1/9999/12/30/1_CloudTrail-Digest_us-east-1_t_us-east-1_99991230T220001Z.json.gz",
+            253_402_207_201,
+        ),
+    ] {
+        if let Classified::Trail(k) = ObjectKey::classify(key) {
+            assert_eq!(k.file.time.unix_seconds(), seconds, "{key}");
+        }
+    }
+}
