@@ -4,11 +4,14 @@
 //! signature run); bit 4: the rest is the stored object itself (gzip), else
 //! it is the JSON, gzipped here so mutations get past the inflater.
 
+use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
 use trailmill_fuzz::{BUCKET, MemStore, fixture_trail, gz};
 use trailmill_synth::{SigningKey, sign_digest, signing_string};
-use trailmill_validate::{ValidateArgs, run_validate_in};
+use trailmill_validate::{
+    Object, ObjectStore, PublicKeys, StoreError, ValidateArgs, ValidateConfig, validate,
+};
 
 fn resign(json: &[u8]) -> Option<String> {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
@@ -32,37 +35,88 @@ fn resign(json: &[u8]) -> Option<String> {
     Some(sign_digest(key, &text))
 }
 
+/// The fixture bucket with one digest replaced.
+struct Overlay<'a> {
+    base: &'a MemStore,
+    key: &'a str,
+    object: Object,
+}
+
+impl ObjectStore for Overlay<'_> {
+    fn get(&self, bucket: &str, key: &str) -> Result<Object, StoreError> {
+        if bucket == BUCKET && key == self.key {
+            return Ok(self.object.clone());
+        }
+        self.base.get(bucket, key)
+    }
+
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.base.list(bucket, prefix, start_after, visit)
+    }
+
+    fn list_dirs(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.base.list_dirs(bucket, prefix)
+    }
+
+    fn has_full_metadata(&self) -> bool {
+        false
+    }
+}
+
 fn main() {
+    // One thread: the fuzzer runs one input at a time, and thread hand-offs
+    // would cost more than the validation of one small trail.
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .unwrap();
     let base = MemStore::fixture();
-    let digests = base.digests();
-    let args = ValidateArgs {
-        source: fixture_trail(),
-        all: true,
-        start_time: "2024-01-01T00:00:00Z".into(),
-        end_time: Some("2024-01-01T03:00:00Z".into()),
-        bucket: Some(BUCKET.into()),
-        verbose: true,
-        ..ValidateArgs::default()
-    };
+    // Each digest with the configuration that validates its account and region only.
+    let digests: Vec<(String, ValidateConfig, PublicKeys)> = base
+        .digests()
+        .into_iter()
+        .map(|key| {
+            let parts: Vec<&str> = key.split('/').collect();
+            let args = ValidateArgs {
+                source: fixture_trail(),
+                all: true,
+                start_time: "2024-01-01T00:00:00Z".into(),
+                end_time: Some("2024-01-01T03:00:00Z".into()),
+                bucket: Some(BUCKET.into()),
+                account_id: Some(parts[1].into()),
+                region: Some(parts[3].into()),
+                verbose: true,
+                ..ValidateArgs::default()
+            };
+            let (cfg, keys) = args.config().unwrap();
+            (key, cfg, keys)
+        })
+        .collect();
     afl::fuzz!(|data: &[u8]| {
         let Some((&sel, rest)) = data.split_first() else {
             return;
         };
-        let mut store = base.clone();
-        let key = &digests[usize::from(sel & 7) % digests.len()];
-        let obj = store.objects.get_mut(key).unwrap();
+        let (key, cfg, keys) = &digests[usize::from(sel & 7) % digests.len()];
+        let mut object = base.objects[key].clone();
         if sel & 16 != 0 {
-            obj.bytes = rest.to_vec();
+            object.bytes = rest.to_vec();
         } else {
-            obj.bytes = gz(rest);
+            object.bytes = gz(rest);
             if sel & 8 != 0
                 && let Some(s) = resign(rest)
             {
-                obj.metadata.signature = Some(s);
+                object.metadata.signature = Some(s);
             }
         }
+        let store = Overlay { base, key, object };
         let mut verdicts = 0usize;
-        let r = run_validate_in(&store, &args, &mut Vec::new(), &mut Vec::new(), &mut |ev| {
+        let r = validate(&store, cfg, keys, &mut |ev| {
             if let trailmill_validate::Event::Verdict(_) = ev {
                 verdicts += 1;
             }
