@@ -21,15 +21,19 @@ use trailmill_core::key::{Extension, FileKind, FileName, KeyDate, KeyTime, Locat
 use trailmill_core::notification::{self, Format, Notification, form_encode};
 use trailmill_core::{Classified, DecodeError, DecodeOptions, Decoder, ObjectKey};
 
-/// `cases` unless `PROPTEST_CASES` is set; regressions persisted beside this file.
+/// `cases` unless `PROPTEST_CASES` is set; regressions persisted beside this
+/// file (unless `PROPTEST_DISABLE_FAILURE_PERSISTENCE` is set, for a long run
+/// past a known, pinned failure).
 fn config(cases: u32) -> ProptestConfig {
     let mut c = ProptestConfig::default();
     if std::env::var_os("PROPTEST_CASES").is_none() {
         c.cases = cases;
     }
-    c.failure_persistence = Some(Box::new(FileFailurePersistence::WithSource(
-        "proptest-regressions",
-    )));
+    if c.failure_persistence.is_some() {
+        c.failure_persistence = Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        )));
+    }
     c
 }
 
