@@ -78,7 +78,8 @@ else
 fi
 
 # AFL_NO_AFFINITY: the machine's cores are shared; no core binding.
-AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1 AFL_NO_UI=1 \
+# RAYON_NUM_THREADS=1: one input at a time; hand-offs to a pool cost more.
+RAYON_NUM_THREADS=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1 AFL_NO_UI=1 \
   AFL_AUTORESUME=1 nice -n 10 cargo afl fuzz "${input[@]}" -o "$work/out" -V "$secs" \
   "$CARGO_TARGET_DIR/release/$target" >"$work/afl.log" 2>&1 || {
   tail -20 "$work/afl.log" >&2

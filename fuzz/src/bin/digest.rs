@@ -70,12 +70,10 @@ impl ObjectStore for Overlay<'_> {
 }
 
 fn main() {
-    // One thread: the fuzzer runs one input at a time, and thread hand-offs
-    // would cost more than the validation of one small trail.
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build_global()
-        .unwrap();
+    // No thread may start before `fuzz!`: AFL forks there, and a child has
+    // none of its parent's threads (a rayon pool built here hangs every
+    // run). scripts/fuzz-afl.sh sets RAYON_NUM_THREADS=1 instead, as thread
+    // hand-offs cost more than validating one small trail.
     let base = MemStore::fixture();
     // Each digest with the configuration that validates its account and region only.
     let digests: Vec<(String, ValidateConfig, PublicKeys)> = base
