@@ -3,18 +3,46 @@
 //!
 //! A small signed trail is generated once; each case copies it, damages a
 //! digest, its signature or the keys file at random, and validates it.
+//! `damaged_digest_content_gives_verdicts` works on an in-memory copy, so it
+//! is cheap enough for millions of cases: it damages one digest's JSON
+//! (fields, nesting, huge strings, byte flips, truncation), re-signs it at
+//! times with the trail's private key so the checks after the signature run
+//! too, and wraps it in valid gzip so the damage gets past the inflater.
+//!
+//! The case counts are modest for CI; `PROPTEST_CASES` overrides them (see
+//! `scripts/fuzz-long.sh`). Failing seeds are kept in
+//! `fuzz.proptest-regressions` beside this file and replayed first.
 
+use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde_json::Value;
-use trailmill_synth::{SynthConfig, SynthReport, generate};
-use trailmill_validate::{
-    OutputFormat, PublicKeys, Status, Subject, Timestamp, ValidateArgs, Verdict, check_key,
-    display_time, parse_public_key_der, parse_time, run_validate, unhexlify, verify_sha256,
+use trailmill_synth::{
+    SigningKey, SynthConfig, SynthReport, generate, sign_digest, signing_string,
 };
+use trailmill_validate::{
+    Object, ObjectMetadata, ObjectStore, OutputFormat, PublicKeys, Status, StoreError, Subject,
+    Timestamp, ValidateArgs, Verdict, check_key, display_time, parse_public_key_der, parse_time,
+    run_validate, run_validate_in, unhexlify, verify_sha256,
+};
+
+/// `cases` unless `PROPTEST_CASES` is set; regressions persisted beside this
+/// file, so the seeds in `fuzz.proptest-regressions` are replayed.
+fn config(cases: u32) -> ProptestConfig {
+    let mut c = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        c.cases = cases;
+    }
+    c.failure_persistence = Some(Box::new(FileFailurePersistence::WithSource(
+        "proptest-regressions",
+    )));
+    c
+}
 
 struct Base {
     _dir: tempfile::TempDir,
@@ -259,8 +287,283 @@ fn validate(root: &Path, all: bool, format: OutputFormat) -> Result<Vec<Verdict>
     Ok(verdicts)
 }
 
+/// The base trail in memory: one bucket, signatures as S3 metadata.
+#[derive(Clone)]
+struct MemStore {
+    bucket: String,
+    objects: BTreeMap<String, Object>,
+}
+
+impl MemStore {
+    fn of_base() -> &'static MemStore {
+        static STORE: OnceLock<MemStore> = OnceLock::new();
+        STORE.get_or_init(|| {
+            let b = base();
+            let mut objects = BTreeMap::new();
+            walk(&b.root, &b.root, &mut |k| {
+                if k.ends_with(".sig") || k == "keys.json" || k.ends_with(".der") {
+                    return;
+                }
+                let sig = std::fs::read_to_string(b.root.join(format!("{k}.sig"))).ok();
+                let metadata = ObjectMetadata {
+                    signature: sig.map(|s| s.trim().to_string()),
+                    ..ObjectMetadata::default()
+                };
+                let bytes = std::fs::read(b.root.join(k)).unwrap();
+                objects.insert(k.to_string(), Object { bytes, metadata });
+            });
+            MemStore {
+                bucket: b.report.bucket.clone(),
+                objects,
+            }
+        })
+    }
+}
+
+impl ObjectStore for MemStore {
+    fn get(&self, bucket: &str, key: &str) -> Result<Object, StoreError> {
+        if bucket != self.bucket {
+            return Err(StoreError::UnknownBucket(bucket.to_string()));
+        }
+        check_key(key).map_err(StoreError::UnsafeKey)?;
+        self.objects.get(key).cloned().ok_or(StoreError::NotFound)
+    }
+
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        if bucket != self.bucket {
+            return Ok(());
+        }
+        for k in self.objects.keys() {
+            if k.starts_with(prefix) && k.as_str() > start_after && visit(k).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn list_dirs(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        if bucket != self.bucket {
+            return Ok(Vec::new());
+        }
+        let mut dirs: Vec<String> = self
+            .objects
+            .keys()
+            .filter_map(|k| k.strip_prefix(prefix))
+            .filter_map(|rest| rest.split_once('/'))
+            .map(|(dir, _)| format!("{prefix}{dir}/"))
+            .collect();
+        dirs.dedup();
+        Ok(dirs)
+    }
+
+    // Like a local mirror: only the signature is kept.
+    fn has_full_metadata(&self) -> bool {
+        false
+    }
+}
+
+/// The trail's private key, to re-sign damaged digests.
+fn signing_key() -> &'static SigningKey {
+    static KEY: OnceLock<SigningKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let der = std::fs::read(base().root.join(trailmill_synth::PRIVATE_KEY_FILE)).unwrap();
+        SigningKey::from_pkcs1_der(&der).unwrap()
+    })
+}
+
+/// A damage to a digest's JSON, before it is gzipped again.
+#[derive(Clone, Debug)]
+enum Content {
+    SetField(usize, Value),
+    RemoveField(usize),
+    SetLogEntry(usize, Value),
+    /// Byte edits of the JSON text: (position, xor) flips, then a cut.
+    Bytes(Vec<(usize, u8)>, Option<usize>),
+    /// Tokens inserted into the JSON text.
+    Insert(usize, &'static str),
+}
+
+const DIGEST_TOKENS: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    "\"",
+    "\\",
+    ",",
+    ":",
+    "null",
+    "\\u0000",
+    "\\ud800",
+    "1e999",
+    "-0",
+    "\"logFiles\":null,",
+    "\"logFiles\":[{}],",
+    "\u{feff}",
+    "\u{0}",
+];
+
+/// Values that parsers trip on: deep nesting, huge strings, odd numbers.
+fn hostile_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        arb_json(),
+        (1usize..300).prop_map(|d| {
+            let mut v = Value::from(1);
+            for _ in 0..d {
+                v = Value::Array(vec![v]);
+            }
+            v
+        }),
+        (1usize..200_000).prop_map(|n| Value::from("a".repeat(n))),
+        Just(serde_json::json!(u64::MAX)),
+        Just(serde_json::json!(-1.5e300)),
+        Just(serde_json::json!("2024-13-45T25:61:61Z")),
+        Just(serde_json::json!("2024-01-01T01:00:00+14:00")),
+        Just(serde_json::json!("")),
+    ]
+}
+
+fn arb_content() -> impl Strategy<Value = Content> {
+    prop_oneof![
+        (0..FIELDS.len(), hostile_value()).prop_map(|(f, v)| Content::SetField(f, v)),
+        (0..FIELDS.len()).prop_map(Content::RemoveField),
+        (0..3usize, hostile_value()).prop_map(|(i, v)| Content::SetLogEntry(i, v)),
+        (
+            proptest::collection::vec((any::<usize>(), 1..=255u8), 0..4),
+            proptest::option::of(any::<usize>())
+        )
+            .prop_map(|(f, c)| Content::Bytes(f, c)),
+        (any::<usize>(), proptest::sample::select(DIGEST_TOKENS))
+            .prop_map(|(p, t)| Content::Insert(p, t)),
+    ]
+}
+
+fn damage_content(json: &mut Vec<u8>, c: &Content) {
+    let edit = |json: &mut Vec<u8>, f: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+        if let Ok(Value::Object(mut m)) = serde_json::from_slice::<Value>(json) {
+            f(&mut m);
+            *json = serde_json::to_vec(&m).unwrap();
+        }
+    };
+    match c {
+        Content::SetField(f, v) => edit(json, &|m| {
+            m.insert(FIELDS[*f].to_string(), v.clone());
+        }),
+        Content::RemoveField(f) => edit(json, &|m| {
+            m.remove(FIELDS[*f]);
+        }),
+        Content::SetLogEntry(i, v) => edit(json, &|m| {
+            if let Some(Value::Array(a)) = m.get_mut("logFiles") {
+                let i = i % (a.len() + 1);
+                if i < a.len() {
+                    a[i] = v.clone();
+                } else {
+                    a.push(v.clone());
+                }
+            }
+        }),
+        Content::Bytes(flips, cut) => {
+            for (p, x) in flips {
+                if !json.is_empty() {
+                    let n = json.len();
+                    json[p % n] ^= x;
+                }
+            }
+            if let Some(c) = cut {
+                json.truncate(c % (json.len() + 1));
+            }
+        }
+        Content::Insert(p, t) => {
+            let p = p % (json.len() + 1);
+            json.splice(p..p, t.bytes());
+        }
+    }
+}
+
+/// Signs `json` as CloudTrail would, when its signed fields are strings.
+fn resign(json: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(json).ok()?;
+    let prev = match v.get("previousDigestSignature") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => return None,
+    };
+    let text = signing_string(
+        v.get("digestEndTime")?.as_str()?,
+        v.get("digestS3Bucket")?.as_str()?,
+        v.get("digestS3Object")?.as_str()?,
+        json,
+        prev,
+    );
+    Some(sign_digest(signing_key(), &text))
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(config(256))]
+
+    /// A digest whose content is damaged (and perhaps re-signed) gets a
+    /// verdict, never a panic or a failed run; unless re-signed, any change
+    /// to its bytes makes it invalid; undamaged, everything is valid.
+    #[test]
+    fn damaged_digest_content_gives_verdicts(
+        which in 0..4usize,
+        damage in proptest::collection::vec(arb_content(), 0..3),
+        resigned in proptest::bool::weighted(0.25),
+        all: bool,
+    ) {
+        let b = base();
+        let mut store = MemStore::of_base().clone();
+        let key = &b.digests[which];
+        let original = gunzip(&store.objects[key].bytes).unwrap();
+        let mut json = original.clone();
+        for d in &damage {
+            damage_content(&mut json, d);
+        }
+        let signature = if resigned { resign(&json) } else { None };
+        let obj = store.objects.get_mut(key).unwrap();
+        obj.bytes = gzip(&json);
+        let resigned = signature.is_some();
+        if let Some(s) = signature {
+            obj.metadata.signature = Some(s);
+        }
+        let r = &b.report;
+        let args = ValidateArgs {
+            source: b.root.clone(),
+            trail_arn: (!all).then(|| r.trail_arn.clone()),
+            all,
+            start_time: display_time(Timestamp::from_second(r.start).unwrap()),
+            end_time: Some(display_time(Timestamp::from_second(r.end).unwrap())),
+            bucket: Some(r.bucket.clone()),
+            verbose: true,
+            ..ValidateArgs::default()
+        };
+        let mut verdicts = Vec::new();
+        let run = run_validate_in(&store, &args, &mut Vec::new(), &mut Vec::new(), &mut |ev| {
+            if let trailmill_validate::Event::Verdict(v) = ev {
+                verdicts.push(v.clone());
+            }
+        });
+        prop_assert!(run.is_ok(), "{:?}", run.err().map(|e| e.to_string()));
+        prop_assert!(verdicts.iter().any(|v| v.subject == Subject::Digest), "{verdicts:?}");
+        if json == original {
+            prop_assert!(verdicts.iter().all(Verdict::is_valid), "{verdicts:?}");
+        } else if !resigned {
+            prop_assert!(
+                verdicts.iter().any(|v| v.subject == Subject::Digest && &v.key == key && !v.is_valid()),
+                "a changed digest without a new signature was not found invalid: {verdicts:?}"
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(96))]
 
     #[test]
     fn damaged_trails_give_verdicts_not_panics(damage in proptest::collection::vec(arb_damage(), 1..3), all: bool, fmt in 0..3u8) {
@@ -287,6 +590,10 @@ proptest! {
             }
         }
     }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
 
     #[test]
     fn arbitrary_digest_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400), text in "\\PC{0,200}") {
