@@ -631,10 +631,16 @@ fn check_accepted(key: &str, k: &ObjectKey<'_>) -> Result<(), TestCaseError> {
     prop_assert!((1..=12).contains(&t.month) && t.hour < 24 && t.minute < 60);
     prop_assert!(t.second.is_none_or(|s| s < 60));
     // A valid date converts: no panic, and the day is the day of the name.
+    // Checked through jiff's civil dates, which reach 9999-12-31, rather than
+    // its `Timestamp`, which ends at 9999-12-30T22:00Z (a key may lie past it).
     let secs = t.unix_seconds();
-    let d = jiff::Timestamp::from_second(secs)
-        .unwrap()
-        .to_zoned(jiff::tz::TimeZone::UTC);
+    let d = jiff::civil::date(1970, 1, 1)
+        .checked_add(jiff::Span::new().days(secs.div_euclid(86_400)))
+        .unwrap();
+    prop_assert_eq!(
+        secs.rem_euclid(86_400),
+        i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second.unwrap_or(0))
+    );
     prop_assert_eq!(
         (d.year() as u16, d.month() as u8, d.day() as u8),
         (t.year, t.month, t.day)
