@@ -436,3 +436,49 @@ fn a_bucket_in_another_region_is_followed_there() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(redirects, 2, "{:#?}\n{stderr}", proxy.requests());
 }
+
+/// Regression (issue 11, item 4): the state bound an `s3://` source through
+/// `std::path::absolute`, which put the working directory in front of it, so
+/// resuming an S3 backfill from another directory was refused as "bound to
+/// another job". The URL is now bound as a URL (`s3://b/p` and `s3://b/p/`
+/// alike), and the resumed run skips every object the first one did.
+#[test]
+fn an_s3_backfill_resumes_from_another_working_directory() {
+    let t = Trail::new("resume-cwd");
+    let out = tempfile::tempdir().unwrap();
+    let (one, two) = (out.path().join("one"), out.path().join("two"));
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&two).unwrap();
+    let sink = format!("sqlite:{}", out.path().join("events.db").display());
+    let state = out.path().join("events.state");
+    let state = state.to_str().unwrap();
+    let run_in = |cwd: &Path, url: &str| {
+        let out = aws_command(&t.moto.endpoint)
+            .current_dir(cwd)
+            .args(["process", url, "--quiet", "--sink", &sink, "--state", state])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "process {url} in {cwd:?} failed:\n{stderr}"
+        );
+        stderr
+    };
+    let first = run_in(&one, &format!("s3://{}/a/b", t.bucket));
+    let done = first
+        .split("state ")
+        .nth(1)
+        .and_then(|s| s.split(": ").nth(1))
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no state line:\n{first}"));
+    assert!(done > 0, "{first}");
+    let second = run_in(&two, &format!("s3://{}/a/b/", t.bucket));
+    assert!(
+        second.contains(&format!(
+            ": 0 objects done and 0 failed in 1 checkpoints this run; {done} already done were skipped"
+        )),
+        "{second}"
+    );
+}

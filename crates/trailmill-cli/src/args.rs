@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use trailmill_aws::{RetryPolicy, S3Client, S3Options, S3Url};
-use trailmill_core::filter::event_time_text;
+use trailmill_core::time::Timestamp;
 use trailmill_core::{EventFilter, Selection};
 use trailmill_sinks::SinkSpec;
 
@@ -125,12 +125,13 @@ pub struct SelectionArgs {
     /// Only keys starting with this text (relative to the source root).
     #[arg(long)]
     pub prefix: Option<String>,
-    /// Only files delivered at or after this time (from the key): RFC 3339, a date, or Unix seconds.
+    /// Only files delivered at or after this time (from the key): RFC 3339, a date
+    /// (2024-01-01 or 20240101), or Unix seconds (@N).
     #[arg(long, value_parser = parse_time)]
-    pub start: Option<i64>,
+    pub start: Option<Timestamp>,
     /// Only files delivered before this time (from the key).
     #[arg(long, value_parser = parse_time)]
-    pub end: Option<i64>,
+    pub end: Option<Timestamp>,
     /// Also read CloudTrail Insights files.
     #[arg(long)]
     pub include_insights: bool,
@@ -149,8 +150,8 @@ impl SelectionArgs {
             regions: self.regions.clone(),
             org_ids: self.org_ids.clone(),
             prefix: self.prefix.clone(),
-            start: self.start,
-            end: self.end,
+            start: self.start.map(ceil_secs),
+            end: self.end.map(ceil_secs),
             include_insights: self.include_insights,
             shard: self.shard,
         }
@@ -193,10 +194,10 @@ pub struct FilterArgs {
     pub event_categories: Vec<String>,
     /// Only events at or after this eventTime.
     #[arg(long, value_parser = parse_time)]
-    pub event_time_start: Option<i64>,
+    pub event_time_start: Option<Timestamp>,
     /// Only events before this eventTime.
     #[arg(long, value_parser = parse_time)]
-    pub event_time_end: Option<i64>,
+    pub event_time_end: Option<Timestamp>,
 }
 
 impl FilterArgs {
@@ -217,57 +218,91 @@ impl FilterArgs {
                 _ => None,
             },
             event_categories: self.event_categories.clone(),
-            event_time_start: self.event_time_start.map(event_time_text),
-            event_time_end: self.event_time_end.map(event_time_text),
+            event_time_start: self.event_time_start,
+            event_time_end: self.event_time_end,
         }
     }
 }
 
-/// Parses a time given on the command line: RFC 3339 (`2024-01-01T00:00:00Z`),
-/// a date (`2024-01-01`, midnight UTC), a date and time without zone (UTC), or
-/// Unix seconds. Returns Unix seconds.
-pub fn parse_time(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<i64>() {
-        return Ok(secs);
-    }
-    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
-        return Ok(ts.as_second());
-    }
-    if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
-        return dt
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .map(|z| z.timestamp().as_second())
-            .map_err(|e| e.to_string());
-    }
-    if let Ok(d) = s.parse::<jiff::civil::Date>() {
-        return d
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .map(|z| z.timestamp().as_second())
-            .map_err(|e| e.to_string());
-    }
-    Err(format!(
-        "{s:?} is not a time: use RFC 3339 (2024-01-01T00:00:00Z), a date (2024-01-01) or Unix seconds"
-    ))
+/// Parses a time given on the command line, in the one grammar every command
+/// shares ([`trailmill_core::time::parse_time`]: RFC 3339 with offsets
+/// converted, dates, compact dates, Unix seconds).
+pub fn parse_time(s: &str) -> Result<Timestamp, String> {
+    trailmill_core::time::parse_time(s).map_err(|e| e.to_string())
+}
+
+/// Whole Unix seconds at or after `t`. Key times are whole minutes, so for a
+/// key time `k`, `k >= t` and `k < t` hold exactly when they hold for this.
+pub fn ceil_secs(t: Timestamp) -> i64 {
+    t.as_second() + i64::from(t.subsec_nanosecond() > 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        selection: SelectionArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        Cli::try_parse_from(std::iter::once("trailmill").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Regression (issue 11, item 5): `process --start 20240101` was read as
+    /// Unix seconds, a time in 1970; it is the date, as in `validate`.
+    #[test]
+    fn start_20240101_is_a_date_not_unix_seconds() {
+        let cli = parse(&["--start", "20240101", "--end", "20240201"]).unwrap();
+        let selection = cli.selection.to_selection();
+        assert_eq!(selection.start, Some(1_704_067_200));
+        assert_eq!(selection.end, Some(1_706_745_600));
+        let e = parse(&["--start", "20241301"]).err().unwrap();
+        assert!(e.contains("compact date"), "{e}");
+    }
+
+    /// Every command reads the same forms; offsets are converted.
     #[test]
     fn times_parse_in_every_form() {
         let t = 1_704_067_200; // 2024-01-01T00:00:00Z
         for s in [
             "2024-01-01T00:00:00Z",
             "2024-01-01",
+            "20240101",
             "2024-01-01T00:00:00",
+            "2024-01-01 00:00",
             "2024-01-01T01:00:00+01:00",
+            "2023-12-31T19:00:00-05:00",
             "1704067200",
+            "@1704067200",
         ] {
-            assert_eq!(parse_time(s), Ok(t), "{s}");
+            assert_eq!(parse_time(s).map(|t| t.as_second()), Ok(t), "{s}");
         }
         assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("86400").is_err(), "ambiguous: use @86400");
+    }
+
+    /// A fractional `--start` keeps every key time at or after it and no other.
+    #[test]
+    fn fractional_key_bounds_round_up() {
+        let cli = parse(&["--start", "2024-01-01T00:00:00.5Z", "--end", "@1704067260"]).unwrap();
+        let selection = cli.selection.to_selection();
+        assert_eq!(selection.start, Some(1_704_067_201));
+        assert_eq!(selection.end, Some(1_704_067_260));
+        let cli = parse(&["--event-time-start", "2024-01-01T00:00:00.5Z"]).unwrap();
+        assert_eq!(
+            cli.filter
+                .to_filter()
+                .event_time_start
+                .map(|t| t.subsec_nanosecond()),
+            Some(500_000_000)
+        );
     }
 }
 

@@ -2,7 +2,9 @@
 
 use clap::{Args, Subcommand};
 
-use crate::args::parse_time;
+use trailmill_core::time::Timestamp;
+
+use crate::args::{ceil_secs, parse_time};
 
 /// Arguments of `trailmill keys`.
 #[derive(Args, Debug)]
@@ -19,12 +21,12 @@ enum KeysCommand {
         /// The region whose keys to fetch.
         #[arg(long)]
         region: String,
-        /// Start of the window: RFC 3339, a date, or Unix seconds.
+        /// Start of the window: RFC 3339, a date, or Unix seconds (@N).
         #[arg(long, value_parser = parse_time)]
-        start: i64,
+        start: Timestamp,
         /// End of the window (default: now).
         #[arg(long, value_parser = parse_time)]
-        end: Option<i64>,
+        end: Option<Timestamp>,
     },
 }
 
@@ -32,8 +34,8 @@ enum KeysCommand {
 pub fn run(a: KeysArgs) -> anyhow::Result<bool> {
     match a.command {
         KeysCommand::Fetch { region, start, end } => {
-            let end = end.unwrap_or_else(|| jiff::Timestamp::now().as_second());
-            let keys = trailmill_aws::fetch_public_keys(&region, start, end)?;
+            let end = end.map_or_else(|| Timestamp::now().as_second(), ceil_secs);
+            let keys = trailmill_aws::fetch_public_keys(&region, start.as_second(), end)?;
             println!("{}", serde_json::to_string_pretty(&keys)?);
             Ok(true)
         }

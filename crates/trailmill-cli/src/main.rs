@@ -46,13 +46,22 @@ enum Command {
     Enqueue(enqueue::EnqueueArgs),
 }
 
+/// What is logged without `TRAILMILL_LOG`: trailmill's own warnings (its
+/// targets all start with `trailmill`), and only errors from dependencies.
+/// Their warnings are about things trailmill recovers from (the AWS SDK warns,
+/// with a page of `Debug` output, when no region is found in the instance
+/// metadata, and trailmill then asks S3 for the bucket's region); what does
+/// fail reaches the user as trailmill's own error. `TRAILMILL_LOG=debug` (or
+/// any filter) shows everything again.
+const DEFAULT_LOG: &str = "error,trailmill=warn";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TRAILMILL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .without_time()
         .with_target(false)

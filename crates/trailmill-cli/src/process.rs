@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use trailmill_aws::{S3Client, S3Source, S3Store};
+use trailmill_aws::{S3Client, S3Source, S3Store, S3Url};
 use trailmill_core::DecodeOptions;
 use trailmill_pipeline::{CheckpointPolicy, VerifyMode};
 use trailmill_pipeline::{
@@ -254,7 +254,7 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
     let errors_bar = bar.clone();
     let failed_names = failed.clone();
     let pipeline = builder
-        .stop_flag(crate::signals::stop_flag())
+        .stop_flag(crate::signals::stop_flag()?)
         .progress(reporter)
         .error_handler(move |e: &FileError| {
             errors_bar.suspend(|| eprintln!("error: {e}"));
@@ -403,24 +403,40 @@ fn open_state(config: &ProcessConfig) -> anyhow::Result<Option<StateStore>> {
             );
         }
     }
+    let sinks = config
+        .sinks
+        .iter()
+        .map(|s| {
+            s.with_absolute_path()
+                .map(|s| s.to_string())
+                .map_err(|e| anyhow::anyhow!("{s}: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let binding = Binding {
         sources: config
             .sources
             .iter()
-            .map(|p| absolute(p).map(|p| p.display().to_string()))
+            .map(|p| binding_source(p))
             .collect::<anyhow::Result<_>>()?,
-        sinks: config
-            .sinks
-            .iter()
-            .map(|s| {
-                s.with_absolute_path()
-                    .map(|s| s.to_string())
-                    .map_err(|e| anyhow::anyhow!("{s}: {e}"))
-            })
-            .collect::<anyhow::Result<_>>()?,
-        // The filter decides which of an object's events the sinks received,
-        // so objects done under another filter must not be skipped.
-        event_filter: format!("{:?}", config.filter),
+        sinks: sinks.clone(),
+        // The filter, and the selection where it applies to events (files
+        // without a CloudTrail key), decide which of an object's events the
+        // sinks received: objects done under others must not be skipped.
+        event_filter: config.filter.binding_text(&config.selection),
+        // Before the binding text was versioned, trailmill bound states to
+        // `format!("{:?}", filter)` and made `s3://` sources into paths below
+        // the working directory. Such a state is accepted once (from the
+        // directory it was made in, where the old text matches) and rebound.
+        legacy: Some(Box::new(Binding {
+            sources: config
+                .sources
+                .iter()
+                .map(|p| absolute(p).map(|p| p.display().to_string()))
+                .collect::<anyhow::Result<_>>()?,
+            sinks,
+            event_filter: legacy_filter_text(&config.filter),
+            legacy: None,
+        })),
     };
     match StateStore::open(&path, &binding, config.restart) {
         Ok(state) => Ok(Some(state)),
@@ -430,6 +446,59 @@ fn open_state(config: &ProcessConfig) -> anyhow::Result<Option<StateStore>> {
         Err(e) => Err(anyhow::anyhow!("cannot open the state: {e}")),
     }
 }
+/// How the state names a source: an `s3://` URL as the URL (normalised:
+/// `s3://b/p` and `s3://b/p/` are one source), a local path made absolute, so
+/// that a run from any directory names it the same way.
+fn binding_source(p: &Path) -> anyhow::Result<String> {
+    if let Some(text) = p.to_str().filter(|t| S3Url::is_s3_url(t)) {
+        return S3Url::parse(text)
+            .map(|u| u.to_string())
+            .ok_or_else(|| anyhow::anyhow!("{text:?} is not an s3://BUCKET[/PREFIX] URL"));
+    }
+    std::path::absolute(p)
+        .map(|p| p.display().to_string())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+}
+
+/// The event filter's text in the state bindings of trailmill before the
+/// versioned binding text: `format!("{:?}", filter)` of the filter type of
+/// then, reproduced field for field (times were whole seconds, as text).
+fn legacy_filter_text(f: &trailmill_core::EventFilter) -> String {
+    /// The filter type of then; only its `Debug` text is used.
+    #[derive(Debug)]
+    #[allow(dead_code)] // read through `Debug` only
+    struct EventFilter {
+        event_sources: Vec<String>,
+        event_names: Vec<String>,
+        accounts: Vec<String>,
+        regions: Vec<String>,
+        user_arns: Vec<String>,
+        error_codes: Vec<String>,
+        errors_only: bool,
+        read_only: Option<bool>,
+        event_categories: Vec<String>,
+        event_time_start: Option<String>,
+        event_time_end: Option<String>,
+    }
+    let text = |t: trailmill_core::time::Timestamp| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    format!(
+        "{:?}",
+        EventFilter {
+            event_sources: f.event_sources.clone(),
+            event_names: f.event_names.clone(),
+            accounts: f.accounts.clone(),
+            regions: f.regions.clone(),
+            user_arns: f.user_arns.clone(),
+            error_codes: f.error_codes.clone(),
+            errors_only: f.errors_only,
+            read_only: f.read_only,
+            event_categories: f.event_categories.clone(),
+            event_time_start: f.event_time_start.map(text),
+            event_time_end: f.event_time_end.map(text),
+        }
+    )
+}
+
 /// Validates the digest chains of the source (a mirror's bucket root, or one
 /// `s3://` URL) for the selected time range and returns the attested log
 /// files, reporting what did not verify.

@@ -1,51 +1,28 @@
-//! A graceful stop on SIGINT and SIGTERM.
+//! A graceful stop on SIGINT and SIGTERM, for every command that runs long
+//! (`process`, `worker`): one mechanism, `signal-hook`'s flags.
 //!
-//! The first signal raises the pipeline's stop flag: the listing stops, the
-//! objects in flight finish, every sink commits, and the final checkpoint
-//! records them, so the next run resumes with nothing to redo. A second
-//! signal ends the process at once, as if no handler were installed (which
-//! is safe too: that is the crash the commit protocol is built for).
+//! The first signal raises the stop flag: for `process`, the listing stops,
+//! the objects in flight finish, every sink commits, and the final checkpoint
+//! records them, so the next run resumes with nothing to redo; for `worker`,
+//! polling stops, in-flight files finish, the final checkpoint deletes what
+//! settled, and the rest is released. A second signal exits at once (status
+//! 130), for when the graceful path hangs (which is safe too: that is the
+//! crash the commit protocol is built for).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
-/// Set by the handler. A signal handler may only touch lock-free atomics, so
-/// a watcher thread carries it over to the pipeline's flag.
-static RAISED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(signal: libc::c_int) {
-    if RAISED.swap(true, Ordering::SeqCst) {
-        // SAFETY: `signal` and `raise` are async-signal-safe; restoring the
-        // default action and raising again ends the process as the signal
-        // would have without this handler.
-        unsafe {
-            libc::signal(signal, libc::SIG_DFL);
-            libc::raise(signal);
-        }
-    }
-}
+use std::sync::atomic::AtomicBool;
 
 /// Installs the handlers and returns the flag they raise.
-pub fn stop_flag() -> Arc<AtomicBool> {
+pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
     let flag = Arc::new(AtomicBool::new(false));
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only touches an atomic and calls async-signal-safe
-    // functions.
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
+    for signal in [SIGINT, SIGTERM] {
+        // Order matters: the conditional exit is registered first, so it sees
+        // the flag as it was before this signal set it.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, flag.clone())
+            .map_err(|e| anyhow::anyhow!("cannot install the signal handlers: {e}"))?;
+        signal_hook::flag::register(signal, flag.clone())
+            .map_err(|e| anyhow::anyhow!("cannot install the signal handlers: {e}"))?;
     }
-    let pipeline_flag = flag.clone();
-    // The watcher sleeps until a signal comes; it ends with the process.
-    std::thread::Builder::new()
-        .name("trailmill-signals".into())
-        .spawn(move || {
-            while !RAISED.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            pipeline_flag.store(true, Ordering::SeqCst);
-        })
-        .ok();
-    flag
+    Ok(flag)
 }

@@ -42,7 +42,7 @@ pub struct SynthArgs {
     pub large_file_mib: Option<u64>,
     /// Start of the first hour (default 2024-01-01T00:00:00Z).
     #[arg(long, value_parser = parse_time)]
-    pub start: Option<i64>,
+    pub start: Option<trailmill_core::time::Timestamp>,
     /// The bucket name digests record.
     #[arg(long, default_value = "trailmill-synth")]
     pub bucket: String,
@@ -64,7 +64,7 @@ pub fn run(a: SynthArgs) -> anyhow::Result<bool> {
         prefix: a.prefix,
         seed: a.seed,
         large_file_mib: a.large_file_mib,
-        start: a.start.unwrap_or(defaults.start),
+        start: a.start.map_or(defaults.start, |t| t.as_second()),
         bucket: a.bucket,
         trail_name: a.trail_name,
         home_region: None,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -81,8 +81,7 @@ type StateCounts = BTreeMap<ProgressState, (u64, u64)>;
 /// `--delete-on-failure`), reported on stderr and in the summary, and does not
 /// make a long-running worker's exit status non-zero.
 pub fn run(a: WorkerArgs) -> anyhow::Result<bool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    install_signal_handlers(&stop)?;
+    let stop = crate::signals::stop_flag()?;
     let sqs = SqsClient::connect(&a.queue)?;
     // Notifications name their buckets; the configured region serves them.
     let fetcher = Box::new(Fetcher::new(a.s3.connect(None)?));
@@ -214,18 +213,4 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<bool> {
         }
     }
     Ok(summary.sink_errors.is_empty())
-}
-
-/// SIGINT and SIGTERM set `stop`: polling stops, in-flight files finish, the
-/// final checkpoint deletes what settled, and the rest is released. A second
-/// signal exits at once (status 130), for when the graceful path hangs.
-fn install_signal_handlers(stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    for signal in [SIGINT, SIGTERM] {
-        // Order matters: the conditional exit is registered first, so it sees
-        // the flag as it was before this signal set it.
-        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())?;
-        signal_hook::flag::register(signal, stop.clone())?;
-    }
-    Ok(())
 }

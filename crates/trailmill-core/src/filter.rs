@@ -14,6 +14,7 @@ use wildmatch::WildMatch;
 
 use crate::event::Event;
 use crate::key::{FileKind, ObjectKey};
+use crate::time::{Timestamp, parse_event_time, rfc3339};
 
 /// Which files to read, decided from their keys.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +28,8 @@ pub struct Selection {
     /// Only keys that start with this text.
     pub prefix: Option<String>,
     /// Only files delivered at or after this time (Unix seconds, from the key).
+    /// Key times are whole minutes, so a bound with a fraction of a second is
+    /// rounded up without changing which files it selects (the CLI does so).
     pub start: Option<i64>,
     /// Only files delivered before this time (Unix seconds, from the key).
     pub end: Option<i64>,
@@ -160,8 +163,8 @@ impl Selection {
         EventFilter {
             accounts: self.accounts.clone(),
             regions: self.regions.clone(),
-            event_time_start: self.start.map(event_time_text),
-            event_time_end: self.end.map(event_time_text),
+            event_time_start: self.start.map(timestamp_from_secs),
+            event_time_end: self.end.map(timestamp_from_secs),
             ..EventFilter::default()
         }
     }
@@ -194,15 +197,14 @@ impl Selection {
     }
 }
 
-/// Formats Unix seconds as CloudTrail writes `eventTime`
-/// (`YYYY-MM-DDTHH:MM:SSZ`), so time bounds compare as text; out-of-range
-/// values clamp to the earliest or latest representable time.
-pub fn event_time_text(secs: i64) -> String {
-    match jiff::Timestamp::from_second(secs) {
-        Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        Err(_) if secs < 0 => "0000-01-01T00:00:00Z".into(),
-        Err(_) => "9999-12-31T23:59:59Z".into(),
-    }
+/// Unix seconds as a timestamp; out-of-range values clamp to the earliest or
+/// latest representable time.
+pub fn timestamp_from_secs(secs: i64) -> Timestamp {
+    Timestamp::from_second(secs).unwrap_or(if secs < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
 }
 
 /// Which events to keep, decided from their fields. Every list is "any of";
@@ -227,13 +229,86 @@ pub struct EventFilter {
     pub read_only: Option<bool>,
     /// `eventCategory` (`Management`, `Data`, `Insight`, `NetworkActivity`).
     pub event_categories: Vec<String>,
-    /// Only events at or after this `eventTime` (`YYYY-MM-DDTHH:MM:SSZ`).
-    pub event_time_start: Option<String>,
-    /// Only events before this `eventTime` (`YYYY-MM-DDTHH:MM:SSZ`).
-    pub event_time_end: Option<String>,
+    /// Only events at or after this instant. `eventTime` is compared as an
+    /// instant, fractions of a second and offsets included; an event whose
+    /// `eventTime` is missing or not RFC 3339 fails a time bound.
+    pub event_time_start: Option<Timestamp>,
+    /// Only events before this instant (see `event_time_start`).
+    pub event_time_end: Option<Timestamp>,
 }
 
+/// The version tag that opens [`EventFilter::binding_text`]. A new tag is
+/// only ever needed if the meaning of a line changes; new conditions add
+/// lines, which filters without them never show.
+pub const BINDING_TEXT_VERSION: &str = "trailmill-event-filter/1";
+
 impl EventFilter {
+    /// A canonical, versioned text of which events this filter and the
+    /// `selection` deliver, for a state store to bind a job to: two jobs with
+    /// the same text deliver the same events of each object.
+    ///
+    /// The first line is [`BINDING_TEXT_VERSION`]. Then one line per condition
+    /// that is set, in this order, named as the CLI flag, each value as a JSON
+    /// string; list values are sorted and deduplicated (a list matches any of
+    /// its values, so order does not matter):
+    /// `event-source`, `event-name`, `event-account`, `event-region`,
+    /// `user-arn`, `error-code`, `errors-only`, `read-only` (`true`, or
+    /// `false` for `--writes-only`), `event-category`, `event-time-start`,
+    /// `event-time-end`, and then the selection's conditions that apply to the
+    /// events of files without a CloudTrail key ([`Selection::as_event_filter`]):
+    /// `account`, `region`, `start`, `end`. Times are RFC 3339 in UTC
+    /// ([`crate::time::rfc3339`]). The selection's other parts (organizations,
+    /// prefix, Insights, shard) choose objects, never events, and are left out.
+    ///
+    /// ```
+    /// use trailmill_core::{EventFilter, Selection};
+    /// let filter = EventFilter { errors_only: true, ..EventFilter::default() };
+    /// assert_eq!(
+    ///     filter.binding_text(&Selection::default()),
+    ///     "trailmill-event-filter/1\nerrors-only true"
+    /// );
+    /// ```
+    pub fn binding_text(&self, selection: &Selection) -> String {
+        let quoted = |v: &str| serde_json::Value::from(v).to_string();
+        let time = |t: Timestamp| quoted(&rfc3339(t));
+        let mut lines = vec![BINDING_TEXT_VERSION.to_owned()];
+        let list = |lines: &mut Vec<String>, name: &str, values: &[String]| {
+            let mut values: Vec<&String> = values.iter().collect();
+            values.sort();
+            values.dedup();
+            lines.extend(values.into_iter().map(|v| format!("{name} {}", quoted(v))));
+        };
+        list(&mut lines, "event-source", &self.event_sources);
+        list(&mut lines, "event-name", &self.event_names);
+        list(&mut lines, "event-account", &self.accounts);
+        list(&mut lines, "event-region", &self.regions);
+        list(&mut lines, "user-arn", &self.user_arns);
+        list(&mut lines, "error-code", &self.error_codes);
+        if self.errors_only {
+            lines.push("errors-only true".into());
+        }
+        if let Some(r) = self.read_only {
+            lines.push(format!("read-only {r}"));
+        }
+        list(&mut lines, "event-category", &self.event_categories);
+        if let Some(t) = self.event_time_start {
+            lines.push(format!("event-time-start {}", time(t)));
+        }
+        if let Some(t) = self.event_time_end {
+            lines.push(format!("event-time-end {}", time(t)));
+        }
+        let on_events = selection.as_event_filter();
+        list(&mut lines, "account", &on_events.accounts);
+        list(&mut lines, "region", &on_events.regions);
+        if let Some(t) = on_events.event_time_start {
+            lines.push(format!("start {}", time(t)));
+        }
+        if let Some(t) = on_events.event_time_end {
+            lines.push(format!("end {}", time(t)));
+        }
+        lines.join("\n")
+    }
+
     /// Compiles the globs once; the result is what workers share.
     pub fn compile(&self) -> CompiledFilter {
         CompiledFilter {
@@ -286,12 +361,13 @@ impl CompiledFilter {
                 || event
                     .event_name
                     .is_some_and(|n| self.event_names.iter().any(|g| g.matches(n))))
-            && s.event_time_start
-                .as_deref()
-                .is_none_or(|t| event.event_time.is_some_and(|e| e >= t))
-            && s.event_time_end
-                .as_deref()
-                .is_none_or(|t| event.event_time.is_some_and(|e| e < t))
+            && ((s.event_time_start.is_none() && s.event_time_end.is_none())
+                // As instants, not text: "…00:00:00.5Z" sorts before
+                // "…00:00:00Z" as text ('.' < 'Z') but is later.
+                || event.event_time.and_then(parse_event_time).is_some_and(|e| {
+                    s.event_time_start.is_none_or(|t| e >= t)
+                        && s.event_time_end.is_none_or(|t| e < t)
+                }))
             && (self.user_arns.is_empty()
                 || event
                     .user_identity()
@@ -406,8 +482,8 @@ mod tests {
         );
         assert_eq!(
             f(EventFilter {
-                event_time_start: Some("2024-01-01T01:00:00Z".into()),
-                event_time_end: Some("2024-01-01T02:00:00Z".into()),
+                event_time_start: Some("2024-01-01T01:00:00Z".parse().unwrap()),
+                event_time_end: Some("2024-01-01T02:00:00Z".parse().unwrap()),
                 ..Default::default()
             }),
             ["CreateUser"]
@@ -557,8 +633,112 @@ mod tests {
             start: Some(1_704_070_800),
             ..sel
         }; // 2024-01-01T01:00:00Z
-        assert_eq!(event_time_text(1_704_070_800), "2024-01-01T01:00:00Z");
         let f = sel.as_event_filter();
         assert_eq!(names(&f, LOG), ["CreateUser"]);
+    }
+
+    /// Regression (issue 11, item 5): time bounds compared `eventTime` as
+    /// text, so "2024-01-01T00:00:00.5Z" (half a second after midnight) sorted
+    /// before "2024-01-01T00:00:00Z" ('.' < 'Z'): a start bound at midnight
+    /// dropped it and an end bound at midnight kept it.
+    #[test]
+    fn fractional_event_times_compare_as_instants_not_text() {
+        const FRACTIONS: &str = r#"{"Records":[
+            {"eventTime":"2023-12-31T23:59:59.999Z","eventName":"Before"},
+            {"eventTime":"2024-01-01T00:00:00Z","eventName":"AtMidnight"},
+            {"eventTime":"2024-01-01T00:00:00.5Z","eventName":"HalfPast"},
+            {"eventTime":"2024-01-01T02:00:00.5+02:00","eventName":"HalfPastWithOffset"},
+            {"eventTime":"not a time","eventName":"Unreadable"},
+            {"eventName":"NoTime"}
+        ]}"#;
+        let midnight: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+        let from_midnight = EventFilter {
+            event_time_start: Some(midnight),
+            ..Default::default()
+        };
+        assert_eq!(
+            names(&from_midnight, FRACTIONS),
+            ["AtMidnight", "HalfPast", "HalfPastWithOffset"]
+        );
+        let until_midnight = EventFilter {
+            event_time_end: Some(midnight),
+            ..Default::default()
+        };
+        assert_eq!(names(&until_midnight, FRACTIONS), ["Before"]);
+        let fractional_bound = EventFilter {
+            event_time_end: Some("2024-01-01T00:00:00.5Z".parse().unwrap()),
+            ..from_midnight
+        };
+        assert_eq!(names(&fractional_bound, FRACTIONS), ["AtMidnight"]);
+    }
+
+    /// Regression (issue 11, item 4): the state bound a job to
+    /// `format!("{:?}", filter)`, which changed whenever the filter type
+    /// gained a field. The binding text is canonical and versioned: this pins
+    /// it, byte for byte, and shows that list order and duplicates do not
+    /// change it, and that the selection is bound where it filters events.
+    #[test]
+    fn the_binding_text_is_pinned() {
+        let filter = EventFilter {
+            event_sources: vec!["s3.amazonaws.com".into(), "iam.amazonaws.com".into()],
+            event_names: vec!["Get*".into(), "Get*".into()],
+            accounts: vec!["111122223333".into()],
+            regions: vec!["eu-west-1".into()],
+            user_arns: vec!["arn:aws:iam::*:user/\"quoted\"".into()],
+            error_codes: vec!["AccessDenied".into()],
+            errors_only: true,
+            read_only: Some(false),
+            event_categories: vec!["Management".into()],
+            event_time_start: Some("2024-01-01T01:00:00+01:00".parse().unwrap()),
+            event_time_end: Some("2024-02-01T00:00:00.25Z".parse().unwrap()),
+        };
+        let selection = Selection {
+            accounts: vec!["2".into(), "1".into()],
+            regions: vec!["us-east-1".into()],
+            org_ids: vec!["o-1".into()],
+            prefix: Some("AWSLogs/".into()),
+            start: Some(1_704_067_200),
+            end: Some(1_706_745_600),
+            include_insights: true,
+            shard: Some(Shard::new(1, 4).unwrap()),
+        };
+        let text = filter.binding_text(&selection);
+        assert_eq!(
+            text,
+            r#"trailmill-event-filter/1
+event-source "iam.amazonaws.com"
+event-source "s3.amazonaws.com"
+event-name "Get*"
+event-account "111122223333"
+event-region "eu-west-1"
+user-arn "arn:aws:iam::*:user/\"quoted\""
+error-code "AccessDenied"
+errors-only true
+read-only false
+event-category "Management"
+event-time-start "2024-01-01T00:00:00Z"
+event-time-end "2024-02-01T00:00:00.25Z"
+account "1"
+account "2"
+region "us-east-1"
+start "2024-01-01T00:00:00Z"
+end "2024-02-01T00:00:00Z""#
+        );
+        assert_eq!(
+            EventFilter::default().binding_text(&Selection::default()),
+            "trailmill-event-filter/1"
+        );
+        // Objects, not events: organizations, prefix, Insights and shard.
+        let objects_only = Selection {
+            org_ids: vec!["o-1".into()],
+            prefix: Some("p/".into()),
+            include_insights: true,
+            shard: Some(Shard::new(0, 2).unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(
+            EventFilter::default().binding_text(&objects_only),
+            "trailmill-event-filter/1"
+        );
     }
 }

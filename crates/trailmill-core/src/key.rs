@@ -46,7 +46,11 @@ impl KeyTime {
         // (years 0000 to 9999). A date library's range ends late on
         // 9999-12-30 in some time zones, and a fallback value would have
         // placed such a key in 1970.
-        let days = days_from_civil(i64::from(self.year), self.month, self.day);
+        let days = crate::time::days_from_civil(
+            i64::from(self.year),
+            i64::from(self.month),
+            i64::from(self.day),
+        );
         days * 86_400
             + i64::from(self.hour) * 3_600
             + i64::from(self.minute) * 60
@@ -168,18 +172,6 @@ impl FileKind<'_> {
     pub fn is_digest(&self) -> bool {
         matches!(self, FileKind::Digest { .. })
     }
-}
-
-/// Days from 1970-01-01 to the proleptic Gregorian date `year-month-day`
-/// (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The kind of CloudTrail file a file name claims to be, by its service tag

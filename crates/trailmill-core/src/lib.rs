@@ -9,6 +9,7 @@
 //! - [`event`] is the borrowed, typed view of one record, which always carries the
 //!   record's exact original bytes.
 //! - [`filter`] selects events by field, as the CLI's filter flags do.
+//! - [`time`] reads times in the one grammar every command uses, and `eventTime`.
 //! - [`notification`] parses the SQS message bodies that announce new log objects
 //!   (CloudTrail's SNS notification and S3 event notifications).
 
@@ -18,6 +19,7 @@ pub mod filter;
 pub mod gzip;
 pub mod key;
 pub mod notification;
+pub mod time;
 
 pub use decode::{DecodeError, DecodeOptions, DecodeStats, DecodeWarning, Decoder};
 pub use event::{Event, RawJson};

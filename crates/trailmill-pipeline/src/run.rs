@@ -15,7 +15,9 @@
 //! is reported with its name and reason and the run goes on (unless
 //! [`PipelineBuilder::fail_fast`] is set).
 
+use std::any::Any;
 use std::ops::ControlFlow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -133,6 +135,24 @@ pub enum FileErrorKind {
         /// The sink's error.
         error: SinkError,
     },
+    /// Something panicked while this object was read, decoded, filtered or
+    /// delivered (a bug in trailmill or in a plugged-in source, sink or
+    /// predicate). The panic is caught so that one object's bug fails that
+    /// object only; the message is the panic's.
+    #[error("internal error: panicked: {0}")]
+    Internal(String),
+}
+
+/// The message a panic was raised with (`panic!("...")` gives a `&str` or a
+/// `String`; anything else has no text to show).
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
 }
 
 /// How one object ended.
@@ -156,6 +176,22 @@ pub struct FileOutcome {
     pub warnings: Vec<String>,
     /// `Err` when the object failed; events delivered before a failure stay delivered.
     pub result: Result<(), FileError>,
+}
+
+impl FileOutcome {
+    /// An object not yet read: nothing counted, no error.
+    fn new(object: SourceObject) -> Self {
+        FileOutcome {
+            object,
+            bytes_read: 0,
+            bytes_uncompressed: 0,
+            events_in: 0,
+            events_out: 0,
+            records_without_core_fields: 0,
+            warnings: Vec::new(),
+            result: Ok(()),
+        }
+    }
 }
 
 /// Totals for a run.
@@ -545,7 +581,10 @@ impl Pipeline {
                         ControlFlow::Continue(())
                     }
                 });
-                stats.listed -= filtered_out;
+                // What went to the workers is counted here: a custom source's
+                // own count may not include what the source filter removed
+                // (subtracting from it underflowed).
+                stats.listed = listed.load(Ordering::Relaxed);
                 stats.skipped_by_filter = filtered_out;
                 stats
             });
@@ -556,7 +595,21 @@ impl Pipeline {
                         continue; // drain so the lister can finish
                     }
                     in_flight.fetch_add(1, Ordering::SeqCst);
-                    let outcome = this.process(source, &mut decoder, object);
+                    let mut outcome = FileOutcome::new(object);
+                    // A panic anywhere in this object's work (source, decoder,
+                    // filter, predicate, sink) fails this object only: the
+                    // sinks' locks tolerate poisoning, and the decoder, whose
+                    // buffers may be half-updated, is replaced.
+                    let run = catch_unwind(AssertUnwindSafe(|| {
+                        this.process(source, &mut decoder, &mut outcome)
+                    }));
+                    if let Err(payload) = run {
+                        decoder = Decoder::new(this.decode.clone());
+                        outcome.result = Err(FileError {
+                            name: outcome.object.name.clone(),
+                            kind: FileErrorKind::Internal(panic_message(&*payload)),
+                        });
+                    }
                     if this.fail_fast && outcome.result.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -576,7 +629,19 @@ impl Pipeline {
                 // No pool could be made (thread limits): work on this thread.
                 Err(_) => rayon::scope(|s| work(s)),
             }
-            lister.join().unwrap_or_default()
+            // A lister that panicked listed only part of the source: that is a
+            // failed run, never an empty listing that looks like success.
+            lister.join().unwrap_or_else(|payload| ListStats {
+                listed: listed.load(Ordering::Relaxed),
+                errors: vec![SourceError::new(
+                    "listing",
+                    format!(
+                        "internal error: the listing panicked ({}); objects after the panic were not listed or processed",
+                        panic_message(&*payload)
+                    ),
+                )],
+                ..ListStats::default()
+            })
         });
         let Outcomes {
             mut summary,
@@ -640,23 +705,9 @@ impl Shared {
         first_failure.map_or(Ok(()), Err)
     }
 
-    /// Reads, decodes, filters and delivers one object.
-    fn process(
-        &self,
-        source: &dyn Source,
-        decoder: &mut Decoder,
-        object: SourceObject,
-    ) -> FileOutcome {
-        let mut outcome = FileOutcome {
-            bytes_read: 0,
-            bytes_uncompressed: 0,
-            events_in: 0,
-            events_out: 0,
-            records_without_core_fields: 0,
-            warnings: Vec::new(),
-            result: Ok(()),
-            object,
-        };
+    /// Reads, decodes, filters and delivers `outcome.object`, and records how
+    /// it went in `outcome`.
+    fn process(&self, source: &dyn Source, decoder: &mut Decoder, outcome: &mut FileOutcome) {
         let fail = |object: &SourceObject, kind| {
             Err(FileError {
                 name: object.name.clone(),
@@ -667,7 +718,7 @@ impl Shared {
             Ok(d) => d,
             Err(SourceError { reason, .. }) => {
                 outcome.result = fail(&outcome.object, FileErrorKind::Read(reason));
-                return outcome;
+                return;
             }
         };
         outcome.bytes_read = data.len() as u64;
@@ -684,7 +735,7 @@ impl Shared {
                 (Some(hash), _) => Some(hash),
                 (None, VerifyMode::Enforce) => {
                     outcome.result = fail(object, FileErrorKind::Unattested);
-                    return outcome;
+                    return;
                 }
                 (None, VerifyMode::Warn) => {
                     warnings.push("not verified: no digest whose signature verified lists this file; emitted anyway".to_owned());
@@ -763,7 +814,6 @@ impl Shared {
             }
             Err(e) => outcome.result = fail(&outcome.object, FileErrorKind::Decode(e)),
         }
-        outcome
     }
 }
 

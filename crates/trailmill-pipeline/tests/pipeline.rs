@@ -404,3 +404,191 @@ fn objects_are_announced_in_listing_order_after_the_source_filter() {
     sorted.sort();
     assert_eq!(read, sorted, "every announced object is read once");
 }
+
+/// The key of one of the trail fixture's sixteen log files, the one the
+/// panicking plug-ins below choose.
+fn chosen_key() -> String {
+    let mut keys = Vec::new();
+    LocalSource::new([fixtures("trail")]).list(&Default::default(), &mut |o| {
+        keys.push(o.key);
+        std::ops::ControlFlow::Continue(())
+    });
+    keys.sort();
+    keys.swap_remove(5)
+}
+
+/// Regression (issue 11, item 1): a panic while one object was being decoded
+/// ended the whole run. A sink that panics in `write_batch` for one object now
+/// fails that object with "internal error" and the panic's message, under the
+/// object's name, and every other object is still processed, on the same
+/// worker thread.
+#[test]
+fn a_panic_in_a_sink_fails_only_that_object_and_the_run_goes_on() {
+    struct Panicky {
+        key: String,
+        inner: Recorder,
+    }
+    impl Sink for Panicky {
+        fn name(&self) -> String {
+            "panicky".into()
+        }
+        fn write_batch(
+            &mut self,
+            file: &SourceObject,
+            events: &[Event<'_>],
+        ) -> Result<(), SinkError> {
+            if file.key == self.key {
+                panic!("sink bug on {}", file.key);
+            }
+            self.inner.write_batch(file, events)
+        }
+        fn file_done(&mut self, file: &SourceObject) -> Result<(), SinkError> {
+            self.inner.file_done(file)
+        }
+        fn commit(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<SinkStats, SinkError> {
+            self.inner.finish()
+        }
+    }
+    let key = chosen_key();
+    let recorder = Recorder::default();
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = errors.clone();
+    let summary = Pipeline::builder()
+        .threads(1)
+        .sink(Panicky {
+            key: key.clone(),
+            inner: recorder.clone(),
+        })
+        .error_handler(move |e: &FileError| seen.lock().unwrap().push(e.to_string()))
+        .build()
+        .run(&LocalSource::new([fixtures("trail")]));
+    assert!(!summary.is_success());
+    assert_eq!((summary.files_ok, summary.files_failed), (15, 1));
+    assert_eq!(recorder.files_done.lock().unwrap().len(), 15);
+    let errors = errors.lock().unwrap();
+    assert_eq!(errors.len(), 1);
+    let name = fixtures("trail").join(&key).display().to_string();
+    assert!(
+        errors[0].starts_with(&name)
+            && errors[0].contains("internal error")
+            && errors[0].contains(&format!("sink bug on {key}")),
+        "{errors:?}"
+    );
+}
+
+/// Regression (issue 11, item 1): a panic in the per-event predicate, which
+/// runs inside the decoder's callback, fails only its object; with several
+/// workers the others still finish.
+#[test]
+fn a_panic_in_an_event_predicate_fails_only_that_object() {
+    let key = chosen_key();
+    // One event ID of the chosen file, found by reading that file alone.
+    let probe = Recorder::default();
+    let chosen = key.clone();
+    Pipeline::builder()
+        .source_filter(move |o: &SourceObject| o.key == chosen)
+        .sink(probe.clone())
+        .build()
+        .run(&LocalSource::new([fixtures("trail")]));
+    let id = probe.ids.lock().unwrap()[0].clone();
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = errors.clone();
+    let summary = Pipeline::builder()
+        .threads(2)
+        .event_predicate(move |e: &Event<'_>| {
+            assert!(e.event_id != Some(id.as_str()), "predicate bug");
+            true
+        })
+        .error_handler(move |e: &FileError| seen.lock().unwrap().push(e.to_string()))
+        .build()
+        .run(&LocalSource::new([fixtures("trail")]));
+    assert_eq!((summary.files_ok, summary.files_failed), (15, 1));
+    let errors = errors.lock().unwrap();
+    let name = fixtures("trail").join(&key).display().to_string();
+    assert!(
+        errors[0].starts_with(&name)
+            && errors[0].contains("internal error: panicked: predicate bug"),
+        "{errors:?}"
+    );
+}
+
+/// A source over the trail fixture whose listing panics after `after` objects,
+/// or, when `after` is `None`, lists everything but reports a zero count.
+struct BrokenLister {
+    inner: LocalSource,
+    after: Option<usize>,
+}
+
+impl Source for BrokenLister {
+    fn list(
+        &self,
+        selection: &trailmill_core::Selection,
+        emit: &mut dyn FnMut(SourceObject) -> std::ops::ControlFlow<()>,
+    ) -> trailmill_pipeline::ListStats {
+        let mut n = 0;
+        let stats = self.inner.list(selection, &mut |o| {
+            if Some(n) == self.after {
+                panic!("lister bug");
+            }
+            n += 1;
+            emit(o)
+        });
+        trailmill_pipeline::ListStats { listed: 0, ..stats }
+    }
+    fn read(
+        &self,
+        object: &SourceObject,
+    ) -> Result<trailmill_pipeline::ObjectData, trailmill_pipeline::SourceError> {
+        self.inner.read(object)
+    }
+}
+
+/// Regression (issue 11, item 2): a lister that panicked was turned into an
+/// empty listing, so a run that read only part of its source reported
+/// success. It is now a listing error, counted as failed, that says the
+/// listing panicked.
+#[test]
+fn a_panicking_lister_fails_the_run_instead_of_looking_like_an_empty_listing() {
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = errors.clone();
+    let summary = Pipeline::builder()
+        .threads(1)
+        .error_handler(move |e: &FileError| seen.lock().unwrap().push(e.to_string()))
+        .build()
+        .run(&BrokenLister {
+            inner: LocalSource::new([fixtures("trail")]),
+            after: Some(4),
+        });
+    assert!(!summary.is_success());
+    assert_eq!((summary.files_ok, summary.files_failed), (4, 1));
+    assert_eq!(summary.listing.listed, 4);
+    assert_eq!(summary.listing.errors.len(), 1);
+    let errors = errors.lock().unwrap();
+    assert!(
+        errors[0].contains("internal error: the listing panicked (lister bug)"),
+        "{errors:?}"
+    );
+}
+
+/// Regression (issue 11, item 2): `stats.listed -= filtered_out` underflowed
+/// (a panic in debug builds, a huge count in release) with a custom source
+/// that does not count what it lists. The pipeline now counts what it queued.
+#[test]
+fn a_source_filter_over_a_source_that_counts_nothing_does_not_underflow() {
+    let summary = Pipeline::builder()
+        .source_filter(|o: &SourceObject| o.key.contains("/us-east-1/"))
+        .build()
+        .run(&BrokenLister {
+            inner: LocalSource::new([fixtures("trail")]),
+            after: None,
+        });
+    assert!(summary.is_success());
+    assert_eq!(summary.files_ok, 8);
+    assert_eq!(
+        (summary.listing.listed, summary.listing.skipped_by_filter),
+        (8, 8)
+    );
+}

@@ -81,7 +81,8 @@ use trailmill_core::Event;
 use trailmill_core::event::{SessionContext, SessionIssuer, TlsDetails, UserIdentity};
 use trailmill_pipeline::{Sink, SinkError, SinkStats, SourceObject};
 
-use crate::common::{civil_from_days, event_key, parse_time_micros};
+use crate::common::{event_key, parse_time_micros};
+use trailmill_core::time::civil_from_days;
 
 /// The partition value Hive, Spark and Athena read as NULL.
 pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";

@@ -53,12 +53,21 @@
 //!
 //! # TLS
 //!
-//! `sslmode=disable|prefer|require` in the URL; without one, TLS is off
-//! (libpq's default, `prefer`, does not verify the server, and would
-//! silently accept what rustls refuses).
-//! TLS is rustls, which always verifies the server certificate and host name
-//! (stricter than libpq's `require`): against the system's roots, or the CA
-//! in `sslrootcert=PATH`. `verify-ca` and `verify-full` are read as `require`.
+//! The URL is read by [`tokio_postgres::Config`], with libpq's default,
+//! `sslmode=prefer`. TLS is rustls.
+//!
+//! - `disable`: no TLS.
+//! - `prefer` (the default), as libpq: TLS whenever the server offers it,
+//!   without verifying its certificate (encryption against eavesdroppers,
+//!   not against an active man in the middle; a server with a self-signed
+//!   certificate works, as with `psql`). When the server offers no TLS,
+//!   libpq goes on in clear text; trailmill does too, **unless the URL holds
+//!   a password**: a password travels in clear text only when the user asked
+//!   for it with `sslmode=disable`, so the connection is refused instead,
+//!   with a message saying so.
+//! - `require`, `verify-ca`, `verify-full`: TLS, and rustls verifies the
+//!   certificate and host name (stricter than libpq's `require`): against
+//!   the system's roots, or the CA in `sslrootcert=PATH`.
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
@@ -203,7 +212,7 @@ impl PostgresSink {
         {
             return Err(fail(OpenError::Table(opts.table.clone())));
         }
-        let (config, tls) = parse_url(url).map_err(fail)?;
+        let Target { config, tls, note } = parse_url(url).map_err(fail)?;
         let failure = Arc::new(Mutex::new(None));
         let mut sink = PostgresSink {
             name: name.clone(),
@@ -254,7 +263,14 @@ impl PostgresSink {
                 }
                 Ok(Err(e)) => {
                     let _ = thread.join();
-                    return Err(fail(e));
+                    return Err(fail(match (e, note) {
+                        (OpenError::Database(m), Some(note))
+                            if m.contains("does not support TLS") =>
+                        {
+                            OpenError::Database(format!("{m}: {note}"))
+                        }
+                        (e, _) => e,
+                    }));
                 }
                 Err(_) => {
                     let _ = thread.join();
@@ -575,9 +591,26 @@ fn encode_row(buf: &mut Vec<u8>, e: &Event<'_>, key: &str, file: &str) {
     put_bytes(buf, e.raw);
 }
 
-/// Parses the URL: our own `sslrootcert` parameter comes out, libpq's
-/// `verify-ca`/`verify-full` become `require` (rustls always verifies).
-fn parse_url(url: &str) -> Result<(Config, tokio_postgres_rustls::MakeRustlsConnect), OpenError> {
+/// A parsed connection URL: where to connect, and how to do TLS.
+struct Target {
+    config: Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    /// Said when the server turns TLS down: why trailmill then refuses.
+    note: Option<&'static str>,
+}
+
+/// Why a `prefer` connection with a password needs TLS.
+const PASSWORD_NEEDS_TLS: &str = "the URL holds a password and sslmode is prefer (the default), \
+     and trailmill sends a password in clear text only when asked to: \
+     enable TLS on the server, or add sslmode=disable to the URL to send it in clear text";
+
+/// Parses the URL with [`Config`] (libpq's default, `sslmode=prefer`, when it
+/// names none). Our own `sslrootcert` parameter comes out, and libpq's
+/// `verify-ca`/`verify-full` become `require`, which rustls verifies. See the
+/// module docs for what each mode does.
+fn parse_url(url: &str) -> Result<Target, OpenError> {
+    use tokio_postgres::config::SslMode;
+
     let mut root_cert = None;
     let cleaned = match url.split_once('?') {
         Some((base, query)) if url.contains("://") => {
@@ -597,16 +630,6 @@ fn parse_url(url: &str) -> Result<(Config, tokio_postgres_rustls::MakeRustlsConn
         }
         _ => url.to_owned(),
     };
-    // libpq's default, `prefer`, uses TLS without verifying the server;
-    // rustls always verifies, so `prefer` would refuse servers with private
-    // certificates that libpq accepts. Without an sslmode, TLS is off, as
-    // with libpq's `disable`; ask for it with `sslmode=require`.
-    let cleaned = if url.contains("://") && !url.contains("sslmode=") {
-        let sep = if cleaned.contains('?') { '&' } else { '?' };
-        format!("{cleaned}{sep}sslmode=disable")
-    } else {
-        cleaned
-    };
     let mut config: Config = cleaned
         .parse()
         .map_err(|e: tokio_postgres::Error| OpenError::Url(e.to_string()))?;
@@ -616,7 +639,90 @@ fn parse_url(url: &str) -> Result<(Config, tokio_postgres_rustls::MakeRustlsConn
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
-    Ok((config, tls_connector(root_cert.as_deref())?))
+    let (verify, note) = match config.get_ssl_mode() {
+        SslMode::Disable => (false, None),
+        SslMode::Prefer if config.get_password().is_some() => {
+            // tokio-postgres's `prefer` goes on in clear text when the server
+            // declines TLS, and would then send the password: insist on TLS
+            // (still unverified, as `prefer` is).
+            config.ssl_mode(SslMode::Require);
+            (false, Some(PASSWORD_NEEDS_TLS))
+        }
+        SslMode::Prefer => (false, None),
+        _ => (true, None),
+    };
+    let tls = if verify {
+        tls_connector(root_cert.as_deref())?
+    } else {
+        unverified_tls_connector()?
+    };
+    Ok(Target { config, tls, note })
+}
+
+/// TLS that accepts any server certificate (libpq's `prefer`): the handshake
+/// signatures are still checked, so the session is encrypted with the holder
+/// of the certificate shown, whoever that is.
+fn unverified_tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, OpenError> {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+
+    #[derive(Debug)]
+    struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+    impl ServerCertVerifier for AnyCertificate {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| OpenError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 fn tls_connector(
@@ -1066,5 +1172,139 @@ mod tests {
             crate::redact_url("host=h password=secret"),
             "host=h password=***"
         );
+    }
+
+    fn mode(url: &str) -> (tokio_postgres::config::SslMode, bool) {
+        let t = parse_url(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        (t.config.get_ssl_mode(), t.note.is_some())
+    }
+
+    /// Regression (issue 11, item 6): a URL without `sslmode` meant
+    /// `sslmode=disable`, so TLS was never tried. The default is libpq's,
+    /// `prefer`, read by tokio-postgres's own parser.
+    #[test]
+    fn urls_default_to_prefer_and_keep_the_mode_asked_for() {
+        use tokio_postgres::config::SslMode;
+        assert_eq!(
+            mode("postgres://u@127.0.0.1:5432/db"),
+            (SslMode::Prefer, false)
+        );
+        assert_eq!(
+            mode("postgresql://u@127.0.0.1/db?application_name=x"),
+            (SslMode::Prefer, false)
+        );
+        assert_eq!(
+            mode("postgres://u@h/db?sslmode=disable"),
+            (SslMode::Disable, false)
+        );
+        assert_eq!(
+            mode("postgres://u@h/db?sslmode=prefer"),
+            (SslMode::Prefer, false)
+        );
+        assert_eq!(
+            mode("postgres://u@h/db?sslmode=require"),
+            (SslMode::Require, false)
+        );
+        assert_eq!(
+            mode("postgres://u@h/db?sslmode=verify-full"),
+            (SslMode::Require, false)
+        );
+        // A root certificate is read when TLS verifies, and must exist.
+        let e = parse_url("postgres://u@h/db?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem")
+            .err()
+            .expect("a missing root certificate is an error");
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+        // A substring is not a parameter: the old check saw "sslmode=" here.
+        assert_eq!(
+            mode("postgres://u@h/db?application_name=no_sslmode=here"),
+            (SslMode::Prefer, false)
+        );
+        // libpq key=value strings go through the same parser.
+        assert_eq!(
+            mode("host=127.0.0.1 user=u dbname=db"),
+            (SslMode::Prefer, false)
+        );
+        assert_eq!(
+            mode("host=127.0.0.1 user=u sslmode=disable"),
+            (SslMode::Disable, false)
+        );
+        assert!(matches!(
+            parse_url("postgres://u@h/db?sslmode=sometimes"),
+            Err(OpenError::Url(_))
+        ));
+    }
+
+    /// Regression (issue 11, item 6): with `prefer`, a server that declines
+    /// TLS would get the password in clear text. A URL with a password and
+    /// `prefer` (said or default) insists on TLS; only `sslmode=disable`
+    /// sends it in clear.
+    #[test]
+    fn a_password_never_goes_in_clear_text_unless_asked() {
+        use tokio_postgres::config::SslMode;
+        assert_eq!(mode("postgres://u:pw@h/db"), (SslMode::Require, true));
+        assert_eq!(
+            mode("postgres://u:pw@h/db?sslmode=prefer"),
+            (SslMode::Require, true)
+        );
+        assert_eq!(mode("host=h user=u password=pw"), (SslMode::Require, true));
+        assert_eq!(
+            mode("postgres://u:pw@h/db?sslmode=disable"),
+            (SslMode::Disable, false)
+        );
+        assert_eq!(
+            mode("postgres://u:pw@h/db?sslmode=require"),
+            (SslMode::Require, false)
+        );
+    }
+
+    /// The end-to-end check of the rule above: a server that answers the
+    /// TLS request with "no" (as a server without `ssl = on` does) never
+    /// receives the startup message, let alone the password, and the error
+    /// says why and what to do.
+    #[test]
+    fn a_server_without_tls_never_sees_the_password() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut ssl_request = [0u8; 8];
+            conn.read_exact(&mut ssl_request).unwrap();
+            assert_eq!(ssl_request, [0, 0, 0, 8, 4, 210, 22, 47], "an SSLRequest");
+            conn.write_all(b"N").unwrap();
+            // Whatever the client sends next (a startup message in clear
+            // text, then a password if asked for one) is recorded.
+            let mut after = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = conn.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                after.extend_from_slice(&buf[..n]);
+                // Ask for the password in clear text, as a hostile server would.
+                conn.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]).ok();
+            }
+            after
+        });
+        let url = format!("postgres://u:hunter2@127.0.0.1:{port}/db");
+        let err = PostgresSink::connect(&url).err().expect("refused");
+        let sent = server.join().unwrap();
+        assert!(
+            !sent.windows(7).any(|w| w == b"hunter2"),
+            "the password went in clear text: {:?}",
+            String::from_utf8_lossy(&sent)
+        );
+        assert!(
+            sent.is_empty(),
+            "nothing after the refused TLS request: {sent:?}"
+        );
+        let shown = format!("{err:#}");
+        let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": ");
+        assert!(chain.contains("sslmode=disable"), "{shown} / {chain}");
+        assert!(!chain.contains("hunter2"), "{chain}");
     }
 }

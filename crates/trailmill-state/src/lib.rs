@@ -25,6 +25,7 @@
 //!     sources: vec!["/data/mirror".into()],
 //!     sinks: vec!["my-sink".into()],
 //!     event_filter: String::new(),
+//!     legacy: None,
 //! };
 //! let state = StateStore::open("/data/backfill.state".as_ref(), &binding, false)?;
 //! let summary = Pipeline::builder()
@@ -173,8 +174,10 @@ pub enum StateError {
 
 /// What a state belongs to: the job whose progress it records.
 ///
-/// Each part is compared as text, so callers should spell paths the same way
-/// on every run (the CLI makes them absolute).
+/// Each part is compared as text, so callers should spell each part the same
+/// way on every run, whatever the working directory (the CLI makes local
+/// paths absolute, keeps `s3://` URLs as URLs, and describes the filter with
+/// `trailmill_core::EventFilter::binding_text`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Binding {
     /// The sources read, such as directories or `s3://bucket/prefix` URLs.
@@ -184,6 +187,11 @@ pub struct Binding {
     /// A description of the event filter. Objects done under another filter
     /// delivered other events, so they must not be skipped under this one.
     pub event_filter: String,
+    /// The same job as an older version of the caller described it, when
+    /// that description changed: a state bound to it is accepted, part by
+    /// part, and rebound to this binding, so that upgrading does not strand
+    /// a backfill. `None` accepts only this binding.
+    pub legacy: Option<Box<Binding>>,
 }
 
 impl Binding {
@@ -337,12 +345,18 @@ impl StateStore {
             )
             .map_err(sql(path, "cannot reset the state"))?;
         }
-        for (key, what, given) in binding.parts() {
+        let legacy = binding.legacy.as_ref().map(|l| l.parts());
+        for (i, (key, what, given)) in binding.parts().into_iter().enumerate() {
             let stored: Option<String> = tx
                 .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
                 .optional()
                 .map_err(sql(path, "cannot read the binding"))?;
+            let old_spelling = |stored: &str| legacy.as_ref().is_some_and(|l| l[i].2 == stored);
             match stored {
+                Some(stored) if stored != given && old_spelling(&stored) => {
+                    tx.execute("UPDATE meta SET value = ?2 WHERE key = ?1", [key, &given])
+                        .map_err(sql(path, "cannot record the binding"))?;
+                }
                 Some(stored) if stored != given => {
                     return Err(StateError::Bound {
                         path: path.into(),

@@ -6,6 +6,7 @@ fn binding() -> Binding {
         sources: vec!["/trail".into()],
         sinks: vec!["sqlite:/out/e.db".into()],
         event_filter: "all".into(),
+        legacy: None,
     }
 }
 
@@ -194,6 +195,63 @@ fn a_state_bound_to_another_job_is_refused_unless_restarted() {
     // Now bound to the new sink, and no longer to the old one.
     StateStore::open(&path, &other_sink, false).unwrap();
     assert!(StateStore::open(&path, &binding(), false).is_err());
+}
+
+/// Regression (issue 11, item 4): when the CLI changed how it spells a job
+/// (canonical filter text, `s3://` URLs no longer made into paths), states
+/// bound under the old spelling would have been refused as "another job".
+/// A binding's `legacy` spelling is accepted part by part and rebound, so
+/// the old spelling is refused afterwards, and a job that differs in fact is
+/// still refused.
+#[test]
+fn a_state_bound_under_the_legacy_spelling_is_accepted_and_rebound() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.state");
+    let old = Binding {
+        sources: vec!["/cwd/s3:/bucket/AWSLogs".into()],
+        event_filter: "EventFilter { errors_only: false }".into(),
+        ..binding()
+    };
+    let store = StateStore::open(&path, &old, false).unwrap();
+    store
+        .recorder()
+        .unwrap()
+        .checkpoint(&[ok(object("a", "v", 1), 1)]);
+    store.finish_run(false).unwrap();
+
+    let new = Binding {
+        sources: vec!["s3://bucket/AWSLogs/".into()],
+        event_filter: "trailmill-event-filter/1".into(),
+        legacy: Some(Box::new(old.clone())),
+        ..binding()
+    };
+    let other_filter_same_legacy = Binding {
+        event_filter: "trailmill-event-filter/1\nerrors-only true".into(),
+        legacy: Some(Box::new(Binding {
+            event_filter: "EventFilter { errors_only: true }".into(),
+            ..old.clone()
+        })),
+        ..new.clone()
+    };
+    assert!(matches!(
+        StateStore::open(&path, &other_filter_same_legacy, false),
+        Err(StateError::Bound {
+            what: "event filter",
+            ..
+        })
+    ));
+    let store = StateStore::open(&path, &new, false).unwrap();
+    assert!(store.is_resume(), "the objects done are kept");
+    store.finish_run(false).unwrap();
+    let rebound = Binding {
+        legacy: None,
+        ..new.clone()
+    };
+    StateStore::open(&path, &rebound, false)
+        .unwrap()
+        .finish_run(false)
+        .unwrap();
+    assert!(StateStore::open(&path, &old, false).is_err());
 }
 
 #[test]

@@ -18,19 +18,11 @@ pub(crate) const MIN_SECS: i64 = 0;
 /// Latest supported time: 9999-12-31T23:59:59Z.
 pub(crate) const MAX_SECS: i64 = 253_402_300_799;
 
-/// Breaks Unix seconds into a UTC civil time (Howard Hinnant's `civil_from_days`).
+/// Breaks Unix seconds into a UTC civil time.
 pub(crate) fn civil(secs: i64) -> Civil {
-    let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = trailmill_core::time::civil_from_days(secs.div_euclid(86_400));
+    let (month, day) = (month as u8, day as u8);
     Civil {
         year,
         month,

@@ -4,72 +4,40 @@ use jiff::{Timestamp, civil};
 
 use crate::error::{Error, ErrorKind};
 
-/// Parses a `--start-time`, `--end-time` or `--expect-until` value the way
-/// `aws cloudtrail validate-logs` does.
+/// Parses a `--start-time`, `--end-time` or `--expect-until` value with
+/// trailmill's one time grammar ([`trailmill_core::time::parse_time`], shared
+/// by every command).
 ///
-/// Accepted forms (case-insensitive `T` and `Z`):
+/// Every form `aws cloudtrail validate-logs` accepts is accepted:
 /// `2024-01-08`, `2024-01-08T05:21:42Z`, `2024-01-08T05:21:42.123456Z`,
-/// `2024-01-08 05:21`, `2024-01-08T05`, `20240108T052142Z`, `2024/01/08 05:21:42`,
-/// and any of those followed by `Z`, `UTC`, `GMT` or an offset such as
-/// `+02:00` / `-0500`.
+/// `2024-01-08 05:21`, `2024-01-08T05`, `20240108T052142Z`, `20240108`,
+/// `2024/01/08 05:21:42`, and any of those followed by `Z`, `UTC`, `GMT` or
+/// an offset such as `+02:00` / `-0500` (case-insensitive `T` and `Z`).
 ///
-/// Like the CLI (which calls `normalize_date`, replacing the time zone rather
-/// than converting), **the wall-clock time is taken as UTC and any offset is
-/// ignored**: `2024-01-08T05:00:00+02:00` means 05:00 UTC. This keeps the
-/// header and the validated range identical to the CLI's for the same
-/// arguments.
-///
-/// As an extension, Unix seconds are accepted too: `@1704067200`, or a bare
-/// number of 9 or more digits (optionally with a fraction), `1704067200.5`.
+/// One difference: the AWS CLI replaces an explicit offset by UTC
+/// (`05:00+02:00` means 05:00 UTC to it); trailmill converts it (03:00 UTC),
+/// as every trailmill command does. Unix seconds are accepted too:
+/// `@1704067200`, or a bare number of 9 or more digits (optionally with a
+/// fraction), `1704067200.5`.
 pub fn parse_time(s: &str) -> Result<Timestamp, Error> {
-    let t = s.trim();
-    let digits = t.strip_prefix('@').unwrap_or(t);
-    let int_part = digits.split_once('.').map_or(digits, |(i, _)| i);
-    let numeric = !int_part.is_empty()
-        && int_part.bytes().all(|b| b.is_ascii_digit())
-        && digits.bytes().filter(|&b| b == b'.').count() <= 1
-        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    if numeric && (t.starts_with('@') || int_part.len() >= 9) {
-        return digits
-            .parse::<f64>()
-            .ok()
-            .and_then(epoch_seconds)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidTime,
-                    Some(s.to_string()),
-                    "Unix seconds out of range",
-                )
-            });
-    }
-    let p = parse_loose(s).ok_or_else(|| {
+    trailmill_core::time::parse_time(s).map_err(|e| {
         Error::new(
             ErrorKind::InvalidTime,
             Some(s.to_string()),
-            "Unable to parse date value",
+            format!("{}; {}", e.reason, trailmill_core::time::ACCEPTED_FORMS),
         )
-    })?;
-    p.dt.to_zoned(jiff::tz::TimeZone::UTC)
-        .map(|z| z.timestamp())
-        .map_err(|e| Error::new(ErrorKind::InvalidTime, Some(s.to_string()), e.to_string()))
+    })
 }
 
 /// Parses a time and applies its offset (for public key validity windows,
-/// where the instant matters): ISO-8601 as for [`parse_time`], or seconds
-/// since the Unix epoch (integer or fractional).
+/// where the instant matters): any form [`parse_time`] accepts, or seconds
+/// since the Unix epoch of any size (integer or fractional), as AWS APIs give.
 pub(crate) fn parse_instant(s: &str) -> Option<Timestamp> {
     let t = s.trim();
     if let Ok(secs) = t.parse::<f64>() {
         return epoch_seconds(secs);
     }
-    let p = parse_loose(t)?;
-    let ts = p.dt.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
-    match p.offset_seconds {
-        Some(off) => ts
-            .checked_sub(jiff::SignedDuration::from_secs(off.into()))
-            .ok(),
-        None => Some(ts),
-    }
+    trailmill_core::time::parse_time(t).ok()
 }
 
 /// Seconds since the epoch (possibly fractional) as a timestamp.
@@ -177,121 +145,6 @@ pub(crate) fn parse_digest_time(v: Option<&serde_json::Value>) -> Result<Timesta
     }
 }
 
-struct Loose {
-    dt: civil::DateTime,
-    offset_seconds: Option<i32>,
-}
-
-fn parse_loose(s: &str) -> Option<Loose> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    let mut i = 0;
-    let num = |i: &mut usize, len: usize| -> Option<i32> {
-        let part = b.get(*i..*i + len)?;
-        if !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        *i += len;
-        Some(part.iter().fold(0i32, |a, &c| a * 10 + i32::from(c - b'0')))
-    };
-    // Date.
-    let year = num(&mut i, 4)?;
-    let sep = b.get(i).copied();
-    let (month, day) = if matches!(sep, Some(b'-' | b'/')) {
-        i += 1;
-        let m = num(&mut i, 2)?;
-        if b.get(i) != sep.as_ref() {
-            return None;
-        }
-        i += 1;
-        (m, num(&mut i, 2)?)
-    } else {
-        (num(&mut i, 2)?, num(&mut i, 2)?)
-    };
-    let (mut hour, mut minute, mut second, mut nanos) = (0, 0, 0, 0);
-    // Time.
-    if matches!(b.get(i), Some(b'T' | b't' | b' ')) && b.get(i + 1).is_some_and(u8::is_ascii_digit)
-    {
-        i += 1;
-        hour = num(&mut i, 2)?;
-        let colon = b.get(i) == Some(&b':');
-        if colon {
-            i += 1;
-        }
-        if b.get(i).is_some_and(u8::is_ascii_digit) {
-            minute = num(&mut i, 2)?;
-            if colon && b.get(i) == Some(&b':')
-                || !colon && b.get(i).is_some_and(u8::is_ascii_digit)
-            {
-                if colon {
-                    i += 1;
-                }
-                second = num(&mut i, 2)?;
-                if matches!(b.get(i), Some(b'.' | b',')) {
-                    i += 1;
-                    let start = i;
-                    while b.get(i).is_some_and(u8::is_ascii_digit) {
-                        i += 1;
-                    }
-                    let frac = &s[start..i];
-                    if frac.is_empty() {
-                        return None;
-                    }
-                    let digits: String =
-                        frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-                    nanos = digits.parse().ok()?;
-                }
-            }
-        } else if colon {
-            return None;
-        }
-    }
-    // Zone.
-    while b.get(i) == Some(&b' ') {
-        i += 1;
-    }
-    let rest = &s[i..];
-    let offset_seconds = if rest.is_empty() {
-        None
-    } else if rest.eq_ignore_ascii_case("z")
-        || rest.eq_ignore_ascii_case("utc")
-        || rest.eq_ignore_ascii_case("gmt")
-    {
-        Some(0)
-    } else {
-        let sign = match rest.as_bytes()[0] {
-            b'+' => 1,
-            b'-' => -1,
-            _ => return None,
-        };
-        let o = rest[1..].replace(':', "");
-        if !o.bytes().all(|c| c.is_ascii_digit()) || !matches!(o.len(), 2 | 4) {
-            return None;
-        }
-        let h: i32 = o[..2].parse().ok()?;
-        let m: i32 = if o.len() == 4 {
-            o[2..].parse().ok()?
-        } else {
-            0
-        };
-        if h > 23 || m > 59 {
-            return None;
-        }
-        Some(sign * (h * 3600 + m * 60))
-    };
-    let dt = civil::DateTime::new(
-        i16::try_from(year).ok()?,
-        i8::try_from(month).ok()?,
-        i8::try_from(day).ok()?,
-        i8::try_from(hour).ok()?,
-        i8::try_from(minute).ok()?,
-        i8::try_from(second).ok()?,
-        nanos,
-    )
-    .ok()?;
-    Some(Loose { dt, offset_seconds })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,9 +168,10 @@ mod tests {
                 .subsec_nanosecond(),
             500_000_000
         );
-        // The CLI replaces the zone instead of converting.
-        assert_eq!(t("2015-01-08T05:21:42+02:00"), "2015-01-08T05:21:42Z");
-        assert_eq!(t("2015-01-08T05:21:42-0500"), "2015-01-08T05:21:42Z");
+        // The AWS CLI replaces the zone; trailmill converts it, as every
+        // command does (issue 11, item 5: offsets were dropped).
+        assert_eq!(t("2015-01-08T05:21:42+02:00"), "2015-01-08T03:21:42Z");
+        assert_eq!(t("2015-01-08T05:21:42-0500"), "2015-01-08T10:21:42Z");
         // Unix seconds (a trailmill extension).
         assert_eq!(t("1420694502"), "2015-01-08T05:21:42Z");
         assert_eq!(t("@1420694502.9"), "2015-01-08T05:21:42Z");
@@ -340,6 +194,10 @@ mod tests {
             "@1.2.3",
             "@-5",
             "99999999999999999999999",
+            // Eight digits are a compact date: this one is not a valid date.
+            "20151301",
+            // Short bare numbers are neither dates nor (unambiguously) seconds.
+            "2015",
         ] {
             assert!(parse_time(s).is_err(), "{s}");
         }
