@@ -455,7 +455,7 @@ fn an_s3_backfill_resumes_from_another_working_directory() {
     let run_in = |cwd: &Path, url: &str| {
         let out = aws_command(&t.moto.endpoint)
             .current_dir(cwd)
-            .args(["process", url, "--quiet", "--sink", &sink, "--state", state])
+            .args(["process", url, "--sink", &sink, "--state", state])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
