@@ -195,3 +195,75 @@ fn an_s3_listing_treats_misnamed_files_as_a_local_one_does() {
         "{stderr}"
     );
 }
+
+/// The SQS worker reads the keys that notifications announce: a misnamed log
+/// file among them is warned about, counted and read as the listings do, and
+/// a misnamed digest is passed over with a warning (it was skipped silently).
+#[test]
+fn a_worker_reads_an_announced_misnamed_log_file_with_a_warning() {
+    use serde_json::json;
+    use support::moto::{Moto, unique};
+    let tmp = tempfile::tempdir().unwrap();
+    write_tree(tmp.path());
+    let moto = Moto::start();
+    let queue = moto.create_queue(&unique("misnamed"));
+    let bucket = unique("misnamed");
+    moto.admin("create_bucket", json!({ "bucket": bucket }));
+    moto.admin(
+        "upload_tree",
+        json!({ "bucket": bucket, "dir": tmp.path() }),
+    );
+    let topic = moto.admin(
+        "topic_to_queue",
+        json!({ "topic": unique("cloudtrail"), "url": queue }),
+    )["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let keys: Vec<String> = [GOOD, MINUTE_67, BAD_DIGEST]
+        .iter()
+        .map(|f| format!("{DIR}/{f}"))
+        .collect();
+    let message = json!({ "s3Bucket": bucket, "s3ObjectKey": keys }).to_string();
+    moto.admin("publish", json!({ "arn": topic, "message": message }));
+
+    let db = tmp.path().join("events.db");
+    let out = moto
+        .trailmill()
+        .args(["worker", "--queue", &queue, "--sink"])
+        .arg(format!("sqlite:{}", db.display()))
+        .args(["--until-empty", "--wait-seconds", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut stmt = conn.prepare("SELECT event_id FROM events").unwrap();
+    let stored: BTreeSet<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        stored,
+        ["good-1", "m67-early", "m67-late"].map(String::from).into(),
+        "{stderr}"
+    );
+    let warned = |file: &str, done: &str| {
+        stderr.lines().any(|l| {
+            l.contains("WARN")
+                && l.contains(&format!("s3://{bucket}/{DIR}/{file}"))
+                && l.contains(done)
+        })
+    };
+    assert!(warned(MINUTE_67, "read as an export"), "{stderr}");
+    assert!(warned(BAD_DIGEST, "digests are never read"), "{stderr}");
+    assert!(
+        stderr.contains("trailmill worker: 2 file(s) named like CloudTrail files"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("trailmill worker: 2 files ok, 0 failed"),
+        "{stderr}"
+    );
+}

@@ -191,6 +191,10 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<bool> {
             summary.events_out,
             summary.elapsed.as_secs_f64()
         );
+        if summary.listing.misnamed > 0 {
+            let note = crate::process::misnamed_note(summary.listing.misnamed);
+            let _ = writeln!(err, "trailmill worker: {}", note.trim_start_matches("; "));
+        }
         if let Some(note) = crate::process::odd_records_note(summary.records_without_core_fields) {
             let _ = writeln!(err, "trailmill worker: {note}");
         }
