@@ -153,58 +153,18 @@ mod tests {
         display_time(parse_time(s).unwrap())
     }
 
+    /// The forms themselves are tested with the grammar
+    /// (`trailmill_core::time`); this checks what the wrapper adds: the
+    /// display the header uses, whole seconds, and the error kind and text.
     #[test]
-    fn parses_the_cli_forms() {
-        assert_eq!(t("2015-01-08T05:21:42Z"), "2015-01-08T05:21:42Z");
-        assert_eq!(t("2015-01-08"), "2015-01-08T00:00:00Z");
-        assert_eq!(t("2015-01-08 05:21"), "2015-01-08T05:21:00Z");
-        assert_eq!(t("2015-01-08T05"), "2015-01-08T05:00:00Z");
-        assert_eq!(t("20150108T052142Z"), "2015-01-08T05:21:42Z");
-        assert_eq!(t("2015/01/08 05:21:42 UTC"), "2015-01-08T05:21:42Z");
-        assert_eq!(t("2015-01-08t05:21:42.123456z"), "2015-01-08T05:21:42Z");
-        assert_eq!(
-            parse_time("2015-01-08T05:21:42.5Z")
-                .unwrap()
-                .subsec_nanosecond(),
-            500_000_000
-        );
-        // The AWS CLI replaces the zone; trailmill converts it, as every
-        // command does (issue 11, item 5: offsets were dropped).
-        assert_eq!(t("2015-01-08T05:21:42+02:00"), "2015-01-08T03:21:42Z");
-        assert_eq!(t("2015-01-08T05:21:42-0500"), "2015-01-08T10:21:42Z");
-        // Unix seconds (a trailmill extension).
-        assert_eq!(t("1420694502"), "2015-01-08T05:21:42Z");
-        assert_eq!(t("@1420694502.9"), "2015-01-08T05:21:42Z");
-        assert_eq!(t("@0"), "1970-01-01T00:00:00Z");
+    fn validate_times_use_the_one_grammar() {
         assert_eq!(t("20150108"), "2015-01-08T00:00:00Z");
-    }
-
-    #[test]
-    fn rejects_garbage() {
-        for s in [
-            "",
-            "yesterday",
-            "2015-13-01",
-            "2015-02-30",
-            "2015-01-08T25:00",
-            "2015-01-08T05:21:42+99",
-            "2015-01-08X",
-            "2015-1-8",
-            "@",
-            "@1.2.3",
-            "@-5",
-            "99999999999999999999999",
-            // Eight digits are a compact date: this one is not a valid date.
-            "20151301",
-            // Short bare numbers are neither dates nor (unambiguously) seconds.
-            "2015",
-        ] {
-            assert!(parse_time(s).is_err(), "{s}");
-        }
-        assert_eq!(
-            parse_time("nope").unwrap_err().kind(),
-            &ErrorKind::InvalidTime
-        );
+        assert_eq!(t("2015-01-08T05:21:42+02:00"), "2015-01-08T03:21:42Z");
+        assert_eq!(t("@1420694502.9"), "2015-01-08T05:21:42Z");
+        let e = parse_time("20151301").unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidTime);
+        assert!(e.to_string().contains("20151301"), "{e}");
+        assert!(e.to_string().contains("use RFC 3339"), "{e}");
     }
 
     #[test]
