@@ -90,7 +90,7 @@ pub use keys::{
     unhexlify, verify_sha256,
 };
 pub use store::{
-    BucketMap, LocalMirror, Object, ObjectMetadata, ObjectStore, StoreError, check_key,
+    BucketMap, LocalMirror, MemoryStore, Object, ObjectMetadata, ObjectStore, StoreError, check_key,
 };
 pub use time::{display_time, parse_time};
 pub use verdict::{Event, Problem, Report, Status, Subject, TrailInfo, TrailSummary, Verdict};

@@ -489,3 +489,107 @@ mod tests {
         assert!(named.list_dirs("other", "").unwrap().is_empty());
     }
 }
+
+/// One bucket held in memory, for tests, fuzzing and callers that already
+/// hold the objects: keys map to objects, and, as with a [`LocalMirror`],
+/// only the signature of each object's metadata is known.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore {
+    /// The one bucket served; others are unknown.
+    pub bucket: String,
+    /// Key to object.
+    pub objects: std::collections::BTreeMap<String, Object>,
+}
+
+impl MemoryStore {
+    /// Loads a bucket laid out as a local mirror under `root`: every file is
+    /// an object, keyed by its path below `root`, and `KEY.sig` beside it is
+    /// the object's signature (not an object of its own).
+    pub fn load_mirror(root: &Path, bucket: &str) -> io::Result<MemoryStore> {
+        let mut objects = std::collections::BTreeMap::new();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in fs::read_dir(&dir)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let Some(key) = path
+                    .strip_prefix(root)
+                    .ok()
+                    .and_then(Path::to_str)
+                    .map(|k| k.replace(std::path::MAIN_SEPARATOR, "/"))
+                else {
+                    continue;
+                };
+                if key.ends_with(".sig") {
+                    continue;
+                }
+                let mut sig_path = path.clone().into_os_string();
+                sig_path.push(".sig");
+                let signature = fs::read_to_string(&sig_path)
+                    .ok()
+                    .map(|s| s.trim().to_string());
+                let metadata = ObjectMetadata {
+                    signature,
+                    ..ObjectMetadata::default()
+                };
+                let bytes = fs::read(&path)?;
+                objects.insert(key, Object { bytes, metadata });
+            }
+        }
+        Ok(MemoryStore {
+            bucket: bucket.to_string(),
+            objects,
+        })
+    }
+}
+
+impl ObjectStore for MemoryStore {
+    fn get(&self, bucket: &str, key: &str) -> Result<Object, StoreError> {
+        if bucket != self.bucket {
+            return Err(StoreError::UnknownBucket(bucket.to_string()));
+        }
+        check_key(key).map_err(StoreError::UnsafeKey)?;
+        self.objects.get(key).cloned().ok_or(StoreError::NotFound)
+    }
+
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        if bucket != self.bucket {
+            return Ok(());
+        }
+        for k in self.objects.keys() {
+            if k.starts_with(prefix) && k.as_str() > start_after && visit(k).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn list_dirs(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        if bucket != self.bucket {
+            return Ok(Vec::new());
+        }
+        let mut dirs: Vec<String> = self
+            .objects
+            .keys()
+            .filter_map(|k| k.strip_prefix(prefix))
+            .filter_map(|rest| rest.split_once('/'))
+            .map(|(dir, _)| format!("{prefix}{dir}/"))
+            .collect();
+        dirs.dedup();
+        Ok(dirs)
+    }
+
+    // Like a local mirror: only the signature is kept.
+    fn has_full_metadata(&self) -> bool {
+        false
+    }
+}

@@ -13,9 +13,7 @@
 //! `scripts/fuzz-long.sh`). Failing seeds are kept in
 //! `fuzz.proptest-regressions` beside this file and replayed first.
 
-use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -26,9 +24,9 @@ use trailmill_synth::{
     SigningKey, SynthConfig, SynthReport, generate, sign_digest, signing_string,
 };
 use trailmill_validate::{
-    Object, ObjectMetadata, ObjectStore, OutputFormat, PublicKeys, Status, StoreError, Subject,
-    Timestamp, ValidateArgs, Verdict, check_key, display_time, parse_public_key_der, parse_time,
-    run_validate, run_validate_in, unhexlify, verify_sha256,
+    MemoryStore, OutputFormat, PublicKeys, Status, Subject, Timestamp, ValidateArgs, Verdict,
+    check_key, display_time, parse_public_key_der, parse_time, run_validate, run_validate_in,
+    unhexlify, verify_sha256,
 };
 
 /// `cases` unless `PROPTEST_CASES` is set; regressions persisted beside this
@@ -288,84 +286,12 @@ fn validate(root: &Path, all: bool, format: OutputFormat) -> Result<Vec<Verdict>
 }
 
 /// The base trail in memory: one bucket, signatures as S3 metadata.
-#[derive(Clone)]
-struct MemStore {
-    bucket: String,
-    objects: BTreeMap<String, Object>,
-}
-
-impl MemStore {
-    fn of_base() -> &'static MemStore {
-        static STORE: OnceLock<MemStore> = OnceLock::new();
-        STORE.get_or_init(|| {
-            let b = base();
-            let mut objects = BTreeMap::new();
-            walk(&b.root, &b.root, &mut |k| {
-                if k.ends_with(".sig") || k == "keys.json" || k.ends_with(".der") {
-                    return;
-                }
-                let sig = std::fs::read_to_string(b.root.join(format!("{k}.sig"))).ok();
-                let metadata = ObjectMetadata {
-                    signature: sig.map(|s| s.trim().to_string()),
-                    ..ObjectMetadata::default()
-                };
-                let bytes = std::fs::read(b.root.join(k)).unwrap();
-                objects.insert(k.to_string(), Object { bytes, metadata });
-            });
-            MemStore {
-                bucket: b.report.bucket.clone(),
-                objects,
-            }
-        })
-    }
-}
-
-impl ObjectStore for MemStore {
-    fn get(&self, bucket: &str, key: &str) -> Result<Object, StoreError> {
-        if bucket != self.bucket {
-            return Err(StoreError::UnknownBucket(bucket.to_string()));
-        }
-        check_key(key).map_err(StoreError::UnsafeKey)?;
-        self.objects.get(key).cloned().ok_or(StoreError::NotFound)
-    }
-
-    fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        start_after: &str,
-        visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        if bucket != self.bucket {
-            return Ok(());
-        }
-        for k in self.objects.keys() {
-            if k.starts_with(prefix) && k.as_str() > start_after && visit(k).is_break() {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    fn list_dirs(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
-        if bucket != self.bucket {
-            return Ok(Vec::new());
-        }
-        let mut dirs: Vec<String> = self
-            .objects
-            .keys()
-            .filter_map(|k| k.strip_prefix(prefix))
-            .filter_map(|rest| rest.split_once('/'))
-            .map(|(dir, _)| format!("{prefix}{dir}/"))
-            .collect();
-        dirs.dedup();
-        Ok(dirs)
-    }
-
-    // Like a local mirror: only the signature is kept.
-    fn has_full_metadata(&self) -> bool {
-        false
-    }
+fn base_store() -> &'static MemoryStore {
+    static STORE: OnceLock<MemoryStore> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let b = base();
+        MemoryStore::load_mirror(&b.root, &b.report.bucket).unwrap()
+    })
 }
 
 /// The trail's private key, to re-sign damaged digests.
@@ -518,7 +444,7 @@ proptest! {
         all: bool,
     ) {
         let b = base();
-        let mut store = MemStore::of_base().clone();
+        let mut store = base_store().clone();
         let key = &b.digests[which];
         let original = gunzip(&store.objects[key].bytes).unwrap();
         let mut json = original.clone();

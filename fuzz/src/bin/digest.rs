@@ -7,10 +7,11 @@
 use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
-use trailmill_fuzz::{BUCKET, MemStore, fixture_trail, gz};
+use trailmill_fuzz::{BUCKET, digest_keys, fixture_store, fixture_trail, gz};
 use trailmill_synth::{SigningKey, sign_digest, signing_string};
 use trailmill_validate::{
-    Object, ObjectStore, PublicKeys, StoreError, ValidateArgs, ValidateConfig, validate,
+    MemoryStore, Object, ObjectStore, PublicKeys, StoreError, ValidateArgs, ValidateConfig,
+    validate,
 };
 
 fn resign(json: &[u8]) -> Option<String> {
@@ -37,7 +38,7 @@ fn resign(json: &[u8]) -> Option<String> {
 
 /// The fixture bucket with one digest replaced.
 struct Overlay<'a> {
-    base: &'a MemStore,
+    base: &'a MemoryStore,
     key: &'a str,
     object: Object,
 }
@@ -74,10 +75,9 @@ fn main() {
     // none of its parent's threads (a rayon pool built here hangs every
     // run). scripts/fuzz-afl.sh sets RAYON_NUM_THREADS=1 instead, as thread
     // hand-offs cost more than validating one small trail.
-    let base = MemStore::fixture();
+    let base = fixture_store();
     // Each digest with the configuration that validates its account and region only.
-    let digests: Vec<(String, ValidateConfig, PublicKeys)> = base
-        .digests()
+    let digests: Vec<(String, ValidateConfig, PublicKeys)> = digest_keys(base)
         .into_iter()
         .map(|key| {
             let parts: Vec<&str> = key.split('/').collect();
