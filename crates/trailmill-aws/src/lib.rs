@@ -37,6 +37,7 @@ pub mod s3;
 pub mod source;
 pub mod sqs;
 pub mod store;
+pub mod upload;
 pub mod worker;
 
 pub use fetch::{FetchError, Fetched, Fetcher};
@@ -46,6 +47,7 @@ pub use s3::{S3Client, S3Counters, S3Options, S3Stats, S3Url, object_name, split
 pub use source::S3Source;
 pub use sqs::{QueueCounts, SqsClient};
 pub use store::S3Store;
+pub use upload::S3Uploader;
 pub use worker::{
     MessageFilter, MessageInfo, ObjectFetcher, Progress, ProgressState, QueueReporter, QueueSource,
     QueueStats, WorkerHooks, WorkerOptions,

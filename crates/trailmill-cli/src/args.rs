@@ -310,8 +310,45 @@ mod tests {
 #[derive(Args, Debug)]
 pub struct SinkArgs {
     /// Where events go: jsonl:- (stdout), jsonl:PATH (.gz/.zst compress), sqlite:PATH,
-    /// parquet:DIR, postgres:URL (postgres://user@host:5432/db?sslmode=require). Repeatable:
+    /// parquet:DIR, parquet:s3://BUCKET/PREFIX, postgres:URL
+    /// (postgres://user@host:5432/db?sslmode=require), iceberg:NAMESPACE.TABLE. Repeatable:
     /// events fan out to every sink.
     #[arg(long = "sink", value_name = "SPEC", default_value = "jsonl:-")]
     pub sinks: Vec<SinkSpec>,
+    /// The Iceberg catalog of iceberg: sinks: sqlite:PATH or postgres://… (the SQL catalog,
+    /// catalog name "trailmill"), or glue (the AWS Glue Data Catalog).
+    #[arg(long, value_name = "URI")]
+    pub iceberg_catalog: Option<String>,
+    /// Where new Iceberg tables go: s3://BUCKET/PREFIX or a local directory.
+    #[arg(long, value_name = "LOCATION")]
+    pub iceberg_warehouse: Option<String>,
+    /// A catalog or storage property for iceberg: sinks (repeatable), such as
+    /// s3.endpoint=URL or glue's catalog_id=ID. The AWS environment fills in the endpoint,
+    /// region and keys.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub iceberg_property: Vec<(String, String)>,
+    /// Parquet and Iceberg files close at this size (MiB), or at the next checkpoint,
+    /// whichever comes first.
+    #[arg(long, value_name = "MIB", default_value_t = 128)]
+    pub target_file_size: u64,
+}
+
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+impl SinkArgs {
+    /// The settings the lake sinks take from these flags.
+    pub fn lake_settings(&self) -> trailmill_lake::s3_parquet::LakeSettings {
+        let mut settings = trailmill_lake::s3_parquet::LakeSettings::default();
+        let iceberg = &mut settings.iceberg;
+        iceberg.catalog = self.iceberg_catalog.clone().unwrap_or_default();
+        iceberg.warehouse = self.iceberg_warehouse.clone().unwrap_or_default();
+        iceberg.properties = self.iceberg_property.clone();
+        iceberg.parquet.target_file_bytes = self.target_file_size.max(1).saturating_mul(1 << 20);
+        settings
+    }
 }

@@ -122,6 +122,7 @@ pub struct VerifyConfig {
 pub struct ProcessConfig {
     sources: Vec<PathBuf>,
     sinks: Vec<SinkSpec>,
+    lake: trailmill_lake::s3_parquet::LakeSettings,
     threads: Option<usize>,
     decode: DecodeOptions,
     selection: trailmill_core::Selection,
@@ -148,6 +149,7 @@ impl From<ProcessArgs> for ProcessConfig {
             selection: a.selection.to_selection(),
             filter: a.filters.to_filter(),
             sources: a.sources,
+            lake: a.sinks.lake_settings(),
             sinks: a.sinks.sinks,
             threads: a.threads,
             fail_fast: a.fail_fast,
@@ -354,11 +356,7 @@ fn open_sinks(config: &ProcessConfig, resume: bool) -> anyhow::Result<OpenedSink
     let mut sinks = Vec::new();
     let mut resumed_sinks = Vec::new();
     for spec in &config.sinks {
-        let opened = if resume {
-            spec.open_resuming()
-        } else {
-            spec.open().map(|sink| (sink, None))
-        };
+        let opened = trailmill_lake::open_sink(spec, &config.lake, resume);
         let (sink, resumed) =
             opened.map_err(|e| anyhow::anyhow!("cannot open sink {spec}: {e}"))?;
         if let Some(r) = resumed {

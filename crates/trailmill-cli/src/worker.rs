@@ -153,10 +153,10 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<bool> {
         })
         .progress(source.progress_reporter())
         .error_handler(|e: &FileError| eprintln!("error: {e}"));
+    let lake = a.sinks.lake_settings();
     for spec in &a.sinks.sinks {
-        let sink = spec
-            .open()
-            .map_err(|e| anyhow::anyhow!("cannot open sink {spec:?}: {e}"))?;
+        let (sink, _) = trailmill_lake::open_sink(spec, &lake, false)
+            .map_err(|e| anyhow::anyhow!("cannot open sink {spec}: {e}"))?;
         builder = builder.boxed_sink(sink);
     }
     tracing::info!(queue = a.queue, "worker started");

@@ -31,7 +31,7 @@ use std::str::FromStr;
 
 pub use jsonl::{JsonLinesSink, Resumed};
 #[cfg(feature = "parquet")]
-pub use parquet::{ParquetOptions, ParquetSink};
+pub use parquet::{ParquetOptions, ParquetSink, PartitionWriter, PartitionedWriter, Publisher};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresSink};
 pub use sqlite::SqliteSink;
@@ -51,6 +51,12 @@ pub enum SinkSpec {
     Sqlite(PathBuf),
     /// `parquet:DIR`.
     Parquet(PathBuf),
+    /// `parquet:s3://BUCKET/PREFIX`: the same lake in S3 (opened by
+    /// `trailmill_lake::open_sink`).
+    ParquetS3(String),
+    /// `iceberg:NAMESPACE.TABLE`: an Apache Iceberg table (opened by
+    /// `trailmill_lake::open_sink`, with the catalog settings).
+    Iceberg(String),
     /// `postgres:URL` (also `postgresql:URL`, or the bare URL
     /// `postgres://…` / `postgresql://…`); the URL may also be a libpq
     /// `key=value` connection string.
@@ -74,10 +80,17 @@ impl FromStr for SinkSpec {
             "jsonl" if target == "-" => Ok(SinkSpec::JsonLines(None)),
             "jsonl" => Ok(SinkSpec::JsonLines(Some(target.into()))),
             "sqlite" => Ok(SinkSpec::Sqlite(target.into())),
+            "parquet" if target.starts_with("s3://") => Ok(SinkSpec::ParquetS3(target.to_owned())),
             "parquet" => Ok(SinkSpec::Parquet(target.into())),
+            "iceberg" => match target.rsplit_once('.') {
+                Some((ns, table)) if !ns.is_empty() && !table.is_empty() => {
+                    Ok(SinkSpec::Iceberg(target.to_owned()))
+                }
+                _ => Err(format!("{s:?}: expected iceberg:NAMESPACE.TABLE")),
+            },
             "postgres" | "postgresql" => Ok(SinkSpec::Postgres(target.to_owned())),
             other => Err(format!(
-                "unknown sink kind {other:?}; expected jsonl, sqlite, parquet or postgres"
+                "unknown sink kind {other:?}; expected jsonl, sqlite, parquet, postgres or iceberg"
             )),
         }
     }
@@ -91,6 +104,8 @@ impl fmt::Display for SinkSpec {
             SinkSpec::JsonLines(Some(path)) => write!(f, "jsonl:{}", path.display()),
             SinkSpec::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
             SinkSpec::Parquet(dir) => write!(f, "parquet:{}", dir.display()),
+            SinkSpec::ParquetS3(url) => write!(f, "parquet:{url}"),
+            SinkSpec::Iceberg(table) => write!(f, "iceberg:{table}"),
             // Never a password: specs are shown in messages and kept in states.
             SinkSpec::Postgres(url) => write!(f, "postgres:{}", redact_url(url)),
         }
@@ -108,6 +123,11 @@ impl SinkSpec {
             SinkSpec::Parquet(dir) => Box::new(ParquetSink::open(dir)?),
             #[cfg(not(feature = "parquet"))]
             SinkSpec::Parquet(_) => return Err(missing_feature("parquet")),
+            SinkSpec::ParquetS3(_) | SinkSpec::Iceberg(_) => {
+                return Err(SinkError::new(format!(
+                    "{self}: lake sinks are opened by trailmill_lake::open_sink"
+                )));
+            }
             #[cfg(feature = "postgres")]
             SinkSpec::Postgres(url) => Box::new(PostgresSink::connect(url)?),
             #[cfg(not(feature = "postgres"))]
@@ -134,7 +154,10 @@ impl SinkSpec {
     /// The file or directory the sink writes, when it writes on the local disk.
     pub fn local_path(&self) -> Option<&Path> {
         match self {
-            SinkSpec::JsonLines(None) | SinkSpec::Postgres(_) => None,
+            SinkSpec::JsonLines(None)
+            | SinkSpec::Postgres(_)
+            | SinkSpec::ParquetS3(_)
+            | SinkSpec::Iceberg(_) => None,
             SinkSpec::JsonLines(Some(path)) | SinkSpec::Sqlite(path) | SinkSpec::Parquet(path) => {
                 Some(path)
             }
@@ -175,17 +198,19 @@ impl SinkSpec {
             }
             SinkSpec::Sqlite(path) => SinkSpec::Sqlite(std::path::absolute(path)?),
             SinkSpec::Parquet(dir) => SinkSpec::Parquet(std::path::absolute(dir)?),
-            SinkSpec::Postgres(_) => self.clone(),
+            SinkSpec::Postgres(_) | SinkSpec::ParquetS3(_) | SinkSpec::Iceberg(_) => self.clone(),
         })
     }
 
     /// True when the sink recognises events it already holds (by eventID) and
     /// stores each once, across runs: a redo after a crash adds nothing.
     /// False for outputs that deliver at least once (JSON Lines, Parquet).
+    /// An Iceberg table stores each source object once (its ledger), which
+    /// makes a redo add nothing too.
     pub fn deduplicates(&self) -> bool {
         match self {
-            SinkSpec::JsonLines(_) | SinkSpec::Parquet(_) => false,
-            SinkSpec::Sqlite(_) | SinkSpec::Postgres(_) => true,
+            SinkSpec::JsonLines(_) | SinkSpec::Parquet(_) | SinkSpec::ParquetS3(_) => false,
+            SinkSpec::Sqlite(_) | SinkSpec::Postgres(_) | SinkSpec::Iceberg(_) => true,
         }
     }
 
@@ -250,6 +275,15 @@ mod tests {
         );
         assert_eq!("sqlite:e.db".parse(), Ok(SinkSpec::Sqlite("e.db".into())));
         assert_eq!("parquet:lake".parse(), Ok(SinkSpec::Parquet("lake".into())));
+        assert_eq!(
+            "parquet:s3://b/p".parse(),
+            Ok(SinkSpec::ParquetS3("s3://b/p".into()))
+        );
+        assert_eq!(
+            "iceberg:db.trail".parse(),
+            Ok(SinkSpec::Iceberg("db.trail".into()))
+        );
+        assert!("iceberg:trail".parse::<SinkSpec>().is_err());
         for spec in [
             "postgres:postgres://u@127.0.0.1:5432/db",
             "postgresql:postgres://u@127.0.0.1:5432/db",
@@ -282,6 +316,8 @@ mod tests {
             "jsonl:a/o.jsonl.gz",
             "sqlite:e.db",
             "parquet:lake",
+            "parquet:s3://b/p",
+            "iceberg:a.b.c",
         ] {
             assert_eq!(spec.parse::<SinkSpec>().unwrap().to_string(), spec);
         }

@@ -97,6 +97,12 @@ pub struct ParquetOptions {
     pub row_group_bytes: usize,
     /// A file closes after this many rows (it is renamed at the next commit).
     pub max_file_rows: u64,
+    /// A file closes once its size (written plus buffered, encoded) reaches
+    /// this; it becomes visible at the next commit. Query engines read
+    /// files of 64–512 MiB best; a file also closes at every commit, so
+    /// files reach this size only when a checkpoint interval gathers that
+    /// much per partition (see the README's trade-off).
+    pub target_file_bytes: u64,
     /// Rows buffered per partition before they go to an encoder.
     pub batch_rows: usize,
     /// Record bytes buffered over all partitions before all buffers go to
@@ -118,6 +124,7 @@ impl Default for ParquetOptions {
             zstd_level: 1,
             row_group_bytes: 32 << 20,
             max_file_rows: 2_000_000,
+            target_file_bytes: 128 << 20,
             batch_rows: 4096,
             max_buffered_bytes: 64 << 20,
             max_open_files: 16,
@@ -298,7 +305,7 @@ columns! {
 }
 
 /// The writer settings: zstd, dictionaries and statistics only where they pay.
-fn writer_properties(opts: &ParquetOptions) -> Result<WriterProperties, SinkError> {
+pub fn writer_properties(opts: &ParquetOptions) -> Result<WriterProperties, SinkError> {
     let level = ZstdLevel::try_new(opts.zstd_level).map_err(|e| {
         SinkError::with_source(format!("zstd level {} is not valid", opts.zstd_level), e)
     })?;
@@ -316,9 +323,32 @@ fn writer_properties(opts: &ParquetOptions) -> Result<WriterProperties, SinkErro
     Ok(b.build())
 }
 
-/// Writes events as Hive-partitioned Parquet files under a directory. See
-/// the module docs for the layout, the commit protocol and the guarantees.
-pub struct ParquetSink {
+/// What an encoder thread does with the batches of the partitions routed to
+/// it. [`ParquetSink`] writes files ([`LocalFiles`]); other lake sinks, such
+/// as the Iceberg one, bring their own writer and reuse the buffering,
+/// partitioning and threads of [`PartitionedWriter`].
+pub trait PartitionWriter: Send + 'static {
+    /// What a commit of this writer hands back to the sink: bytes made
+    /// durable, or the data files for a table commit.
+    type Committed: Send + 'static;
+
+    /// Appends `batch`, all of whose rows belong to the partition named
+    /// `partition` (a Hive path such as `account=1/region=r/date=d`).
+    fn write(&mut self, partition: &Arc<str>, batch: &RecordBatch) -> Result<(), String>;
+
+    /// Finishes everything written since the last commit.
+    fn commit(&mut self) -> Result<Self::Committed, String>;
+
+    /// Drops everything written since the last commit, after the sink's
+    /// commit failed; the writer then starts a new window.
+    fn abort(&mut self) {}
+}
+
+/// Buffers events per partition in Arrow builders and hands full buffers to
+/// encoder threads, each owning a [`PartitionWriter`]; a partition always
+/// goes to the same thread. The engine under [`ParquetSink`] and the other
+/// lake sinks. See the module docs for memory and deduplication.
+pub struct PartitionedWriter<W: PartitionWriter> {
     name: String,
     opts: ParquetOptions,
     schema: SchemaRef,
@@ -329,7 +359,7 @@ pub struct ParquetSink {
     /// share it, so the common case needs no lookup and no allocation.
     last: Option<usize>,
     buffered_bytes: usize,
-    encoders: Vec<EncoderHandle>,
+    encoders: Vec<EncoderHandle<W::Committed>>,
     /// The first failure an encoder hit since the last commit.
     failure: Arc<Mutex<Option<String>>>,
     seen: SeenKeys,
@@ -345,49 +375,26 @@ struct Partition {
     columns: Columns,
 }
 
-impl ParquetSink {
-    /// Opens `dir` (creating it) with the default options.
-    pub fn open(dir: &Path) -> Result<Self, SinkError> {
-        Self::with_options(dir, ParquetOptions::default())
-    }
-
-    /// Opens `dir` (creating it), deletes temporary files a crashed run left
-    /// behind, and starts the encoder threads.
-    pub fn with_options(dir: &Path, opts: ParquetOptions) -> Result<Self, SinkError> {
-        let name = format!("parquet:{}", dir.display());
-        std::fs::create_dir_all(dir).map_err(|e| {
-            SinkError::with_source(format!("{name}: cannot create the directory"), e)
-        })?;
-        let removed = remove_temporaries(dir)
-            .map_err(|e| SinkError::with_source(format!("{name}: cannot clean up"), e))?;
-        if removed > 0 {
-            tracing::info!(sink = %name, removed, "deleted temporary files of an unfinished run");
-        }
-        let props = writer_properties(&opts)?;
-        let schema = schema();
-        let run_id = run_id();
-        let seq = Arc::new(AtomicU64::new(0));
+impl<W: PartitionWriter> PartitionedWriter<W> {
+    /// Starts `opts.encoder_threads` encoder threads, the `i`th writing
+    /// through `writer(i)`. `name` labels errors and thread names.
+    pub fn start(
+        name: String,
+        opts: ParquetOptions,
+        mut writer: impl FnMut(usize) -> W,
+    ) -> Result<Self, SinkError> {
         let failure = Arc::new(Mutex::new(None));
         let threads = opts.encoder_threads.max(1);
         let mut encoders = Vec::with_capacity(threads);
         for i in 0..threads {
             let (tx, rx) = crossbeam_channel::bounded(2);
             let encoder = Encoder {
-                root: dir.to_path_buf(),
-                schema: schema.clone(),
-                props: props.clone(),
-                run_id: run_id.clone(),
-                seq: seq.clone(),
-                max_open: (opts.max_open_files / threads).max(1),
-                max_file_rows: opts.max_file_rows.max(1),
-                open: HashMap::new(),
-                closed: Vec::new(),
-                tick: 0,
+                writer: writer(i),
                 error: None,
                 failure: failure.clone(),
             };
             let thread = std::thread::Builder::new()
-                .name(format!("trailmill-parquet-{i}"))
+                .name(format!("trailmill-encoder-{i}"))
                 .spawn(move || encoder.run(rx))
                 .map_err(|e| {
                     SinkError::with_source(format!("{name}: cannot start an encoder thread"), e)
@@ -397,11 +404,11 @@ impl ParquetSink {
                 thread: Some(thread),
             });
         }
-        Ok(ParquetSink {
+        Ok(PartitionedWriter {
             name,
             seen: SeenKeys::new(opts.dedupe_window),
             opts,
-            schema,
+            schema: schema(),
             partitions: Vec::new(),
             by_dir: HashMap::new(),
             last: None,
@@ -412,8 +419,18 @@ impl ParquetSink {
         })
     }
 
-    /// The first encoder failure, if any. It stays: the files it lost
-    /// belong to the open window, so no later commit may succeed either.
+    /// What was received, written and collapsed so far.
+    pub fn stats(&self) -> &SinkStats {
+        &self.stats
+    }
+
+    /// The counters, for a sink that adds what it knows (bytes, skipped
+    /// events).
+    pub fn stats_mut(&mut self) -> &mut SinkStats {
+        &mut self.stats
+    }
+
+    /// The first encoder failure of the window, if any.
     fn failure(&self) -> Option<String> {
         self.failure
             .lock()
@@ -497,14 +514,13 @@ impl ParquetSink {
         self.last = None;
         Ok(())
     }
-}
 
-impl Sink for ParquetSink {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn write_batch(&mut self, file: &SourceObject, events: &[Event<'_>]) -> Result<(), SinkError> {
+    /// Buffers `events` of `file`, dropping repeats within the window.
+    pub fn write_batch(
+        &mut self,
+        file: &SourceObject,
+        events: &[Event<'_>],
+    ) -> Result<(), SinkError> {
         if let Some(reason) = self.failure() {
             return Err(SinkError::new(format!("{}: {reason}", self.name)));
         }
@@ -543,7 +559,9 @@ impl Sink for ParquetSink {
         Ok(())
     }
 
-    fn commit(&mut self) -> Result<(), SinkError> {
+    /// Hands every buffer to the encoders and commits each writer; returns
+    /// what each committed, or the window's first failure.
+    pub fn commit(&mut self) -> Result<Vec<W::Committed>, SinkError> {
         self.flush_all()?;
         let mut replies = Vec::with_capacity(self.encoders.len());
         for enc in &self.encoders {
@@ -551,10 +569,11 @@ impl Sink for ParquetSink {
             enc.send(Job::Commit(tx), &self.name)?;
             replies.push(rx);
         }
+        let mut committed = Vec::with_capacity(replies.len());
         let mut first_error = None;
         for rx in replies {
             match rx.recv() {
-                Ok(Ok(bytes)) => self.stats.bytes_written += bytes,
+                Ok(Ok(c)) => committed.push(c),
                 Ok(Err(e)) => {
                     first_error.get_or_insert(e);
                 }
@@ -565,19 +584,149 @@ impl Sink for ParquetSink {
         }
         match first_error.or_else(|| self.failure()) {
             Some(e) => Err(SinkError::new(format!("{}: commit failed: {e}", self.name))),
-            None => Ok(()),
+            None => Ok(committed),
         }
     }
 
-    fn finish(&mut self) -> Result<SinkStats, SinkError> {
-        let result = self.commit();
+    /// Forgets the window after a failed commit: the writers drop what they
+    /// wrote, the failure is cleared, and the in-run deduplication forgets
+    /// its keys, since the events it saw were not stored and will be redone.
+    pub fn abort(&mut self) {
+        self.partitions.clear();
+        self.by_dir.clear();
+        self.last = None;
+        self.buffered_bytes = 0;
+        let mut replies = Vec::new();
+        for enc in &self.encoders {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            if enc.send(Job::Abort(tx), &self.name).is_ok() {
+                replies.push(rx);
+            }
+        }
+        for rx in replies {
+            let _ = rx.recv();
+        }
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.seen = SeenKeys::new(self.opts.dedupe_window);
+    }
+
+    /// Stops the encoder threads (after a commit, or to give up the window).
+    pub fn close(&mut self) {
         for enc in &mut self.encoders {
             enc.tx = None;
             if let Some(t) = enc.thread.take() {
                 let _ = t.join();
             }
         }
-        result.map(|()| self.stats.clone())
+    }
+}
+
+impl<W: PartitionWriter> Drop for PartitionedWriter<W> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Writes events as Hive-partitioned Parquet files under a directory, or
+/// stages them there and publishes them elsewhere (`parquet:s3://`). See
+/// the module docs for the layout, the commit protocol and the guarantees.
+pub struct ParquetSink {
+    name: String,
+    inner: PartitionedWriter<LocalFiles>,
+}
+
+impl ParquetSink {
+    /// Opens `dir` (creating it) with the default options.
+    pub fn open(dir: &Path) -> Result<Self, SinkError> {
+        Self::with_options(dir, ParquetOptions::default())
+    }
+
+    /// Opens `dir` (creating it), deletes temporary files a crashed run left
+    /// behind, and starts the encoder threads.
+    pub fn with_options(dir: &Path, opts: ParquetOptions) -> Result<Self, SinkError> {
+        Self::start(format!("parquet:{}", dir.display()), dir, None, opts)
+    }
+
+    /// A sink that writes each file under `staging` (a local directory of
+    /// its own, emptied on open) and, at each commit, hands the finished
+    /// file to `publisher`, which makes it visible at its place in the lake
+    /// (the same Hive path) and returns once it is durable. `name` is the
+    /// sink's label, such as `parquet:s3://bucket/prefix`.
+    pub fn publishing(
+        name: String,
+        staging: &Path,
+        publisher: Arc<dyn Publisher>,
+        opts: ParquetOptions,
+    ) -> Result<Self, SinkError> {
+        Self::start(name, staging, Some(publisher), opts)
+    }
+
+    fn start(
+        name: String,
+        dir: &Path,
+        publisher: Option<Arc<dyn Publisher>>,
+        opts: ParquetOptions,
+    ) -> Result<Self, SinkError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            SinkError::with_source(format!("{name}: cannot create {}", dir.display()), e)
+        })?;
+        let removed = remove_temporaries(dir)
+            .map_err(|e| SinkError::with_source(format!("{name}: cannot clean up"), e))?;
+        if removed > 0 {
+            tracing::info!(sink = %name, removed, "deleted temporary files of an unfinished run");
+        }
+        let props = writer_properties(&opts)?;
+        let schema = schema();
+        let run_id = run_id();
+        let seq = Arc::new(AtomicU64::new(0));
+        let threads = opts.encoder_threads.max(1);
+        let max_open = (opts.max_open_files / threads).max(1);
+        let max_file_rows = opts.max_file_rows.max(1);
+        let target_file_bytes = opts.target_file_bytes.max(1);
+        let inner = PartitionedWriter::start(name.clone(), opts, |_| LocalFiles {
+            root: dir.to_path_buf(),
+            schema: schema.clone(),
+            props: props.clone(),
+            run_id: run_id.clone(),
+            seq: seq.clone(),
+            max_open,
+            max_file_rows,
+            target_file_bytes,
+            publisher: publisher.clone(),
+            open: HashMap::new(),
+            closed: Vec::new(),
+            tick: 0,
+        })?;
+        Ok(ParquetSink { name, inner })
+    }
+
+    #[cfg(test)]
+    fn flush_all(&mut self) -> Result<(), SinkError> {
+        self.inner.flush_all()
+    }
+}
+
+impl Sink for ParquetSink {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn write_batch(&mut self, file: &SourceObject, events: &[Event<'_>]) -> Result<(), SinkError> {
+        self.inner.write_batch(file, events)
+    }
+
+    fn commit(&mut self) -> Result<(), SinkError> {
+        // A failure lost rows of the window, so the sink stays failed (the
+        // encoders keep the failure): no later commit can report them durable.
+        let bytes: u64 = self.inner.commit()?.into_iter().sum();
+        self.inner.stats_mut().bytes_written += bytes;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<SinkStats, SinkError> {
+        let result = self.commit();
+        self.inner.close();
+        result.map(|()| self.inner.stats().clone())
     }
 }
 
@@ -658,17 +807,20 @@ fn escape(value: &str) -> String {
     out
 }
 
-/// A run identifier for file names: sortable by start time, unique between
-/// runs that start in the same second.
+/// A run identifier for file names: sortable by start time, and unique
+/// between runs, on one host or many, through 64 random bits.
 fn run_id() -> String {
+    use std::hash::BuildHasher;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let (y, m, d) = civil_from_days((now.as_secs() / 86_400) as i64);
     let s = now.as_secs() % 86_400;
-    let salt = now.subsec_nanos() ^ std::process::id().rotate_left(16);
+    // The standard library seeds each RandomState from the OS's randomness.
+    let salt = std::collections::hash_map::RandomState::new()
+        .hash_one((now.subsec_nanos(), std::process::id()));
     format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{salt:08x}",
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{salt:016x}",
         s / 3600,
         s / 60 % 60,
         s % 60
@@ -695,20 +847,22 @@ fn remove_temporaries(dir: &Path) -> std::io::Result<u64> {
     Ok(removed)
 }
 
-enum Job {
-    /// Append a batch to the open file of partition `dir`.
+enum Job<C> {
+    /// Append a batch to partition `dir`.
     Write { dir: Arc<str>, batch: RecordBatch },
-    /// Close, fsync and rename every file; reply with the bytes committed.
-    Commit(Sender<Result<u64, String>>),
+    /// Commit the writer; reply with what it committed.
+    Commit(Sender<Result<C, String>>),
+    /// Drop the window; reply when done.
+    Abort(Sender<()>),
 }
 
-struct EncoderHandle {
-    tx: Option<Sender<Job>>,
+struct EncoderHandle<C> {
+    tx: Option<Sender<Job<C>>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl EncoderHandle {
-    fn send(&self, job: Job, sink: &str) -> Result<(), SinkError> {
+impl<C> EncoderHandle<C> {
+    fn send(&self, job: Job<C>, sink: &str) -> Result<(), SinkError> {
         match &self.tx {
             Some(tx) if tx.send(job).is_ok() => Ok(()),
             _ => Err(SinkError::new(format!("{sink}: an encoder thread stopped"))),
@@ -716,8 +870,57 @@ impl EncoderHandle {
     }
 }
 
-/// One encoder thread's files.
-struct Encoder {
+/// One encoder thread: its writer and the window's first failure.
+struct Encoder<W: PartitionWriter> {
+    writer: W,
+    error: Option<String>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl<W: PartitionWriter> Encoder<W> {
+    fn run(mut self, jobs: Receiver<Job<W::Committed>>) {
+        for job in jobs {
+            match job {
+                Job::Write { dir, batch } => {
+                    if let Err(e) = self.writer.write(&dir, &batch) {
+                        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+                        f.get_or_insert_with(|| e.clone());
+                        self.error.get_or_insert(e);
+                    }
+                }
+                Job::Commit(reply) => {
+                    let committed = self.writer.commit();
+                    let _ = reply.send(match self.error.take() {
+                        Some(e) => Err(e),
+                        None => committed,
+                    });
+                }
+                Job::Abort(reply) => {
+                    self.writer.abort();
+                    self.error = None;
+                    let _ = reply.send(());
+                }
+            }
+        }
+        // The sink was dropped without a commit: the open files stay
+        // temporary, and the next open deletes them.
+    }
+}
+
+/// Makes a finished file visible somewhere other than its local directory.
+/// `parquet:s3://` stages each file on the local disk and publishes it to S3
+/// at commit, with one PUT or a multipart upload completed at once, so that
+/// no reader ever sees half a file.
+pub trait Publisher: Send + Sync {
+    /// Makes the file at `local` visible as `relative` (a `/`-separated Hive
+    /// path such as `account=1/region=r/date=d/part-….parquet`), whole, and
+    /// returns once it is durable. `local` is deleted afterwards.
+    fn publish(&self, local: &Path, relative: &str) -> Result<(), String>;
+}
+
+/// The [`PartitionWriter`] of [`ParquetSink`]: one open file per partition,
+/// written under a temporary name and renamed (or published) at commit.
+pub struct LocalFiles {
     root: PathBuf,
     schema: SchemaRef,
     props: WriterProperties,
@@ -725,18 +928,19 @@ struct Encoder {
     seq: Arc<AtomicU64>,
     max_open: usize,
     max_file_rows: u64,
+    target_file_bytes: u64,
+    publisher: Option<Arc<dyn Publisher>>,
     open: HashMap<Arc<str>, OpenFile>,
     /// Closed and fsynced, waiting for the commit that renames them.
     closed: Vec<ClosedFile>,
     tick: u64,
-    error: Option<String>,
-    failure: Arc<Mutex<Option<String>>>,
 }
 
 struct OpenFile {
     writer: ArrowWriter<File>,
     tmp: PathBuf,
     path: PathBuf,
+    relative: String,
     rows: u64,
     last_used: u64,
 }
@@ -744,32 +948,17 @@ struct OpenFile {
 struct ClosedFile {
     tmp: PathBuf,
     path: PathBuf,
+    relative: String,
     bytes: u64,
 }
 
-impl Encoder {
-    fn run(mut self, jobs: Receiver<Job>) {
-        for job in jobs {
-            match job {
-                Job::Write { dir, batch } => {
-                    if let Err(e) = self.write(dir, &batch) {
-                        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-                        f.get_or_insert_with(|| e.clone());
-                        self.error.get_or_insert(e);
-                    }
-                }
-                Job::Commit(reply) => {
-                    let _ = reply.send(self.commit());
-                }
-            }
-        }
-        // The sink was dropped without a commit: the open files stay
-        // temporary, and the next open deletes them.
-    }
+impl PartitionWriter for LocalFiles {
+    /// Bytes made durable.
+    type Committed = u64;
 
-    fn write(&mut self, dir: Arc<str>, batch: &RecordBatch) -> Result<(), String> {
+    fn write(&mut self, dir: &Arc<str>, batch: &RecordBatch) -> Result<(), String> {
         self.tick += 1;
-        if !self.open.contains_key(&dir) {
+        if !self.open.contains_key(dir) {
             if self.open.len() >= self.max_open
                 && let Some(lru) = self
                     .open
@@ -779,10 +968,10 @@ impl Encoder {
             {
                 self.close(&lru)?;
             }
-            let file = self.create(&dir)?;
+            let file = self.create(dir)?;
             self.open.insert(dir.clone(), file);
         }
-        let Some(f) = self.open.get_mut(&dir) else {
+        let Some(f) = self.open.get_mut(dir) else {
             return Ok(());
         };
         f.last_used = self.tick;
@@ -790,82 +979,45 @@ impl Encoder {
             // The file's state is unknown: drop it rather than rename a
             // possibly damaged file; the commit reports the failure.
             let tmp = f.tmp.clone();
-            self.open.remove(&dir);
+            self.open.remove(dir);
             let _ = std::fs::remove_file(&tmp);
             return Err(format!("cannot write {}: {e}", tmp.display()));
         }
         f.rows += batch.num_rows() as u64;
-        if f.rows >= self.max_file_rows {
-            self.close(&dir)?;
+        let size = f.writer.bytes_written() + f.writer.in_progress_size();
+        if f.rows >= self.max_file_rows || size as u64 >= self.target_file_bytes {
+            self.close(dir)?;
         }
         Ok(())
     }
 
-    fn create(&mut self, dir: &str) -> Result<OpenFile, String> {
-        let dir = self.root.join(dir);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let stem = format!(
-            "part-{}-{:06}",
-            self.run_id,
-            self.seq.fetch_add(1, Ordering::Relaxed)
-        );
-        let tmp = dir.join(format!(".{stem}.parquet.tmp"));
-        let path = dir.join(format!("{stem}.parquet"));
-        let file =
-            File::create_new(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-        let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(self.props.clone()))
-            .map_err(|e| format!("cannot start {}: {e}", tmp.display()))?;
-        Ok(OpenFile {
-            writer,
-            tmp,
-            path,
-            rows: 0,
-            last_used: self.tick,
-        })
-    }
-
-    /// Writes the footer of `dir`'s open file and fsyncs it; it is renamed
-    /// at the next commit.
-    fn close(&mut self, dir: &str) -> Result<(), String> {
-        let Some(mut f) = self.open.remove(dir) else {
-            return Ok(());
-        };
-        let done = f.writer.finish().map_err(|e| e.to_string()).and_then(|_| {
-            let file = f.writer.inner_mut();
-            file.sync_all().map_err(|e| e.to_string())?;
-            file.metadata().map(|m| m.len()).map_err(|e| e.to_string())
-        });
-        match done {
-            Ok(bytes) => {
-                self.closed.push(ClosedFile {
-                    tmp: f.tmp,
-                    path: f.path,
-                    bytes,
-                });
-                Ok(())
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&f.tmp);
-                Err(format!("cannot close {}: {e}", f.tmp.display()))
-            }
-        }
-    }
-
-    /// Closes every open file, renames every closed one, fsyncs the
-    /// directories; returns the bytes committed or the window's first error.
+    /// Closes every open file, renames (or publishes) every closed one,
+    /// fsyncs the directories; returns the bytes committed or the first
+    /// error.
     fn commit(&mut self) -> Result<u64, String> {
+        let mut error = None;
         let dirs: Vec<Arc<str>> = self.open.keys().cloned().collect();
         for dir in dirs {
             if let Err(e) = self.close(&dir) {
-                self.error.get_or_insert(e);
+                error.get_or_insert(e);
             }
         }
         let mut bytes = 0;
         let mut synced = HashSet::new();
         for f in std::mem::take(&mut self.closed) {
+            if let Some(publisher) = &self.publisher {
+                let published = publisher.publish(&f.tmp, &f.relative);
+                let _ = std::fs::remove_file(&f.tmp);
+                match published {
+                    Ok(()) => bytes += f.bytes,
+                    Err(e) => {
+                        error.get_or_insert(format!("cannot publish {}: {e}", f.relative));
+                    }
+                }
+                continue;
+            }
             if let Err(e) = std::fs::rename(&f.tmp, &f.path) {
-                self.error.get_or_insert(format!(
+                error.get_or_insert(format!(
                     "cannot rename {} to {}: {e}",
                     f.tmp.display(),
                     f.path.display()
@@ -881,8 +1033,7 @@ impl Encoder {
                     break;
                 }
                 if let Err(e) = File::open(d).and_then(|h| h.sync_all()) {
-                    self.error
-                        .get_or_insert(format!("cannot fsync {}: {e}", d.display()));
+                    error.get_or_insert(format!("cannot fsync {}: {e}", d.display()));
                 }
                 if d == self.root {
                     break;
@@ -890,9 +1041,77 @@ impl Encoder {
                 dir = d.parent();
             }
         }
-        match self.error.take() {
+        match error {
             Some(e) => Err(e),
             None => Ok(bytes),
+        }
+    }
+
+    fn abort(&mut self) {
+        for (_, f) in self.open.drain() {
+            let _ = std::fs::remove_file(&f.tmp);
+        }
+        for f in self.closed.drain(..) {
+            let _ = std::fs::remove_file(&f.tmp);
+        }
+    }
+}
+
+impl LocalFiles {
+    fn create(&mut self, dir: &str) -> Result<OpenFile, String> {
+        let local_dir = self.root.join(dir);
+        std::fs::create_dir_all(&local_dir)
+            .map_err(|e| format!("cannot create {}: {e}", local_dir.display()))?;
+        let stem = format!(
+            "part-{}-{:06}",
+            self.run_id,
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        );
+        let tmp = local_dir.join(format!(".{stem}.parquet.tmp"));
+        let path = local_dir.join(format!("{stem}.parquet"));
+        let file =
+            File::create_new(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(self.props.clone()))
+            .map_err(|e| format!("cannot start {}: {e}", tmp.display()))?;
+        Ok(OpenFile {
+            writer,
+            tmp,
+            path,
+            relative: format!("{dir}/{stem}.parquet"),
+            rows: 0,
+            last_used: self.tick,
+        })
+    }
+
+    /// Writes the footer of `dir`'s open file and fsyncs it; it is renamed
+    /// at the next commit.
+    fn close(&mut self, dir: &str) -> Result<(), String> {
+        let Some(mut f) = self.open.remove(dir) else {
+            return Ok(());
+        };
+        let done = f.writer.finish().map_err(|e| e.to_string()).and_then(|_| {
+            let file = f.writer.inner_mut();
+            // A file to publish is read back from the page cache at once;
+            // only a file that stays here must reach the disk.
+            if self.publisher.is_none() {
+                file.sync_all().map_err(|e| e.to_string())?;
+            }
+            file.metadata().map(|m| m.len()).map_err(|e| e.to_string())
+        });
+        match done {
+            Ok(bytes) => {
+                self.closed.push(ClosedFile {
+                    tmp: f.tmp,
+                    path: f.path,
+                    relative: f.relative,
+                    bytes,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&f.tmp);
+                Err(format!("cannot close {}: {e}", f.tmp.display()))
+            }
         }
     }
 }
@@ -991,10 +1210,7 @@ mod tests {
             sink.flush_all().unwrap();
             // Dropped without commit, as in a crash; wait for the encoders
             // to write, so that the temporary files exist.
-            for enc in &mut sink.encoders {
-                enc.tx = None;
-                enc.thread.take().unwrap().join().unwrap();
-            }
+            sink.inner.close();
         }
         let left = files(tmp.path());
         assert!(!left.is_empty() && left.iter().all(|f| f.contains("/.part-")));

@@ -1,0 +1,269 @@
+//! Iceberg catalogs from a URI, and the pinned view the commit protocol needs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use iceberg::table::Table;
+use iceberg::{
+    Catalog, CatalogBuilder, Namespace, NamespaceIdent, Result, TableCommit, TableCreation,
+    TableIdent,
+};
+use iceberg_catalog_glue::GlueCatalogBuilder;
+use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
+use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
+
+/// The catalog name trailmill registers its tables under in an SQL catalog
+/// (the `catalog_name` column of `iceberg_tables`); readers such as
+/// pyiceberg's `SqlCatalog` must use the same name.
+pub const SQL_CATALOG_NAME: &str = "trailmill";
+
+/// Which catalog a `--iceberg-catalog` value names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CatalogKind {
+    /// `sqlite:PATH`: the SQL catalog in a SQLite file (created if missing).
+    Sqlite(String),
+    /// `postgres://…`: the SQL catalog in PostgreSQL.
+    Postgres(String),
+    /// `glue`: the AWS Glue Data Catalog of the configured account and region.
+    Glue,
+}
+
+impl CatalogKind {
+    /// Parses a `--iceberg-catalog` value.
+    pub fn parse(uri: &str) -> std::result::Result<CatalogKind, String> {
+        if let Some(path) = uri.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            if path.is_empty() {
+                return Err(format!("{uri:?} names no SQLite file"));
+            }
+            return Ok(CatalogKind::Sqlite(path.to_owned()));
+        }
+        if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
+            return Ok(CatalogKind::Postgres(uri.to_owned()));
+        }
+        if uri == "glue" {
+            return Ok(CatalogKind::Glue);
+        }
+        if uri.starts_with("http://") || uri.starts_with("https://") {
+            return Err(format!(
+                "{uri:?}: REST catalogs are not in this build; use sqlite:PATH, postgres://… or glue"
+            ));
+        }
+        Err(format!(
+            "{uri:?} is not a catalog; expected sqlite:PATH, postgres://… or glue"
+        ))
+    }
+}
+
+/// Properties for S3 storage taken from the standard AWS environment, so that
+/// the table's files go where trailmill's own S3 client goes: the endpoint
+/// (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, with path-style addressing as
+/// trailmill uses for any custom endpoint), the region and static keys.
+/// Properties the user gives win.
+pub fn environment_properties() -> HashMap<String, String> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut props = HashMap::new();
+    if let Some(endpoint) = env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")) {
+        props.insert("s3.endpoint".into(), endpoint);
+        props.insert("s3.path-style-access".into(), "true".into());
+    }
+    if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+        props.insert("s3.region".into(), region.clone());
+        props.insert("region_name".into(), region);
+    }
+    if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        props.insert("s3.access-key-id".into(), id);
+        props.insert("s3.secret-access-key".into(), secret);
+        if let Some(token) = env("AWS_SESSION_TOKEN") {
+            props.insert("s3.session-token".into(), token);
+        }
+    }
+    props
+}
+
+/// Opens the catalog. `warehouse` is where new tables go (`s3://…` or a
+/// local directory); `props` go to the catalog and its storage. Must run
+/// inside a tokio runtime.
+pub async fn open(
+    kind: &CatalogKind,
+    warehouse: &str,
+    props: HashMap<String, String>,
+) -> std::result::Result<Arc<dyn Catalog>, String> {
+    let factory = Arc::new(OpenDalResolvingStorageFactory::new());
+    match kind {
+        CatalogKind::Sqlite(path) | CatalogKind::Postgres(path) => {
+            let (uri, style) = match kind {
+                CatalogKind::Sqlite(_) => (format!("sqlite:{path}?mode=rwc"), SqlBindStyle::QMark),
+                _ => (path.clone(), SqlBindStyle::DollarNumeric),
+            };
+            sqlx::any::install_default_drivers();
+            let catalog = SqlCatalogBuilder::default()
+                .uri(uri)
+                .warehouse_location(warehouse)
+                .sql_bind_style(style)
+                .with_storage_factory(factory)
+                .load(SQL_CATALOG_NAME, props)
+                .await
+                .map_err(|e| format!("cannot open the SQL catalog: {}", message(&e)))?;
+            Ok(Arc::new(catalog))
+        }
+        CatalogKind::Glue => {
+            let mut props = props;
+            props.insert("warehouse".into(), warehouse.to_owned());
+            if !props.contains_key("uri")
+                && let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL_GLUE")
+                    .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                    .ok()
+                    .filter(|v| !v.is_empty())
+            {
+                props.insert("uri".into(), endpoint);
+            }
+            let catalog = GlueCatalogBuilder::default()
+                .with_storage_factory(factory)
+                .load("glue", props)
+                .await
+                .map_err(|e| format!("cannot open the Glue catalog: {}", message(&e)))?;
+            Ok(Arc::new(catalog))
+        }
+    }
+}
+
+/// An Iceberg error as one line, with its causes.
+pub fn message(e: &iceberg::Error) -> String {
+    let mut text = e.to_string().replace('\n', " ");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more.replace('\n', " "));
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// A catalog that answers `load_table` with one fixed version of one table.
+///
+/// `Transaction::commit` reloads the table before it commits and silently
+/// rebases onto whatever it finds. The ledger check must hold for the very
+/// version that gets replaced, so the sink commits through this view: the
+/// transaction then sees the version the check examined, and the catalog's
+/// own compare-and-swap (the append requires the branch head it was built
+/// on) refuses the commit if anyone committed since. Conflicts are returned
+/// as not retryable, because retrying against the same pinned version cannot
+/// succeed; the sink reloads and checks again instead.
+#[derive(Debug)]
+pub struct Pinned {
+    /// The real catalog.
+    pub inner: Arc<dyn Catalog>,
+    /// The version the commit is built on.
+    pub table: Table,
+}
+
+#[async_trait]
+impl Catalog for Pinned {
+    async fn list_namespaces(&self, parent: Option<&NamespaceIdent>) -> Result<Vec<NamespaceIdent>> {
+        self.inner.list_namespaces(parent).await
+    }
+
+    async fn create_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+        properties: HashMap<String, String>,
+    ) -> Result<Namespace> {
+        self.inner.create_namespace(namespace, properties).await
+    }
+
+    async fn get_namespace(&self, namespace: &NamespaceIdent) -> Result<Namespace> {
+        self.inner.get_namespace(namespace).await
+    }
+
+    async fn namespace_exists(&self, namespace: &NamespaceIdent) -> Result<bool> {
+        self.inner.namespace_exists(namespace).await
+    }
+
+    async fn update_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+        properties: HashMap<String, String>,
+    ) -> Result<()> {
+        self.inner.update_namespace(namespace, properties).await
+    }
+
+    async fn drop_namespace(&self, namespace: &NamespaceIdent) -> Result<()> {
+        self.inner.drop_namespace(namespace).await
+    }
+
+    async fn list_tables(&self, namespace: &NamespaceIdent) -> Result<Vec<TableIdent>> {
+        self.inner.list_tables(namespace).await
+    }
+
+    async fn create_table(
+        &self,
+        namespace: &NamespaceIdent,
+        creation: TableCreation,
+    ) -> Result<Table> {
+        self.inner.create_table(namespace, creation).await
+    }
+
+    async fn load_table(&self, table: &TableIdent) -> Result<Table> {
+        if table == self.table.identifier() {
+            return Ok(self.table.clone());
+        }
+        self.inner.load_table(table).await
+    }
+
+    async fn drop_table(&self, table: &TableIdent) -> Result<()> {
+        self.inner.drop_table(table).await
+    }
+
+    async fn purge_table(&self, table: &TableIdent) -> Result<()> {
+        self.inner.purge_table(table).await
+    }
+
+    async fn table_exists(&self, table: &TableIdent) -> Result<bool> {
+        self.inner.table_exists(table).await
+    }
+
+    async fn rename_table(&self, src: &TableIdent, dest: &TableIdent) -> Result<()> {
+        self.inner.rename_table(src, dest).await
+    }
+
+    async fn register_table(&self, table: &TableIdent, metadata_location: String) -> Result<Table> {
+        self.inner.register_table(table, metadata_location).await
+    }
+
+    async fn update_table(&self, commit: TableCommit) -> Result<Table> {
+        self.inner
+            .update_table(commit)
+            .await
+            .map_err(|e| e.with_retryable(false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_catalog_uris() {
+        assert_eq!(
+            CatalogKind::parse("sqlite:cat.db"),
+            Ok(CatalogKind::Sqlite("cat.db".into()))
+        );
+        assert_eq!(
+            CatalogKind::parse("sqlite:///abs/cat.db"),
+            Ok(CatalogKind::Sqlite("/abs/cat.db".into()))
+        );
+        assert_eq!(CatalogKind::parse("glue"), Ok(CatalogKind::Glue));
+        assert!(matches!(
+            CatalogKind::parse("postgresql://u@127.0.0.1/db"),
+            Ok(CatalogKind::Postgres(_))
+        ));
+        assert!(CatalogKind::parse("https://x").unwrap_err().contains("REST"));
+        assert!(CatalogKind::parse("hive").is_err());
+        assert!(CatalogKind::parse("sqlite:").is_err());
+    }
+}

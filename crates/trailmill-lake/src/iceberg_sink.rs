@@ -1,0 +1,658 @@
+//! [`IcebergSink`]: events appended to an Apache Iceberg table, each source
+//! object exactly once.
+//!
+//! # How a checkpoint commits
+//!
+//! Events are buffered and encoded as in the Parquet lake (the
+//! [`PartitionedWriter`] engine: per-partition Arrow buffers, encoder
+//! threads, bounded memory), but each encoder writes Iceberg data files
+//! through the `iceberg` crate into the table's location. At
+//! [`Sink::commit`]:
+//!
+//! 1. the encoders close their files, giving Iceberg `DataFile`s;
+//! 2. the sink loads the table and its [ledger](crate::ledger), and looks up
+//!    the objects of the window;
+//! 3. if none is there, it writes their ledger segments and a new root, and
+//!    commits one transaction: the append of the data files (with
+//!    `trailmill.*` keys in the snapshot summary) and the table property
+//!    that names the new root, through a [`Pinned`] catalog view so that the
+//!    catalog's compare-and-swap binds the commit to the version checked;
+//! 4. on a conflict (another writer committed first) it goes back to 2, up
+//!    to [`IcebergOptions::commit_attempts`] times;
+//! 5. if another writer committed any of the window's objects meanwhile
+//!    (a race on one SQS message, or a redelivery), it gives up the whole
+//!    window: the data files are deleted and the commit fails, so the
+//!    window's objects are redone. On the redo, the objects the ledger holds
+//!    are skipped (their events count as duplicates) and the rest are
+//!    written again.
+//!
+//! Objects the ledger already held when they arrived are skipped at once,
+//! so a redelivered message costs a decode, not a commit.
+//!
+//! A window whose objects hold no event at all commits nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use iceberg::arrow::RecordBatchPartitionSplitter;
+use iceberg::io::FileIO;
+use iceberg::spec::{DataFile, DataFileFormat};
+use iceberg::table::Table;
+use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::writer::base_writer::data_file_writer::{DataFileWriter, DataFileWriterBuilder};
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{
+    DefaultFileNameGenerator, DefaultLocationGenerator,
+};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
+use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
+use trailmill_core::Event;
+use trailmill_pipeline::{Sink, SinkError, SinkStats, SourceObject};
+use trailmill_sinks::parquet::{ParquetOptions, PartitionWriter, PartitionedWriter};
+
+use crate::catalog::{self, CatalogKind, Pinned, message};
+use crate::ledger::{LEDGER_PROPERTY, Ledger, LedgerEntry};
+use crate::table::{RowMapping, partition_spec, schema};
+
+/// What an Iceberg sink writes to, and how.
+#[derive(Clone, Debug)]
+pub struct IcebergOptions {
+    /// `NAMESPACE.TABLE` (the namespace may itself have dots: the last part
+    /// is the table).
+    pub table: String,
+    /// `--iceberg-catalog`: `sqlite:PATH`, `postgres://…` or `glue`.
+    pub catalog: String,
+    /// `--iceberg-warehouse`: where new tables go, `s3://bucket/prefix` or a
+    /// local directory.
+    pub warehouse: String,
+    /// `--iceberg-property KEY=VALUE` pairs, for the catalog and its storage;
+    /// they override what the AWS environment gives.
+    pub properties: Vec<(String, String)>,
+    /// Buffering, encoding and file sizes, as for the Parquet lake.
+    pub parquet: ParquetOptions,
+    /// Commit attempts when other writers keep committing first.
+    pub commit_attempts: u32,
+    /// Who writes, for the snapshot summaries (`trailmill.writer`); by
+    /// default the host name and process id.
+    pub writer: Option<String>,
+}
+
+impl IcebergOptions {
+    /// Options for `table` in `catalog`, new tables going to `warehouse`.
+    pub fn new(table: &str, catalog: &str, warehouse: &str) -> IcebergOptions {
+        IcebergOptions {
+            table: table.to_owned(),
+            catalog: catalog.to_owned(),
+            warehouse: warehouse.to_owned(),
+            properties: Vec::new(),
+            parquet: ParquetOptions::default(),
+            commit_attempts: 20,
+            writer: None,
+        }
+    }
+}
+
+/// Appends events to an Iceberg table. See the [module docs](self).
+pub struct IcebergSink {
+    name: String,
+    runtime: Arc<tokio::runtime::Runtime>,
+    catalog: Arc<dyn Catalog>,
+    ident: TableIdent,
+    table: Table,
+    ledger: Ledger,
+    inner: PartitionedWriter<TableFiles>,
+    /// The objects whose events are in the open window.
+    window: Vec<LedgerEntry>,
+    window_ids: HashSet<u128>,
+    /// The last object seen, and whether the ledger already holds it.
+    last: Option<(String, bool)>,
+    writer: String,
+    attempts: u32,
+    skipped_events: u64,
+    commits: u64,
+}
+
+impl IcebergSink {
+    /// Opens the catalog, creates the namespace and the table if they do not
+    /// exist (or checks that the existing table can take trailmill's rows),
+    /// and starts the encoders.
+    pub fn open(options: &IcebergOptions) -> Result<IcebergSink, SinkError> {
+        let name = format!("iceberg:{}", options.table);
+        let fail = |what: String| SinkError::new(format!("{name}: {what}"));
+        let (namespace, table_name) = match options.table.rsplit_once('.') {
+            Some((ns, t)) if !ns.is_empty() && !t.is_empty() => (ns, t),
+            _ => return Err(fail(format!("{:?} is not NAMESPACE.TABLE", options.table))),
+        };
+        let kind = CatalogKind::parse(&options.catalog).map_err(&fail)?;
+        if options.warehouse.is_empty() {
+            return Err(fail("no warehouse: give --iceberg-warehouse s3://bucket/prefix or a directory".into()));
+        }
+        let warehouse = local_warehouse(&options.warehouse).map_err(&fail)?;
+        let mut props = catalog::environment_properties();
+        props.extend(options.properties.iter().cloned());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("trailmill-iceberg")
+            .enable_all()
+            .build()
+            .map_err(|e| SinkError::with_source(format!("{name}: cannot start the async runtime"), e))?;
+        let namespace = NamespaceIdent::from_strs(namespace.split('.'))
+            .map_err(|e| fail(message(&e)))?;
+        let ident = TableIdent::new(namespace.clone(), table_name.to_owned());
+        let (catalog, table) = runtime
+            .block_on(async {
+                let catalog = catalog::open(&kind, &warehouse, props).await?;
+                let table = ensure_table(&*catalog, &namespace, &ident).await?;
+                Ok::<_, String>((catalog, table))
+            })
+            .map_err(&fail)?;
+        let mapping = RowMapping::new(table.metadata().current_schema()).map_err(&fail)?;
+        let writer = options.writer.clone().unwrap_or_else(default_writer);
+        let mut ledger = Ledger::new(table.file_io().clone(), table.metadata().location());
+        runtime
+            .block_on(ledger.load(table.properties_ledger()))
+            .map_err(&fail)?;
+        let props = trailmill_sinks::parquet::writer_properties(&options.parquet)?;
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let threads = options.parquet.encoder_threads.max(1);
+        let max_open = (options.parquet.max_open_files / threads).max(1);
+        let target = options.parquet.target_file_bytes.max(1) as usize;
+        let meta = table.metadata();
+        let location = DefaultLocationGenerator::new(meta).map_err(|e| fail(message(&e)))?;
+        let spec = meta.default_partition_spec().clone();
+        let table_schema = meta.current_schema().clone();
+        let handle = runtime.handle().clone();
+        let file_io = table.file_io().clone();
+        let mut failed = None;
+        let inner = PartitionedWriter::start(name.clone(), options.parquet.clone(), |i| {
+            let splitter = RecordBatchPartitionSplitter::try_new_with_computed_values(
+                table_schema.clone(),
+                spec.clone(),
+            );
+            let splitter = match splitter {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    failed.get_or_insert(message(&e));
+                    None
+                }
+            };
+            let parquet = ParquetWriterBuilder::new(props.clone(), table_schema.clone());
+            let names = DefaultFileNameGenerator::new(
+                format!("{run}-{i}"),
+                None,
+                DataFileFormat::Parquet,
+            );
+            let rolling = RollingFileWriterBuilder::new(
+                parquet,
+                target,
+                file_io.clone(),
+                location.clone(),
+                names,
+            );
+            TableFiles {
+                handle: handle.clone(),
+                mapping: mapping.clone(),
+                splitter,
+                builder: DataFileWriterBuilder::new(rolling),
+                open: HashMap::new(),
+                closed: Vec::new(),
+                max_open,
+                tick: 0,
+                file_io: file_io.clone(),
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(fail(format!("cannot partition by the table's spec: {e}")));
+        }
+        tracing::info!(sink = %name, location = table.metadata().location(), "table ready");
+        Ok(IcebergSink {
+            name,
+            runtime: Arc::new(runtime),
+            catalog,
+            ident,
+            table,
+            ledger,
+            inner,
+            window: Vec::new(),
+            window_ids: HashSet::new(),
+            last: None,
+            writer,
+            attempts: options.commit_attempts.max(1),
+            skipped_events: 0,
+            commits: 0,
+        })
+    }
+
+    /// The table as of the last commit (or open).
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// True when the ledger (as of the last commit) holds `object`.
+    fn already_held(&mut self, object: &SourceObject) -> Result<bool, SinkError> {
+        if let Some((name, held)) = &self.last
+            && *name == object.name
+        {
+            return Ok(*held);
+        }
+        let entry = LedgerEntry::of(object);
+        let held = if self.window_ids.contains(&entry.id) {
+            false
+        } else {
+            let ledger = &mut self.ledger;
+            !self
+                .runtime
+                .block_on(ledger.held(std::slice::from_ref(&entry)))
+                .map_err(|e| SinkError::new(format!("{}: {e}", self.name)))?
+                .is_empty()
+        };
+        if !held && self.window_ids.insert(entry.id) {
+            self.window.push(entry);
+        }
+        self.last = Some((object.name.clone(), held));
+        Ok(held)
+    }
+
+    /// Gives up the window: its files are deleted, and its objects will be
+    /// redone.
+    fn abort(&mut self, files: &[DataFile], staged: &[String]) {
+        self.inner.abort();
+        let io = self.table.file_io().clone();
+        let paths: Vec<String> = files
+            .iter()
+            .map(|f| f.file_path().to_owned())
+            .chain(staged.iter().cloned())
+            .collect();
+        self.runtime.block_on(async {
+            for p in paths {
+                if let Err(e) = io.delete(&p).await {
+                    tracing::warn!(file = %p, error = %message(&e), "cannot delete a file of an abandoned commit");
+                }
+            }
+        });
+        self.window.clear();
+        self.window_ids.clear();
+        self.last = None;
+    }
+
+    /// Commits `files` and the window's objects, as the module docs say.
+    async fn commit_window(
+        catalog: &Arc<dyn Catalog>,
+        ident: &TableIdent,
+        ledger: &mut Ledger,
+        window: &[LedgerEntry],
+        files: &[DataFile],
+        writer: &str,
+        attempts: u32,
+        staged_out: &mut Vec<String>,
+    ) -> Result<Table, CommitFailure> {
+        let commit_id = uuid::Uuid::new_v4();
+        let mut last_conflict = String::new();
+        for attempt in 1..=attempts {
+            let base = catalog
+                .load_table(ident)
+                .await
+                .map_err(|e| CommitFailure::Error(format!("cannot load the table: {}", message(&e))))?;
+            ledger
+                .load(base.properties_ledger())
+                .await
+                .map_err(CommitFailure::Error)?;
+            let held = ledger.held(window).await.map_err(CommitFailure::Error)?;
+            if !held.is_empty() {
+                return Err(CommitFailure::Overlap(held.len()));
+            }
+            let tag = format!("{}-{attempt}", commit_id.simple());
+            let staged = ledger.stage(window, &tag).await.map_err(CommitFailure::Error)?;
+            staged_out.extend(staged.written.iter().cloned());
+            let summary = HashMap::from([
+                ("trailmill.commit-id".to_owned(), commit_id.to_string()),
+                ("trailmill.objects".to_owned(), window.len().to_string()),
+                ("trailmill.writer".to_owned(), writer.to_owned()),
+                (LEDGER_PROPERTY.to_owned(), staged.root_path.clone()),
+            ]);
+            let tx = Transaction::new(&base);
+            let tx = tx
+                .update_table_properties()
+                .set(LEDGER_PROPERTY.to_owned(), staged.root_path.clone())
+                .apply(tx)
+                .and_then(|tx| {
+                    tx.fast_append()
+                        .with_check_duplicate(false)
+                        .set_commit_uuid(uuid::Uuid::new_v4())
+                        .set_snapshot_properties(summary)
+                        .add_data_files(files.to_vec())
+                        .apply(tx)
+                })
+                .map_err(|e| CommitFailure::Error(format!("cannot build the commit: {}", message(&e))))?;
+            let pinned = Pinned {
+                inner: catalog.clone(),
+                table: base.clone(),
+            };
+            match tx.commit(&pinned).await {
+                Ok(_) => {
+                    // Confirm: a catalog may report success for a write it
+                    // did not make (the SQL catalog ignores the result of
+                    // its COMMIT).
+                    let now = catalog.load_table(ident).await.map_err(|e| {
+                        CommitFailure::Error(format!("cannot reload the table: {}", message(&e)))
+                    })?;
+                    if now.properties_ledger() == Some(staged.root_path.as_str())
+                        || committed_by(&now, &commit_id)
+                    {
+                        return Ok(now);
+                    }
+                    return Err(CommitFailure::Error(
+                        "the catalog accepted the commit, but the table does not show it".into(),
+                    ));
+                }
+                Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
+                    last_conflict = message(&e);
+                    tracing::debug!(attempt, reason = %last_conflict, "commit conflict; reloading");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(e) => {
+                    // The outcome is unknown (a timeout, a lost reply): look.
+                    let reason = message(&e);
+                    if let Ok(now) = catalog.load_table(ident).await
+                        && committed_by(&now, &commit_id)
+                    {
+                        return Ok(now);
+                    }
+                    return Err(CommitFailure::Error(format!("commit failed: {reason}")));
+                }
+            }
+        }
+        Err(CommitFailure::Error(format!(
+            "{attempts} commit attempts met conflicts with other writers; last: {last_conflict}"
+        )))
+    }
+}
+
+/// Why a window could not be committed.
+enum CommitFailure {
+    /// Another writer committed this many of the window's objects.
+    Overlap(usize),
+    /// Anything else.
+    Error(String),
+}
+
+/// The backoff before attempt `attempt + 1`: jittered, growing to 2 s.
+fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    let ceiling = 50u64.saturating_mul(1 << attempt.min(6)).min(2_000);
+    let jitter = RandomState::new().hash_one(attempt) % ceiling.max(1);
+    Duration::from_millis(jitter)
+}
+
+/// True when a snapshot of `table` carries `commit_id`.
+fn committed_by(table: &Table, commit_id: &uuid::Uuid) -> bool {
+    let id = commit_id.to_string();
+    table.metadata().snapshots().any(|s| {
+        s.summary()
+            .additional_properties
+            .get("trailmill.commit-id")
+            == Some(&id)
+    })
+}
+
+/// The ledger root a table names.
+trait LedgerProperty {
+    fn properties_ledger(&self) -> Option<&str>;
+}
+
+impl LedgerProperty for Table {
+    fn properties_ledger(&self) -> Option<&str> {
+        self.metadata()
+            .properties()
+            .get(LEDGER_PROPERTY)
+            .map(String::as_str)
+    }
+}
+
+/// Creates the namespace and the table when missing; checks an existing one.
+async fn ensure_table(
+    catalog: &dyn Catalog,
+    namespace: &NamespaceIdent,
+    ident: &TableIdent,
+) -> Result<Table, String> {
+    let exists = catalog
+        .namespace_exists(namespace)
+        .await
+        .map_err(|e| format!("cannot reach the catalog: {}", message(&e)))?;
+    if !exists
+        && let Err(e) = catalog.create_namespace(namespace, HashMap::new()).await
+    {
+        // Another writer may have created it first.
+        if !catalog.namespace_exists(namespace).await.unwrap_or(false) {
+            return Err(format!("cannot create the namespace: {}", message(&e)));
+        }
+    }
+    if catalog
+        .table_exists(ident)
+        .await
+        .map_err(|e| format!("cannot reach the catalog: {}", message(&e)))?
+    {
+        return catalog
+            .load_table(ident)
+            .await
+            .map_err(|e| format!("cannot load the table: {}", message(&e)));
+    }
+    let schema = schema()?;
+    let creation = TableCreation::builder()
+        .name(ident.name().to_owned())
+        .partition_spec(partition_spec(&schema)?)
+        .schema(schema)
+        .properties([
+            ("write.format.default".to_owned(), "parquet".to_owned()),
+            ("write.parquet.compression-codec".to_owned(), "zstd".to_owned()),
+        ])
+        .build();
+    match catalog.create_table(namespace, creation).await {
+        Ok(t) => Ok(t),
+        // Another writer may have created it first.
+        Err(e) => match catalog.load_table(ident).await {
+            Ok(t) => Ok(t),
+            Err(_) => Err(format!("cannot create the table: {}", message(&e))),
+        },
+    }
+}
+
+/// A local warehouse as an absolute path, created; an `s3://` one as is.
+fn local_warehouse(warehouse: &str) -> Result<String, String> {
+    if warehouse.contains("://") && !warehouse.starts_with("file://") {
+        return Ok(warehouse.trim_end_matches('/').to_owned());
+    }
+    let path = std::path::Path::new(warehouse.strip_prefix("file://").unwrap_or(warehouse));
+    std::fs::create_dir_all(path)
+        .map_err(|e| format!("cannot create the warehouse {}: {e}", path.display()))?;
+    let abs = std::path::absolute(path)
+        .map_err(|e| format!("cannot resolve the warehouse {}: {e}", path.display()))?;
+    Ok(format!("file://{}", abs.display()))
+}
+
+fn default_writer() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+impl Sink for IcebergSink {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn write_batch(&mut self, file: &SourceObject, events: &[Event<'_>]) -> Result<(), SinkError> {
+        if self.already_held(file)? {
+            let stats = self.inner.stats_mut();
+            stats.events_received += events.len() as u64;
+            stats.duplicates += events.len() as u64;
+            self.skipped_events += events.len() as u64;
+            return Ok(());
+        }
+        self.inner.write_batch(file, events)
+    }
+
+    fn commit(&mut self) -> Result<(), SinkError> {
+        let files: Vec<DataFile> = match self.inner.commit() {
+            Ok(per_encoder) => per_encoder.into_iter().flatten().collect(),
+            Err(e) => {
+                self.abort(&[], &[]);
+                return Err(e);
+            }
+        };
+        if files.is_empty() {
+            // Nothing to add: objects without events need no record, a redo
+            // adds nothing either.
+            self.window.clear();
+            self.window_ids.clear();
+            self.last = None;
+            return Ok(());
+        }
+        let mut staged = Vec::new();
+        let result = self.runtime.clone().block_on(Self::commit_window(
+            &self.catalog,
+            &self.ident,
+            &mut self.ledger,
+            &self.window,
+            &files,
+            &self.writer,
+            self.attempts,
+            &mut staged,
+        ));
+        match result {
+            Ok(table) => {
+                let bytes: u64 = files.iter().map(|f| f.file_size_in_bytes()).sum();
+                self.inner.stats_mut().bytes_written += bytes;
+                self.commits += 1;
+                tracing::debug!(sink = %self.name, files = files.len(), objects = self.window.len(), "committed");
+                self.table = table;
+                self.window.clear();
+                self.window_ids.clear();
+                self.last = None;
+                Ok(())
+            }
+            Err(CommitFailure::Overlap(n)) => {
+                let objects = self.window.len();
+                self.abort(&files, &staged);
+                Err(SinkError::new(format!(
+                    "{}: {n} of the {objects} objects in this commit were committed by another writer meanwhile; the commit is given up and its objects are redone (the redo skips what the table holds)",
+                    self.name
+                )))
+            }
+            Err(CommitFailure::Error(e)) => {
+                self.abort(&files, &staged);
+                Err(SinkError::new(format!("{}: {e}", self.name)))
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<SinkStats, SinkError> {
+        let result = self.commit();
+        self.inner.close();
+        result.map(|()| self.inner.stats().clone())
+    }
+}
+
+/// The [`PartitionWriter`] of [`IcebergSink`]: Iceberg data files, one
+/// rolling writer per table partition, at most `max_open` open at once.
+struct TableFiles {
+    handle: tokio::runtime::Handle,
+    mapping: RowMapping,
+    splitter: Option<RecordBatchPartitionSplitter>,
+    builder: DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>,
+    open: HashMap<String, (DataFileWriter<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>, u64)>,
+    closed: Vec<DataFile>,
+    max_open: usize,
+    tick: u64,
+    file_io: FileIO,
+}
+
+impl TableFiles {
+    fn close(&mut self, key: &str) -> Result<(), String> {
+        let Some((mut w, _)) = self.open.remove(key) else {
+            return Ok(());
+        };
+        let files = self
+            .handle
+            .block_on(w.close())
+            .map_err(|e| format!("cannot close a data file of partition {key}: {}", message(&e)))?;
+        self.closed.extend(files);
+        Ok(())
+    }
+}
+
+impl PartitionWriter for TableFiles {
+    type Committed = Vec<DataFile>;
+
+    fn write(&mut self, _partition: &Arc<str>, batch: &RecordBatch) -> Result<(), String> {
+        let rows = self.mapping.apply(batch)?;
+        let Some(splitter) = &self.splitter else {
+            return Err("no partition splitter".into());
+        };
+        let parts = splitter
+            .split(&rows)
+            .map_err(|e| format!("cannot partition a batch: {}", message(&e)))?;
+        for (key, part) in parts {
+            self.tick += 1;
+            let path = key.to_path();
+            if !self.open.contains_key(&path) {
+                if self.open.len() >= self.max_open
+                    && let Some(lru) = self
+                        .open
+                        .iter()
+                        .min_by_key(|(_, (_, used))| *used)
+                        .map(|(k, _)| k.clone())
+                {
+                    self.close(&lru)?;
+                }
+                let w = self
+                    .handle
+                    .block_on(self.builder.build(Some(key)))
+                    .map_err(|e| format!("cannot start a data file: {}", message(&e)))?;
+                self.open.insert(path.clone(), (w, self.tick));
+            }
+            let tick = self.tick;
+            let Some((w, used)) = self.open.get_mut(&path) else {
+                continue;
+            };
+            *used = tick;
+            if let Err(e) = self.handle.block_on(w.write(part)) {
+                self.open.remove(&path);
+                return Err(format!("cannot write partition {path}: {}", message(&e)));
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<Vec<DataFile>, String> {
+        let keys: Vec<String> = self.open.keys().cloned().collect();
+        let mut error = None;
+        for k in keys {
+            if let Err(e) = self.close(&k) {
+                error.get_or_insert(e);
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(std::mem::take(&mut self.closed)),
+        }
+    }
+
+    fn abort(&mut self) {
+        let keys: Vec<String> = self.open.keys().cloned().collect();
+        for k in keys {
+            let _ = self.close(&k);
+        }
+        let io = self.file_io.clone();
+        let files = std::mem::take(&mut self.closed);
+        self.handle.block_on(async {
+            for f in files {
+                let _ = io.delete(f.file_path()).await;
+            }
+        });
+    }
+}
