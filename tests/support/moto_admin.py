@@ -47,6 +47,15 @@ def put_object(a):
     return {}
 
 
+def list(a):
+    """Every key in the bucket, and the multipart uploads still open."""
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=a["bucket"]):
+        keys += [o["Key"] for o in page.get("Contents", [])]
+    uploads = s3.list_multipart_uploads(Bucket=a["bucket"]).get("Uploads", [])
+    return {"keys": keys, "uploads": [u["Key"] for u in uploads]}
+
+
 def create_queue(a):
     return {"url": sqs.create_queue(QueueName=a["name"])["QueueUrl"]}
 

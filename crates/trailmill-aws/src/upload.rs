@@ -54,14 +54,25 @@ impl S3Uploader {
     pub fn put_file(&self, local: &Path, bucket: &str, key: &str) -> Result<u64, AwsError> {
         let name = object_name(bucket, key);
         let size = std::fs::metadata(local)
-            .map_err(|e| AwsError::new(format!("upload {name}"), format!("cannot read {}: {e}", local.display())))?
+            .map_err(|e| {
+                AwsError::new(
+                    format!("upload {name}"),
+                    format!("cannot read {}: {e}", local.display()),
+                )
+            })?
             .len();
         let api = self.client.api.clone();
         let result = if size <= self.multipart_threshold {
             self.client.block_on(put(&api, local, bucket, key))
         } else {
-            self.client
-                .block_on(put_multipart(&api, local, bucket, key, size, self.part_size.max(5 << 20)))
+            self.client.block_on(put_multipart(
+                &api,
+                local,
+                bucket,
+                key,
+                size,
+                self.part_size.max(5 << 20),
+            ))
         };
         result
             .map(|()| size)
@@ -79,7 +90,10 @@ impl S3Uploader {
         older_than: Duration,
     ) -> Result<u64, AwsError> {
         let api = self.client.api.clone();
-        let action = format!("list multipart uploads under {}", object_name(bucket, prefix));
+        let action = format!(
+            "list multipart uploads under {}",
+            object_name(bucket, prefix)
+        );
         self.client
             .block_on(async move {
                 let cutoff = std::time::SystemTime::now() - older_than;
@@ -176,7 +190,11 @@ async fn put_multipart(
     part_size: u64,
 ) -> Result<(), String> {
     let created = with_retries(&api.options.retry, &api.stats, || {
-        let req = api.client().create_multipart_upload().bucket(bucket).key(key);
+        let req = api
+            .client()
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key);
         async move { timed(req.send()).await }
     })
     .await
@@ -187,25 +205,23 @@ async fn put_multipart(
         .to_owned();
     let sent = send_parts(api, local, bucket, key, &id, size, part_size).await;
     let completed = match sent {
-        Ok(parts) => {
-            with_retries(&api.options.retry, &api.stats, || {
-                let req = api
-                    .client()
-                    .complete_multipart_upload()
-                    .bucket(bucket)
-                    .key(key)
-                    .upload_id(&id)
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts.clone()))
-                            .build(),
-                    );
-                async move { timed(req.send()).await }
-            })
-            .await
-            .map(|_| ())
-            .map_err(|(e, _)| e)
-        }
+        Ok(parts) => with_retries(&api.options.retry, &api.stats, || {
+            let req = api
+                .client()
+                .complete_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts.clone()))
+                        .build(),
+                );
+            async move { timed(req.send()).await }
+        })
+        .await
+        .map(|_| ())
+        .map_err(|(e, _)| e),
         Err(e) => Err(e),
     };
     if let Err(e) = completed {

@@ -164,7 +164,10 @@ pub struct Pinned {
 
 #[async_trait]
 impl Catalog for Pinned {
-    async fn list_namespaces(&self, parent: Option<&NamespaceIdent>) -> Result<Vec<NamespaceIdent>> {
+    async fn list_namespaces(
+        &self,
+        parent: Option<&NamespaceIdent>,
+    ) -> Result<Vec<NamespaceIdent>> {
         self.inner.list_namespaces(parent).await
     }
 
@@ -262,7 +265,11 @@ mod tests {
             CatalogKind::parse("postgresql://u@127.0.0.1/db"),
             Ok(CatalogKind::Postgres(_))
         ));
-        assert!(CatalogKind::parse("https://x").unwrap_err().contains("REST"));
+        assert!(
+            CatalogKind::parse("https://x")
+                .unwrap_err()
+                .contains("REST")
+        );
         assert!(CatalogKind::parse("hive").is_err());
         assert!(CatalogKind::parse("sqlite:").is_err());
     }

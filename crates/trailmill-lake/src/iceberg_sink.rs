@@ -128,7 +128,9 @@ impl IcebergSink {
         };
         let kind = CatalogKind::parse(&options.catalog).map_err(&fail)?;
         if options.warehouse.is_empty() {
-            return Err(fail("no warehouse: give --iceberg-warehouse s3://bucket/prefix or a directory".into()));
+            return Err(fail(
+                "no warehouse: give --iceberg-warehouse s3://bucket/prefix or a directory".into(),
+            ));
         }
         let warehouse = local_warehouse(&options.warehouse).map_err(&fail)?;
         let mut props = catalog::environment_properties();
@@ -138,9 +140,11 @@ impl IcebergSink {
             .thread_name("trailmill-iceberg")
             .enable_all()
             .build()
-            .map_err(|e| SinkError::with_source(format!("{name}: cannot start the async runtime"), e))?;
-        let namespace = NamespaceIdent::from_strs(namespace.split('.'))
-            .map_err(|e| fail(message(&e)))?;
+            .map_err(|e| {
+                SinkError::with_source(format!("{name}: cannot start the async runtime"), e)
+            })?;
+        let namespace =
+            NamespaceIdent::from_strs(namespace.split('.')).map_err(|e| fail(message(&e)))?;
         let ident = TableIdent::new(namespace.clone(), table_name.to_owned());
         let (catalog, table) = runtime
             .block_on(async {
@@ -180,11 +184,8 @@ impl IcebergSink {
                 }
             };
             let parquet = ParquetWriterBuilder::new(props.clone(), table_schema.clone());
-            let names = DefaultFileNameGenerator::new(
-                format!("{run}-{i}"),
-                None,
-                DataFileFormat::Parquet,
-            );
+            let names =
+                DefaultFileNameGenerator::new(format!("{run}-{i}"), None, DataFileFormat::Parquet);
             let rolling = RollingFileWriterBuilder::new(
                 parquet,
                 target,
@@ -292,10 +293,9 @@ impl IcebergSink {
         let commit_id = uuid::Uuid::new_v4();
         let mut last_conflict = String::new();
         for attempt in 1..=attempts {
-            let base = catalog
-                .load_table(ident)
-                .await
-                .map_err(|e| CommitFailure::Error(format!("cannot load the table: {}", message(&e))))?;
+            let base = catalog.load_table(ident).await.map_err(|e| {
+                CommitFailure::Error(format!("cannot load the table: {}", message(&e)))
+            })?;
             ledger
                 .load(base.properties_ledger())
                 .await
@@ -305,7 +305,10 @@ impl IcebergSink {
                 return Err(CommitFailure::Overlap(held.len()));
             }
             let tag = format!("{}-{attempt}", commit_id.simple());
-            let staged = ledger.stage(window, &tag).await.map_err(CommitFailure::Error)?;
+            let staged = ledger
+                .stage(window, &tag)
+                .await
+                .map_err(CommitFailure::Error)?;
             staged_out.extend(staged.written.iter().cloned());
             let summary = HashMap::from([
                 ("trailmill.commit-id".to_owned(), commit_id.to_string()),
@@ -326,7 +329,9 @@ impl IcebergSink {
                         .add_data_files(files.to_vec())
                         .apply(tx)
                 })
-                .map_err(|e| CommitFailure::Error(format!("cannot build the commit: {}", message(&e))))?;
+                .map_err(|e| {
+                    CommitFailure::Error(format!("cannot build the commit: {}", message(&e)))
+                })?;
             let pinned = Pinned {
                 inner: catalog.clone(),
                 table: base.clone(),
@@ -390,12 +395,10 @@ fn backoff(attempt: u32) -> Duration {
 /// True when a snapshot of `table` carries `commit_id`.
 fn committed_by(table: &Table, commit_id: &uuid::Uuid) -> bool {
     let id = commit_id.to_string();
-    table.metadata().snapshots().any(|s| {
-        s.summary()
-            .additional_properties
-            .get("trailmill.commit-id")
-            == Some(&id)
-    })
+    table
+        .metadata()
+        .snapshots()
+        .any(|s| s.summary().additional_properties.get("trailmill.commit-id") == Some(&id))
 }
 
 /// The ledger root a table names.
@@ -422,9 +425,7 @@ async fn ensure_table(
         .namespace_exists(namespace)
         .await
         .map_err(|e| format!("cannot reach the catalog: {}", message(&e)))?;
-    if !exists
-        && let Err(e) = catalog.create_namespace(namespace, HashMap::new()).await
-    {
+    if !exists && let Err(e) = catalog.create_namespace(namespace, HashMap::new()).await {
         // Another writer may have created it first.
         if !catalog.namespace_exists(namespace).await.unwrap_or(false) {
             return Err(format!("cannot create the namespace: {}", message(&e)));
@@ -447,7 +448,10 @@ async fn ensure_table(
         .schema(schema)
         .properties([
             ("write.format.default".to_owned(), "parquet".to_owned()),
-            ("write.parquet.compression-codec".to_owned(), "zstd".to_owned()),
+            (
+                "write.parquet.compression-codec".to_owned(),
+                "zstd".to_owned(),
+            ),
         ])
         .build();
     match catalog.create_table(namespace, creation).await {
@@ -563,8 +567,22 @@ struct TableFiles {
     handle: tokio::runtime::Handle,
     mapping: RowMapping,
     splitter: Option<RecordBatchPartitionSplitter>,
-    builder: DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>,
-    open: HashMap<String, (DataFileWriter<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>, u64)>,
+    builder: DataFileWriterBuilder<
+        ParquetWriterBuilder,
+        DefaultLocationGenerator,
+        DefaultFileNameGenerator,
+    >,
+    open: HashMap<
+        String,
+        (
+            DataFileWriter<
+                ParquetWriterBuilder,
+                DefaultLocationGenerator,
+                DefaultFileNameGenerator,
+            >,
+            u64,
+        ),
+    >,
     closed: Vec<DataFile>,
     max_open: usize,
     tick: u64,
@@ -576,10 +594,12 @@ impl TableFiles {
         let Some((mut w, _)) = self.open.remove(key) else {
             return Ok(());
         };
-        let files = self
-            .handle
-            .block_on(w.close())
-            .map_err(|e| format!("cannot close a data file of partition {key}: {}", message(&e)))?;
+        let files = self.handle.block_on(w.close()).map_err(|e| {
+            format!(
+                "cannot close a data file of partition {key}: {}",
+                message(&e)
+            )
+        })?;
         self.closed.extend(files);
         Ok(())
     }

@@ -288,7 +288,13 @@ impl Ledger {
 /// A day label as a file-name part.
 fn safe(day: &str) -> String {
     day.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -302,7 +308,9 @@ mod tests {
 
     #[test]
     fn entries_date_from_the_key() {
-        let e = entry("s3://b/AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/05/111122223333_CloudTrail_us-east-1_20240105T0000Z_abc.json.gz");
+        let e = entry(
+            "s3://b/AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/05/111122223333_CloudTrail_us-east-1_20240105T0000Z_abc.json.gz",
+        );
         assert_eq!(e.day, "2024-01-05");
         assert_eq!(entry("s3://b/notes.txt").day, "other");
         assert_ne!(entry("s3://b/x").id, entry("s3://c/x").id);

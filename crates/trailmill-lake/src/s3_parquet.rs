@@ -69,7 +69,9 @@ impl S3Lake {
         let staging = tempfile::Builder::new()
             .prefix("trailmill-s3-lake-")
             .tempdir()
-            .map_err(|e| SinkError::with_source(format!("{name}: cannot create a staging directory"), e))?;
+            .map_err(|e| {
+                SinkError::with_source(format!("{name}: cannot create a staging directory"), e)
+            })?;
         let publisher = Arc::new(S3Publisher {
             uploader,
             bucket: s3.bucket,

@@ -16,7 +16,11 @@ use iceberg::spec::{Schema, Transform, UnboundPartitionSpec};
 /// prune on Iceberg partition transforms without extra predicates).
 pub const PARTITION_FIELDS: [(&str, &str, Transform); 3] = [
     ("event_time", "event_day", Transform::Day),
-    ("recipient_account_id", "recipient_account_id", Transform::Identity),
+    (
+        "recipient_account_id",
+        "recipient_account_id",
+        Transform::Identity,
+    ),
     ("aws_region", "aws_region", Transform::Identity),
 ];
 
@@ -159,7 +163,10 @@ mod tests {
         ];
         let s = Schema::builder().with_fields(fields).build().unwrap();
         let e = RowMapping::new(&s).unwrap_err();
-        assert!(e.contains("column event_time is long, not timestamptz"), "{e}");
+        assert!(
+            e.contains("column event_time is long, not timestamptz"),
+            "{e}"
+        );
         assert!(e.contains("column raw is missing"), "{e}");
         assert!(e.contains("column owner is required"), "{e}");
     }
