@@ -329,12 +329,10 @@ mod tests {
             let names: Vec<String> = (0..=MERGE_AT)
                 .map(|i| format!("s3://b/AWSLogs/1/CloudTrail/r/2024/01/05/1_CloudTrail_r_20240105T0000Z_{i}.json.gz"))
                 .collect();
-            let mut root = None;
             for (i, name) in names.iter().enumerate() {
                 let staged = ledger.stage(&[entry(name)], &format!("t{i}")).await.unwrap();
-                root = Some(staged.root_path);
                 let mut fresh = Ledger::new(io.clone(), &location);
-                fresh.load(root.as_deref()).await.unwrap();
+                fresh.load(Some(&staged.root_path)).await.unwrap();
                 ledger = fresh;
             }
             let all: Vec<LedgerEntry> = names.iter().map(|n| entry(n)).collect();
