@@ -76,9 +76,11 @@ fn event_ids_by_file(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
             continue;
         };
         let log: Value = serde_json::from_str(&text).unwrap();
-        let ids = log["Records"]
-            .as_array()
-            .unwrap()
+        // Not a log file (synth's keys.json, say).
+        let Some(records) = log["Records"].as_array() else {
+            continue;
+        };
+        let ids = records
             .iter()
             .map(|r| r["eventID"].as_str().unwrap().to_owned())
             .collect();

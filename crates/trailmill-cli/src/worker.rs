@@ -28,6 +28,13 @@ pub struct WorkerArgs {
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub filters: FilterArgs,
+    /// Seconds between checkpoints while busy (each commits every sink, then
+    /// deletes the messages it settled); one is also taken whenever the
+    /// worker runs out of work. Lake sinks write a file per partition per
+    /// checkpoint, so a longer interval gives larger files; messages are
+    /// deleted only at a checkpoint, so they wait for it.
+    #[arg(long, default_value_t = 1, value_name = "SECS")]
+    pub checkpoint_interval: u64,
     /// Seconds a received message stays hidden from other workers; renewed
     /// every half of it while the message's files are being processed.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
@@ -145,10 +152,10 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<bool> {
         .stop_flag(stop.clone())
         .on_checkpoint(source.checkpoint_listener())
         // Messages wait for checkpoints, so take one whenever the worker runs
-        // out of work, and at least every second while it is busy.
+        // out of work, and at least every interval while it is busy.
         .checkpoint_policy(CheckpointPolicy {
             max_files: 256,
-            interval: Duration::from_secs(1),
+            interval: Duration::from_secs(a.checkpoint_interval.max(1)),
             when_idle: true,
         })
         .progress(source.progress_reporter())

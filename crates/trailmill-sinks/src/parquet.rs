@@ -31,7 +31,8 @@
 //! [`Sink::commit`] closes every open file (footer written), fsyncs it,
 //! renames it to its final `part-<run>-<seq>.parquet` name and fsyncs the
 //! directories; only then does it return. A file may also be closed earlier
-//! (too many open partitions, [`ParquetOptions::max_file_rows`]) but is still
+//! (too many open partitions, [`ParquetOptions::target_file_bytes`],
+//! [`ParquetOptions::max_file_rows`]) but is still
 //! renamed only at the next commit, so no final-named file ever holds events
 //! of an uncommitted window. Opening the sink deletes the `.tmp` files a
 //! crashed run left behind; only one run may write a directory at a time.
