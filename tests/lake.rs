@@ -11,6 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::crash::{self, Rng, done_count, terminate, wait_for};
 use support::moto::{Moto, unique};
 use support::{datasets, repo, trailmill};
 
@@ -418,35 +419,6 @@ print(json.dumps({"ids": t.column("event_id").to_pylist(),
     assert_eq!(read["accounts"], json!(["123837392027"]));
 }
 
-/// How many objects the state calls done; 0 while it does not exist yet.
-fn done_count(state: &Path) -> usize {
-    let Ok(conn) =
-        rusqlite::Connection::open_with_flags(state, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return 0;
-    };
-    conn.query_row(
-        "SELECT count(*) FROM objects WHERE status = 'done'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
-    .map_or(0, |n| n as usize)
-}
-
-fn terminate(child: &Child) {
-    // SAFETY: kill(2) on a child we started and have not reaped.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(rc, 0);
-}
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Lines in a worker's deletion log.
 fn deletions(log: &Path) -> usize {
     std::fs::read_to_string(log).map_or(0, |s| s.lines().count())
@@ -578,23 +550,9 @@ fn process_into_iceberg_killed_three_times_and_resumed_stores_each_event_once() 
     // Kill points from a seed, printed so that a failure can be repeated:
     // each kill waits for the state to reach a random number of done
     // objects in its own band, then a few random milliseconds more.
-    let seed = std::env::var("TRAILMILL_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos() as u64
-        });
-    eprintln!("crash test seed {seed} (TRAILMILL_CRASH_SEED={seed} repeats it)");
-    let mut x = seed | 1;
-    let mut between = |lo: u64, hi: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        lo + x % (hi - lo + 1)
-    };
+    let seed = crash::seed();
+    let mut rng = Rng(seed);
+    let mut between = |lo, hi| rng.between(lo, hi);
     for (kill, (lo, hi)) in [(10, 50), (75, 115), (140, 175)].into_iter().enumerate() {
         let target = between(lo, hi) as usize;
         let delay = Duration::from_millis(between(0, 25));

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use support::crash::{self, Rng, done_count};
 use support::{Synth, run, run_ok, trailmill};
 
 /// A synthetic trail, and the eventIDs of each of its log files (by absolute
@@ -143,39 +144,6 @@ fn state_objects(state: &Path) -> (HashSet<String>, usize) {
     (done, failed)
 }
 
-/// How many objects the state calls done; 0 while it does not exist yet.
-fn done_count(state: &Path) -> usize {
-    if !state.exists() {
-        return 0;
-    }
-    let Ok(conn) = rusqlite::Connection::open(state) else {
-        return 0;
-    };
-    conn.query_row(
-        "SELECT count(*) FROM objects WHERE status = 'done'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
-    .map_or(0, |n| n as usize)
-}
-
-/// splitmix64: a small seeded generator, so that a failing run can be repeated.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
-
 /// The eventIDs in the complete lines a crash left in a gzip JSON Lines
 /// file, read with a standard multi-member decoder up to the torn end.
 fn jsonl_ids_before_the_tear(path: &Path) -> HashSet<String> {
@@ -240,16 +208,7 @@ fn assert_done_objects_are_stored(
 /// summary reports exactly for JSON Lines.
 #[test]
 fn killed_three_times_and_resumed_the_stores_hold_exactly_the_trails_events() {
-    let seed = std::env::var("TRAILMILL_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("crash test seed {seed} (TRAILMILL_CRASH_SEED={seed} repeats its kill points)");
+    let seed = crash::seed();
     let mut rng = Rng(seed);
     // 2 accounts × 2 regions × 13 hours × 4 logs = 208 files of 3 events.
     let trail = synth(13, 4, 3);

@@ -11,6 +11,7 @@ use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use support::crash::{terminate, wait_for};
 use support::moto::{Moto, unique};
 use support::repo;
 
@@ -72,20 +73,6 @@ fn message_summary(stderr: &str) -> Vec<u64> {
     line.split(|c: char| !c.is_ascii_digit())
         .filter_map(|s| s.parse().ok())
         .collect()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn terminate(child: &Child) {
-    // SAFETY: kill(2) on a child we started and have not reaped.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(rc, 0);
 }
 
 #[test]

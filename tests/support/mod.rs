@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod crash;
 pub mod moto;
 pub mod proxy;
 pub mod s3;

@@ -331,6 +331,14 @@ pub struct SinkArgs {
     /// whichever comes first.
     #[arg(long, value_name = "MIB", default_value_t = 128)]
     pub target_file_size: u64,
+    /// The codec of Parquet files: zstd (smallest), lz4, snappy or none (fastest to write).
+    #[arg(long, value_name = "CODEC", default_value = "zstd")]
+    pub parquet_codec: trailmill_sinks::parquet::Codec,
+    /// Which columns Parquet lakes hold: full (typed columns, the free-form objects as JSON
+    /// text, and raw), compact (typed columns and raw: the JSON text is read from raw) or
+    /// typed (typed columns and the JSON text, without raw). Iceberg tables hold every column.
+    #[arg(long, value_name = "SET", default_value = "full", value_parser = ["full", "compact", "typed"])]
+    pub parquet_columns: String,
 }
 
 fn parse_property(s: &str) -> Result<(String, String), String> {
@@ -349,6 +357,9 @@ impl SinkArgs {
         iceberg.warehouse = self.iceberg_warehouse.clone().unwrap_or_default();
         iceberg.properties = self.iceberg_property.clone();
         iceberg.parquet.target_file_bytes = self.target_file_size.max(1).saturating_mul(1 << 20);
+        iceberg.parquet.codec = self.parquet_codec;
+        iceberg.parquet.json_columns = self.parquet_columns != "compact";
+        iceberg.parquet.raw_column = self.parquet_columns != "typed";
         settings
     }
 }

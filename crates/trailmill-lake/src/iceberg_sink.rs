@@ -159,7 +159,12 @@ impl IcebergSink {
         runtime
             .block_on(ledger.load(table.properties_ledger()))
             .map_err(&fail)?;
-        let props = trailmill_sinks::parquet::writer_properties(&options.parquet)?;
+        // A table holds every column (its schema is fixed at creation), so
+        // the column choices of the Parquet lake do not apply.
+        let mut parquet_options = options.parquet.clone();
+        parquet_options.json_columns = true;
+        parquet_options.raw_column = true;
+        let props = trailmill_sinks::parquet::writer_properties(&parquet_options)?;
         let run = uuid::Uuid::new_v4().simple().to_string();
         let threads = options.parquet.encoder_threads.max(1);
         let max_open = (options.parquet.max_open_files / threads).max(1);
@@ -171,7 +176,7 @@ impl IcebergSink {
         let handle = runtime.handle().clone();
         let file_io = table.file_io().clone();
         let mut failed = None;
-        let inner = PartitionedWriter::start(name.clone(), options.parquet.clone(), |i| {
+        let inner = PartitionedWriter::start(name.clone(), parquet_options, |i| {
             let splitter = RecordBatchPartitionSplitter::try_new_with_computed_values(
                 table_schema.clone(),
                 spec.clone(),

@@ -92,8 +92,18 @@ pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ParquetOptions {
-    /// zstd level (1 is fast and still compresses CloudTrail JSON about 8:1).
+    /// The codec of every column.
+    pub codec: Codec,
+    /// zstd level, when the codec is zstd (1 is fast and still compresses
+    /// CloudTrail JSON about 8:1).
     pub zstd_level: i32,
+    /// Write the free-form objects (`request_parameters`,
+    /// `response_elements`, …) as JSON text columns. They repeat what `raw`
+    /// holds, so leaving them out halves the text to compress; queries then
+    /// extract from `raw` (`json_extract(raw, '$.requestParameters.x')`).
+    pub json_columns: bool,
+    /// Write `raw`, each record's exact text.
+    pub raw_column: bool,
     /// A row group closes when its estimated encoded size reaches this.
     pub row_group_bytes: usize,
     /// A file closes after this many rows (it is renamed at the next commit).
@@ -122,16 +132,73 @@ pub struct ParquetOptions {
 impl Default for ParquetOptions {
     fn default() -> Self {
         ParquetOptions {
+            codec: Codec::Zstd,
             zstd_level: 1,
-            row_group_bytes: 32 << 20,
+            json_columns: true,
+            raw_column: true,
+            row_group_bytes: 16 << 20,
             max_file_rows: 2_000_000,
             target_file_bytes: 128 << 20,
-            batch_rows: 4096,
-            max_buffered_bytes: 64 << 20,
+            batch_rows: 2048,
+            max_buffered_bytes: 24 << 20,
             max_open_files: 16,
             encoder_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             dedupe_window: 1 << 20,
         }
+    }
+}
+
+/// A Parquet compression codec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Codec {
+    /// zstd at [`ParquetOptions::zstd_level`]: the smallest files.
+    Zstd,
+    /// LZ4 (the `LZ4_RAW` codec): faster, larger files.
+    Lz4,
+    /// Snappy: what many older readers expect.
+    Snappy,
+    /// No compression.
+    None,
+}
+
+impl std::str::FromStr for Codec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Codec, String> {
+        match s {
+            "zstd" => Ok(Codec::Zstd),
+            "lz4" => Ok(Codec::Lz4),
+            "snappy" => Ok(Codec::Snappy),
+            "none" => Ok(Codec::None),
+            _ => Err(format!("{s:?} is not a codec: zstd, lz4, snappy or none")),
+        }
+    }
+}
+
+/// The columns that hold JSON text copied from the record.
+pub const JSON_COLUMNS: &[&str] = &[
+    "user_identity",
+    "request_parameters",
+    "response_elements",
+    "additional_event_data",
+    "service_event_details",
+    "event_context",
+    "edge_device_details",
+    "insight_details",
+    "resources",
+    "tls_details",
+    "addendum",
+];
+
+/// True when `opts` keeps column `name`.
+fn keeps(opts: &ParquetOptions, name: &str) -> bool {
+    if JSON_COLUMNS.contains(&name) {
+        opts.json_columns
+    } else if name == "raw" {
+        opts.raw_column
+    } else {
+        true
     }
 }
 
@@ -197,20 +264,33 @@ macro_rules! data_type {
 /// cost time), nullability, and how a [`Row`] fills it.
 macro_rules! columns {
     ($( $name:ident : $kind:ident, $enc:ident, $nullable:literal, |$r:ident| $value:expr; )*) => {
+        /// Which columns a sink writes.
+        #[derive(Clone, Copy)]
+        struct Keep {
+            $( $name: bool, )*
+        }
+
+        impl Keep {
+            fn new(opts: &ParquetOptions) -> Self {
+                Keep { $( $name: keeps(opts, stringify!($name)), )* }
+            }
+        }
+
         /// Arrow builders for a partition's buffered rows.
         struct Columns {
             $( $name: builder_of!($kind), )*
+            keep: Keep,
             rows: usize,
             bytes: usize,
         }
 
         impl Columns {
-            fn new() -> Self {
-                Columns { $( $name: new_builder!($kind), )* rows: 0, bytes: 0 }
+            fn new(keep: Keep) -> Self {
+                Columns { $( $name: new_builder!($kind), )* keep, rows: 0, bytes: 0 }
             }
 
             fn append(&mut self, row: &Row<'_, '_>) {
-                $( {
+                $( if self.keep.$name {
                     let $r = row;
                     self.$name.append_option($value);
                 } )*
@@ -220,18 +300,30 @@ macro_rules! columns {
 
             /// The buffered rows as one batch; the builders start empty.
             fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch, arrow_schema::ArrowError> {
-                let arrays: Vec<ArrayRef> = vec![ $( Arc::new(self.$name.finish()), )* ];
+                let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+                $( if self.keep.$name { arrays.push(Arc::new(self.$name.finish())); } )*
                 self.rows = 0;
                 self.bytes = 0;
                 RecordBatch::try_new(schema.clone(), arrays)
             }
         }
 
-        /// The Arrow schema of every file the sink writes.
+        /// The Arrow schema of every column the lake can hold: what
+        /// [`ParquetSink`] writes with the default options.
         pub fn schema() -> SchemaRef {
             Arc::new(Schema::new(vec![
                 $( Field::new(stringify!($name), data_type!($kind), $nullable), )*
             ]))
+        }
+
+        /// The Arrow schema of the files a sink with `opts` writes.
+        pub fn schema_for(opts: &ParquetOptions) -> SchemaRef {
+            let keep = Keep::new(opts);
+            let mut fields = Vec::new();
+            $( if keep.$name {
+                fields.push(Field::new(stringify!($name), data_type!($kind), $nullable));
+            } )*
+            Arc::new(Schema::new(fields))
         }
 
         /// Column names whose values are high-cardinality text.
@@ -310,8 +402,14 @@ pub fn writer_properties(opts: &ParquetOptions) -> Result<WriterProperties, Sink
     let level = ZstdLevel::try_new(opts.zstd_level).map_err(|e| {
         SinkError::with_source(format!("zstd level {} is not valid", opts.zstd_level), e)
     })?;
+    let compression = match opts.codec {
+        Codec::Zstd => Compression::ZSTD(level),
+        Codec::Lz4 => Compression::LZ4_RAW,
+        Codec::Snappy => Compression::SNAPPY,
+        Codec::None => Compression::UNCOMPRESSED,
+    };
     let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(level))
+        .set_compression(compression)
         .set_max_row_group_bytes(Some(opts.row_group_bytes.max(1)))
         .set_max_row_group_row_count(None)
         .set_created_by(concat!("trailmill ", env!("CARGO_PKG_VERSION")).into());
@@ -353,6 +451,7 @@ pub struct PartitionedWriter<W: PartitionWriter> {
     name: String,
     opts: ParquetOptions,
     schema: SchemaRef,
+    keep: Keep,
     /// Buffered partitions; cleared at each commit.
     partitions: Vec<Partition>,
     by_dir: HashMap<String, usize>,
@@ -408,8 +507,9 @@ impl<W: PartitionWriter> PartitionedWriter<W> {
         Ok(PartitionedWriter {
             name,
             seen: SeenKeys::new(opts.dedupe_window),
+            schema: schema_for(&opts),
+            keep: Keep::new(&opts),
             opts,
-            schema: schema(),
             partitions: Vec::new(),
             by_dir: HashMap::new(),
             last: None,
@@ -478,7 +578,7 @@ impl<W: PartitionWriter> PartitionedWriter<W> {
                     day,
                     dir: dir.into(),
                     encoder,
-                    columns: Columns::new(),
+                    columns: Columns::new(self.keep),
                 });
                 i
             }
@@ -677,7 +777,7 @@ impl ParquetSink {
             tracing::info!(sink = %name, removed, "deleted temporary files of an unfinished run");
         }
         let props = writer_properties(&opts)?;
-        let schema = schema();
+        let schema = schema_for(&opts);
         let run_id = run_id();
         let seq = Arc::new(AtomicU64::new(0));
         let threads = opts.encoder_threads.max(1);
