@@ -596,3 +596,42 @@ fn process_into_iceberg_killed_three_times_and_resumed_stores_each_event_once() 
     let table = read_table(&catalog, &warehouse, "trail.events", &[]);
     assert_eq!(table_ids_once(&table), expected, "seed {seed}");
 }
+
+#[test]
+fn the_glue_catalog_holds_the_table_athena_would_read() {
+    let moto = Moto::start();
+    let bucket = unique("glue-lake");
+    moto.admin("create_bucket", json!({ "bucket": bucket }));
+    let warehouse = format!("s3://{bucket}/warehouse");
+    let run = || {
+        let out = moto
+            .trailmill()
+            .arg("process")
+            .arg(datasets().join("invictus-ir"))
+            .args(iceberg_args("glue", &warehouse, "security.cloudtrail"))
+            .arg("--no-state")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let first = run();
+    assert!(first.contains("2900 written"), "{first}");
+    let second = run();
+    assert!(second.contains("0 written, 2900 duplicates"), "{second}");
+    let mut props = s3_props(&moto.endpoint);
+    props.extend(["--property".to_owned(), format!("glue.endpoint={}", moto.endpoint)]);
+    let props: Vec<&str> = props.iter().map(String::as_str).collect();
+    let table = read_table("glue", &warehouse, "security.cloudtrail", &props);
+    let ids = table_ids_once(&table);
+    assert!(ids == all_ids(&event_ids_by_file(&datasets().join("invictus-ir"))));
+    assert_eq!(table["snapshots"].as_array().unwrap().len(), 1);
+    // Glue tables keep UTC times without a zone (see the README).
+    let time = table["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c[0] == "event_time")
+        .unwrap();
+    assert_eq!(time[1], "timestamp");
+}

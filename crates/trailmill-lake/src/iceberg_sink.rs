@@ -55,7 +55,7 @@ use trailmill_sinks::parquet::{ParquetOptions, PartitionWriter, PartitionedWrite
 
 use crate::catalog::{self, CatalogKind, Pinned, message};
 use crate::ledger::{LEDGER_PROPERTY, Ledger, LedgerEntry};
-use crate::table::{RowMapping, partition_spec, schema};
+use crate::table::{RowMapping, partition_spec, schema, schema_without_zones};
 
 /// What an Iceberg sink writes to, and how.
 #[derive(Clone, Debug)]
@@ -149,7 +149,8 @@ impl IcebergSink {
         let (catalog, table) = runtime
             .block_on(async {
                 let catalog = catalog::open(&kind, &warehouse, props).await?;
-                let table = ensure_table(&*catalog, &namespace, &ident).await?;
+                let zones = kind != CatalogKind::Glue;
+                let table = ensure_table(&*catalog, &namespace, &ident, zones).await?;
                 Ok::<_, String>((catalog, table))
             })
             .map_err(&fail)?;
@@ -419,11 +420,13 @@ impl LedgerProperty for Table {
     }
 }
 
-/// Creates the namespace and the table when missing; checks an existing one.
+/// Creates the namespace and the table when missing (with `timestamptz`
+/// times when `zones`, else `timestamp`); checks an existing one.
 async fn ensure_table(
     catalog: &dyn Catalog,
     namespace: &NamespaceIdent,
     ident: &TableIdent,
+    zones: bool,
 ) -> Result<Table, String> {
     let exists = catalog
         .namespace_exists(namespace)
@@ -445,7 +448,11 @@ async fn ensure_table(
             .await
             .map_err(|e| format!("cannot load the table: {}", message(&e)));
     }
-    let schema = schema()?;
+    let schema = if zones {
+        schema()?
+    } else {
+        schema_without_zones()?
+    };
     let creation = TableCreation::builder()
         .name(ident.name().to_owned())
         .partition_spec(partition_spec(&schema)?)

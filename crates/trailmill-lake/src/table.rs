@@ -7,7 +7,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{ArrayRef, RecordBatch, new_null_array};
 use arrow_schema::{DataType, SchemaRef as ArrowSchemaRef};
-use iceberg::spec::{Schema, Transform, UnboundPartitionSpec};
+use iceberg::spec::{PrimitiveType, Schema, Transform, Type, UnboundPartitionSpec};
 
 /// The partition spec of a table trailmill creates: the day of
 /// `event_time`, then the account and the region, the columns nearly every
@@ -29,6 +29,37 @@ pub const PARTITION_FIELDS: [(&str, &str, Transform); 3] = [
 pub fn schema() -> Result<Schema, String> {
     iceberg::arrow::arrow_schema_to_schema_auto_assign_ids(&trailmill_sinks::parquet::schema())
         .map_err(|e| format!("cannot map the lake's columns to Iceberg: {e}"))
+}
+
+/// [`schema`] with its times as `timestamp` (UTC, without a zone) instead
+/// of `timestamptz`: the Glue catalog of iceberg 0.10 cannot create a table
+/// with `timestamptz` columns (Athena's own Iceberg DDL makes `timestamp`
+/// too). The values are the same UTC instants.
+pub fn schema_without_zones() -> Result<Schema, String> {
+    let fields: Vec<_> = schema()?
+        .as_struct()
+        .fields()
+        .iter()
+        .map(|f| {
+            let mut f = (**f).clone();
+            if *f.field_type == Type::Primitive(PrimitiveType::Timestamptz) {
+                f.field_type = Box::new(Type::Primitive(PrimitiveType::Timestamp));
+            }
+            Arc::new(f)
+        })
+        .collect();
+    Schema::builder()
+        .with_fields(fields)
+        .build()
+        .map_err(|e| format!("cannot build the table's schema: {e}"))
+}
+
+/// True when a table column of type `table` can take the lake's `ours`:
+/// the same type, or a UTC time stored without a zone.
+fn takes(table: &Type, ours: &Type) -> bool {
+    table == ours
+        || (*table == Type::Primitive(PrimitiveType::Timestamp)
+            && *ours == Type::Primitive(PrimitiveType::Timestamptz))
 }
 
 /// The partition spec of a new table, bound to `schema`'s field ids.
@@ -66,7 +97,7 @@ impl RowMapping {
         for field in ours.as_struct().fields() {
             match table.field_by_name(&field.name) {
                 None => problems.push(format!("column {} is missing", field.name)),
-                Some(t) if t.field_type != field.field_type => problems.push(format!(
+                Some(t) if !takes(&t.field_type, &field.field_type) => problems.push(format!(
                     "column {} is {}, not {}",
                     field.name, t.field_type, field.field_type
                 )),
@@ -120,8 +151,8 @@ impl RowMapping {
                 Some(i) => {
                     let column = batch.column(*i);
                     match field.data_type() {
-                        // The same instants; only the zone's spelling differs
-                        // ("UTC" in the lake, "+00:00" in Iceberg).
+                        // The same instants; only the zone differs ("UTC" in
+                        // the lake, "+00:00" or none in the table).
                         DataType::Timestamp(_, tz) if column.data_type() != field.data_type() => {
                             Arc::new(
                                 column
@@ -143,7 +174,7 @@ impl RowMapping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use iceberg::spec::{NestedField, PrimitiveType, Type};
+    use iceberg::spec::NestedField;
 
     #[test]
     fn our_own_schema_is_compatible_and_keeps_the_time_zone() {
@@ -152,6 +183,14 @@ mod tests {
         assert_eq!(m.target().fields().len(), s.as_struct().fields().len());
         let spec = partition_spec(&s).unwrap();
         assert_eq!(spec.fields().len(), 3);
+        // The Glue variant is taken too, and its batches have no zone.
+        let g = schema_without_zones().unwrap();
+        let m = RowMapping::new(&g).unwrap();
+        let time = m.target().field_with_name("event_time").unwrap();
+        assert_eq!(
+            time.data_type(),
+            &DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, None)
+        );
     }
 
     #[test]
