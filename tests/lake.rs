@@ -3,6 +3,8 @@
 //! by independent readers (pyiceberg and pyarrow from PyPI), through crashes
 //! of `process` and of a fleet of SQS workers.
 
+#[path = "support/pg.rs"]
+mod pg;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -620,7 +622,10 @@ fn the_glue_catalog_holds_the_table_athena_would_read() {
     let second = run();
     assert!(second.contains("0 written, 2900 duplicates"), "{second}");
     let mut props = s3_props(&moto.endpoint);
-    props.extend(["--property".to_owned(), format!("glue.endpoint={}", moto.endpoint)]);
+    props.extend([
+        "--property".to_owned(),
+        format!("glue.endpoint={}", moto.endpoint),
+    ]);
     let props: Vec<&str> = props.iter().map(String::as_str).collect();
     let table = read_table("glue", &warehouse, "security.cloudtrail", &props);
     let ids = table_ids_once(&table);
@@ -634,4 +639,35 @@ fn the_glue_catalog_holds_the_table_athena_would_read() {
         .find(|c| c[0] == "event_time")
         .unwrap();
     assert_eq!(time[1], "timestamp");
+}
+
+#[test]
+fn a_postgresql_catalog_serves_one_table_to_every_writer() {
+    let url = pg::fresh_db("iceberg_catalog");
+    let tmp = tempfile::tempdir().unwrap();
+    let warehouse = tmp.path().join("warehouse").display().to_string();
+    // Two writers on the two halves of a dataset, one after the other: the
+    // second finds the table the first created and appends to it.
+    let mut logs: Vec<PathBuf> = walk(&datasets().join("invictus-ir/CloudTrail"));
+    logs.sort();
+    let halves = [tmp.path().join("a"), tmp.path().join("b")];
+    for (i, log) in logs.iter().enumerate() {
+        let dir = &halves[i % 2];
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::copy(log, dir.join(log.file_name().unwrap())).unwrap();
+    }
+    for half in &halves {
+        let out = trailmill()
+            .arg("process")
+            .arg(half)
+            .args(iceberg_args(&url, &warehouse, "security.cloudtrail"))
+            .arg("--no-state")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let table = read_table(&url, &warehouse, "security.cloudtrail", &[]);
+    assert_eq!(table["snapshots"].as_array().unwrap().len(), 2);
+    let ids = table_ids_once(&table);
+    assert!(ids == all_ids(&event_ids_by_file(&datasets().join("invictus-ir"))));
 }
