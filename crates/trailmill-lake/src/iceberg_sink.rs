@@ -26,6 +26,10 @@
 //!    are skipped (their events count as duplicates) and the rest are
 //!    written again.
 //!
+//! When a commit's outcome cannot be known (the catalog cannot be reached to
+//! check), the window fails but its files stay: deleting them could break a
+//! table that holds them. The redo settles it through the ledger.
+//!
 //! Objects the ledger already held when they arrived are skipped at once,
 //! so a redelivered message costs a decode, not a commit.
 //!
@@ -347,7 +351,10 @@ impl IcebergSink {
                     // did not make (the SQL catalog ignores the result of
                     // its COMMIT).
                     let now = catalog.load_table(ident).await.map_err(|e| {
-                        CommitFailure::Error(format!("cannot reload the table: {}", message(&e)))
+                        CommitFailure::Unknown(format!(
+                            "the commit may or may not have happened: cannot reload the table: {}",
+                            message(&e)
+                        ))
                     })?;
                     if now.properties_ledger() == Some(staged.root_path.as_str())
                         || committed_by(&now, &commit_id)
@@ -366,12 +373,13 @@ impl IcebergSink {
                 Err(e) => {
                     // The outcome is unknown (a timeout, a lost reply): look.
                     let reason = message(&e);
-                    if let Ok(now) = catalog.load_table(ident).await
-                        && committed_by(&now, &commit_id)
-                    {
-                        return Ok(now);
-                    }
-                    return Err(CommitFailure::Error(format!("commit failed: {reason}")));
+                    return match catalog.load_table(ident).await {
+                        Ok(now) if committed_by(&now, &commit_id) => Ok(now),
+                        Ok(_) => Err(CommitFailure::Error(format!("commit failed: {reason}"))),
+                        Err(_) => Err(CommitFailure::Unknown(format!(
+                            "commit failed, and the table cannot be reloaded to see whether it happened: {reason}"
+                        ))),
+                    };
                 }
             }
         }
@@ -385,8 +393,10 @@ impl IcebergSink {
 enum CommitFailure {
     /// Another writer committed this many of the window's objects.
     Overlap(usize),
-    /// Anything else.
+    /// Anything else, known not to have committed.
     Error(String),
+    /// The commit may have happened: its files must stay.
+    Unknown(String),
 }
 
 /// The backoff before attempt `attempt + 1`: jittered, growing to 2 s.
@@ -559,6 +569,13 @@ impl Sink for IcebergSink {
             }
             Err(CommitFailure::Error(e)) => {
                 self.abort(&files, &staged);
+                Err(SinkError::new(format!("{}: {e}", self.name)))
+            }
+            Err(CommitFailure::Unknown(e)) => {
+                // Deleting the files could break a table that holds them;
+                // leave them. The redo finds out: the ledger skips the
+                // objects if the commit happened, and orphans stay otherwise.
+                self.abort(&[], &[]);
                 Err(SinkError::new(format!("{}: {e}", self.name)))
             }
         }
