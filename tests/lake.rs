@@ -443,17 +443,7 @@ fn a_fleet_of_workers_fills_one_table_on_s3_exactly_once_through_sigkill_and_sig
     .write(&trail);
     let expected = event_ids_by_file(&trail);
     assert_eq!(expected.len(), 208);
-    let bucket = unique("fleet");
-    moto.admin("create_bucket", json!({ "bucket": bucket }));
-    moto.admin("upload_tree", json!({ "bucket": bucket, "dir": trail }));
-    let queue = moto.create_queue(&unique("fleet"));
-    let out = moto
-        .trailmill()
-        .args(["enqueue", &format!("s3://{bucket}"), "--queue", &queue])
-        .args(["--keys-per-message", "2"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let (bucket, queue, _) = moto.enqueued_trail(&trail, "fleet", 2);
     assert_eq!(moto.counts(&queue).0, 104);
 
     let catalog = format!("sqlite:{}", tmp.path().join("catalog.db").display());

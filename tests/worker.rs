@@ -349,19 +349,7 @@ fn three_workers_share_an_enqueued_backfill_and_survive_a_sigkill() {
     // Enough messages (120) that the other two workers cannot drain the queue
     // between two looks at worker 0's deletion log: the kill must find work left.
     assert_eq!(expected.len(), 480);
-    let bucket = unique("backfill");
-    moto.admin("create_bucket", json!({ "bucket": bucket }));
-    moto.admin("upload_tree", json!({ "bucket": bucket, "dir": trail }));
-    let queue = moto.create_queue(&unique("backfill"));
-
-    let out = moto
-        .trailmill()
-        .args(["enqueue", &format!("s3://{bucket}"), "--queue", &queue])
-        .args(["--keys-per-message", "4"])
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert!(out.status.success(), "{err}");
+    let (_, queue, err) = moto.enqueued_trail(&trail, "backfill", 4);
     assert!(err.contains("480 keys in 120 messages"), "{err}");
     assert_eq!(moto.counts(&queue).0, 120);
 

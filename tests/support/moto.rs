@@ -76,6 +76,36 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Uploads the trail under `root` to a new bucket named after `what`,
+    /// and announces it on a new queue with `trailmill enqueue`,
+    /// `keys_per_message` keys a message. Returns the bucket, the queue URL
+    /// and `enqueue`'s stderr.
+    pub fn enqueued_trail(
+        &self,
+        root: &std::path::Path,
+        what: &str,
+        keys_per_message: usize,
+    ) -> (String, String, String) {
+        let bucket = unique(what);
+        self.admin("create_bucket", serde_json::json!({ "bucket": bucket }));
+        self.admin(
+            "upload_tree",
+            serde_json::json!({ "bucket": bucket, "dir": root }),
+        );
+        let queue = self.create_queue(&unique(what));
+        let out = self
+            .trailmill()
+            .args(["enqueue", &format!("s3://{bucket}"), "--queue", &queue])
+            .args(["--keys-per-message", &keys_per_message.to_string()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        (bucket, queue, err)
+    }
+}
+
 /// A name no other test (or earlier run against the same server) uses.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
