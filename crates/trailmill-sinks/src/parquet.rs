@@ -136,7 +136,7 @@ impl Default for ParquetOptions {
             zstd_level: 1,
             json_columns: true,
             raw_column: true,
-            row_group_bytes: 16 << 20,
+            row_group_bytes: 8 << 20,
             max_file_rows: 2_000_000,
             target_file_bytes: 128 << 20,
             batch_rows: 2048,
