@@ -66,7 +66,7 @@ fn stderr(out: &Output) -> String {
 /// serde_json (not by trailmill).
 fn event_ids_by_file(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
-    for path in walk(dir) {
+    for path in support::files_under(dir) {
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         if name.contains("Digest") {
             continue;
@@ -88,19 +88,6 @@ fn event_ids_by_file(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
             .map(|r| r["eventID"].as_str().unwrap().to_owned())
             .collect();
         out.insert(name, ids);
-    }
-    out
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
     }
     out
 }
@@ -638,7 +625,7 @@ fn a_postgresql_catalog_serves_one_table_to_every_writer() {
     let warehouse = tmp.path().join("warehouse").display().to_string();
     // Two writers on the two halves of a dataset, one after the other: the
     // second finds the table the first created and appends to it.
-    let mut logs: Vec<PathBuf> = walk(&datasets().join("invictus-ir/CloudTrail"));
+    let mut logs: Vec<PathBuf> = support::files_under(&datasets().join("invictus-ir/CloudTrail"));
     logs.sort();
     let halves = [tmp.path().join("a"), tmp.path().join("b")];
     for (i, log) in logs.iter().enumerate() {

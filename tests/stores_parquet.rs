@@ -190,19 +190,8 @@ fn datasets_into_parquet_read_back_by_pyarrow() {
     run_ok(&args);
     let again = read_lake(&lake);
     assert_eq!(again.rows.len(), 2 * sources.len());
-    let no_tmp = walk(&lake).into_iter().all(|p| !p.ends_with(".tmp"));
+    let no_tmp = support::files_under(&lake)
+        .iter()
+        .all(|p| !p.display().to_string().ends_with(".tmp"));
     assert!(no_tmp, "no temporary file remains after a finished run");
-}
-
-fn walk(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path.display().to_string());
-        }
-    }
-    out
 }

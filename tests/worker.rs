@@ -18,7 +18,7 @@ use support::repo;
 /// Every eventID in the log files (not digests) under `dir`, by file name.
 fn event_ids_by_file(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
-    for entry in walk(dir) {
+    for entry in support::files_under(dir) {
         let name = entry.file_name().unwrap().to_string_lossy().into_owned();
         if !name.contains("_CloudTrail_") {
             continue;
@@ -26,23 +26,6 @@ fn event_ids_by_file(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
         out.insert(name, support::log_event_ids(&entry));
     }
     out
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    files
 }
 
 /// The eventIDs stored in the SQLite sink at `db`.
@@ -129,7 +112,7 @@ fn every_notification_format_is_processed_with_cpl_semantics() {
         "upload_tree",
         json!({ "bucket": ct_bucket, "dir": ct_dir, "prefix": ct_prefix }),
     );
-    let keys: Vec<String> = walk(&ct_dir)
+    let keys: Vec<String> = support::files_under(&ct_dir)
         .iter()
         .map(|p| {
             format!(
@@ -209,7 +192,7 @@ fn failed_messages_stay_without_delete_on_failure_and_go_with_it() {
         "upload_tree",
         json!({ "bucket": bucket, "dir": trail, "prefix": prefix }),
     );
-    let good: Vec<String> = walk(&trail)
+    let good: Vec<String> = support::files_under(&trail)
         .iter()
         .map(|p| format!("{prefix}{}", p.file_name().unwrap().to_str().unwrap()))
         .collect();

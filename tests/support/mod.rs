@@ -30,6 +30,24 @@ pub fn datasets() -> PathBuf {
     dir
 }
 
+/// Every file under `dir`, at any depth, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// A `trailmill` command.
 pub fn trailmill() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trailmill"));
