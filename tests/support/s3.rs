@@ -168,6 +168,25 @@ async fn put(c: &aws_sdk_s3::Client, bucket: &str, key: &str, path: &Path, signa
     });
 }
 
+/// Creates an empty bucket.
+pub fn create_bucket(endpoint: &str, bucket: &str) {
+    let c = client(endpoint);
+    runtime()
+        .block_on(c.create_bucket().bucket(bucket).send())
+        .expect("create bucket");
+}
+
+/// Uploads the files `keys` below `root` into an existing bucket, as
+/// [`upload_tree`] does (digest signatures into metadata), in that order.
+pub fn upload_files(endpoint: &str, bucket: &str, root: &Path, keys: &[String]) {
+    let c = client(endpoint);
+    runtime().block_on(async {
+        for key in keys {
+            put(&c, bucket, key, &root.join(key), true).await;
+        }
+    });
+}
+
 /// Uploads one file as `key` without metadata (even for a digest with a
 /// sidecar), replacing what is there.
 pub fn put_file(endpoint: &str, bucket: &str, key: &str, path: &Path) {

@@ -5,6 +5,7 @@
 
 mod args;
 mod enqueue;
+mod follow;
 mod keys;
 mod ls;
 mod process;

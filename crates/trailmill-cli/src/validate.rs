@@ -4,16 +4,19 @@
 //! signatures from object metadata).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trailmill_aws::{S3Store, S3Url};
 use trailmill_validate::{
-    EXIT_ERROR, Event, OutputFormat, ValidateArgs as Request, run_validate, run_validate_in,
+    EXIT_ERROR, Event, HtmlReport, OutputFormat, ReportMeta, ValidateArgs as Request, run_validate,
+    run_validate_in,
 };
 
 use crate::args::{S3Args, print_s3_counters};
+use crate::follow::FollowOptions;
 
 /// Arguments of `trailmill validate`.
 #[derive(Args, Debug)]
@@ -64,6 +67,35 @@ pub struct ValidateArgs {
     /// Report a chain whose newest digest ends more than an hour before T (a deleted newest digest).
     #[arg(long, value_name = "T")]
     pub expect_until: Option<String>,
+    /// Also write an auditor's report to FILE (HTML, self-contained): the
+    /// summary, a timeline per chain, day by day and hour by hour, coloured by
+    /// status, and every finding. Written whether the run is valid or not.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Keep validating as CloudTrail delivers: catch up from --start-time (or
+    /// from where --state left off), then poll for new digests and log files,
+    /// and alert once per finding. Runs until SIGTERM or SIGINT.
+    #[arg(long, requires = "state", conflicts_with_all = ["end_time", "expect_until"])]
+    pub follow: bool,
+    /// With --follow: the state file (SQLite) that lets a restarted monitor
+    /// resume without re-validating, missing or repeating anything.
+    #[arg(long, value_name = "FILE", requires = "follow")]
+    pub state: Option<PathBuf>,
+    /// With --follow: seconds between polls.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, requires = "follow")]
+    pub poll_interval: f64,
+    /// With --follow: where alerts go, one JSON object per line (default: stdout).
+    /// A human line goes to stderr as well.
+    #[arg(long, value_name = "FILE", requires = "follow")]
+    pub alerts: Option<PathBuf>,
+    /// With --follow: seconds after its delivery time before a log file that no
+    /// digest lists is reported (CloudTrail sometimes delivers late).
+    #[arg(long, value_name = "SECS", default_value_t = 7200, requires = "follow")]
+    pub unattested_grace: i64,
+    /// With --follow: seconds of grace, beyond the hour after a chain's newest
+    /// digest ends, before the chain is reported overdue.
+    #[arg(long, value_name = "SECS", default_value_t = 1800, requires = "follow")]
+    pub overdue_grace: i64,
     #[command(flatten)]
     pub s3: S3Args,
 }
@@ -134,6 +166,16 @@ pub fn run(mut a: ValidateArgs) -> u8 {
         }
     };
     let human = a.format == OutputFormat::Human;
+    let report_path = a.report.clone();
+    let what = report_what(&a, url.is_some());
+    let follow = a.follow.then(|| FollowOptions {
+        state: a.state.clone().unwrap_or_default(),
+        poll_interval: Duration::from_secs_f64(a.poll_interval.max(0.01)),
+        alerts: a.alerts.clone(),
+        unattested_grace: a.unattested_grace,
+        overdue_grace: a.overdue_grace,
+        report: None,
+    });
     let request = Request {
         source: a.source,
         trail_arn: a.trail_arn,
@@ -151,6 +193,18 @@ pub fn run(mut a: ValidateArgs) -> u8 {
         expect_until: a.expect_until,
         color: human && std::io::stdout().is_terminal(),
     };
+    if let Some(opts) = follow {
+        return match &store {
+            Some(store) => crate::follow::run(store, &request, &opts),
+            None => match request.resolve() {
+                Ok((mirror, _, _)) => crate::follow::run(&mirror, &request, &opts),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_ERROR as u8
+                }
+            },
+        };
+    }
     let bar = if human && std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
     } else {
@@ -162,10 +216,16 @@ pub fn run(mut a: ValidateArgs) -> u8 {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut progress = |event: &Event| match event {
-        Event::Planned { digests, .. } => bar.set_length(*digests as u64),
-        Event::Verdict(v) if v.subject.is_digest() => bar.inc(1),
-        _ => {}
+    let mut html = report_path.as_ref().map(|_| HtmlReport::new());
+    let mut progress = |event: &Event| {
+        if let Some(html) = html.as_mut() {
+            html.record(event);
+        }
+        match event {
+            Event::Planned { digests, .. } => bar.set_length(*digests as u64),
+            Event::Verdict(v) if v.subject.is_digest() => bar.inc(1),
+            _ => {}
+        }
     };
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
@@ -181,10 +241,78 @@ pub fn run(mut a: ValidateArgs) -> u8 {
     }
     let _ = stdout.flush();
     match result {
-        Ok(report) => report.exit_code() as u8,
+        Ok(report) => {
+            if let (Some(path), Some(html)) = (&report_path, &html)
+                && let Err(e) = write_report(html, &request, what, path)
+            {
+                let _ = writeln!(
+                    stderr,
+                    "error: cannot write the report {}: {e:#}",
+                    path.display()
+                );
+                return EXIT_ERROR as u8;
+            }
+            report.exit_code() as u8
+        }
         Err(e) => {
             let _ = writeln!(stderr, "error: {e}");
             EXIT_ERROR as u8
         }
     }
+}
+
+/// What the report says was validated: the trail ARN, or `--all` and the
+/// place, with the flags that narrow either down.
+pub(crate) fn report_what(a: &ValidateArgs, on_s3: bool) -> String {
+    let mut what = match &a.trail_arn {
+        Some(arn) => arn.clone(),
+        None => {
+            let bucket = a.bucket.as_deref().unwrap_or("BUCKET");
+            let prefix = a
+                .s3_prefix
+                .as_deref()
+                .map(|p| format!("/{p}"))
+                .unwrap_or_default();
+            let mut w = format!("--all under s3://{bucket}{prefix}");
+            if !on_s3 {
+                w.push_str(&format!(" (mirror {})", a.source.display()));
+            }
+            w
+        }
+    };
+    for (flag, value) in [
+        ("--org-id", &a.org_id),
+        ("--account-id", &a.account_id),
+        ("--region", &a.region),
+    ] {
+        if let Some(v) = value {
+            what.push_str(&format!(" {flag} {v}"));
+        }
+    }
+    what
+}
+
+/// Writes `--report`. The range and keys come from the request as the run
+/// resolved them: `config()` is the one place keys are loaded, and it
+/// succeeded for the run, so it succeeds again.
+fn write_report(
+    html: &HtmlReport,
+    request: &Request,
+    what: String,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let (cfg, keys) = request.config()?;
+    let mut key_fingerprints: Vec<String> = keys.iter().map(|k| k.fingerprint.clone()).collect();
+    key_fingerprints.sort();
+    let meta = ReportMeta {
+        what,
+        start: cfg.start,
+        end: cfg.end_or_now(),
+        key_fingerprints,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        generated: jiff::Timestamp::now(),
+        follow: false,
+    };
+    html.write(&meta, path)?;
+    Ok(())
 }

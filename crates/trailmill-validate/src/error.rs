@@ -26,6 +26,9 @@ pub enum ErrorKind {
     Io,
     /// Writing output failed.
     Output,
+    /// The `--follow` state file could not be opened, read or written, or
+    /// belongs to another selection or another running monitor.
+    State,
 }
 
 impl fmt::Display for ErrorKind {
@@ -38,6 +41,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::List => "cannot list objects",
             ErrorKind::Io => "I/O error",
             ErrorKind::Output => "cannot write output",
+            ErrorKind::State => "follow state",
         })
     }
 }

@@ -26,6 +26,10 @@
 //!   [`HumanFormatter`]. [`run`] wires [`validate`] to a formatter, and
 //!   [`run_validate`] goes from the command line's strings ([`ValidateArgs`])
 //!   to the exit code's [`Report`], so the CLI command is a thin wrapper.
+//! - [`HtmlReport`] turns events into an auditor's page (`--report
+//!   FILE.html`): a summary described by [`ReportMeta`], a timeline per chain
+//!   (a day per cell, its hours on a click, coloured by status), and every
+//!   finding, self-contained and small for a year of a large organization.
 //!
 //! # Beyond the AWS CLI
 //!
@@ -60,10 +64,12 @@
 mod config;
 mod digest;
 mod error;
+mod follow;
 mod format;
 mod hash;
 mod keys;
 mod plan;
+mod report;
 mod store;
 mod time;
 mod verdict;
@@ -79,6 +85,7 @@ use rayon::prelude::*;
 pub use config::{Selection, TrailArn, ValidateConfig, partition_of};
 pub use digest::{Digest, LogFileRef, signing_string};
 pub use error::{Error, ErrorKind};
+pub use follow::{Alert, AlertKind, FollowConfig, Follower, PollOutcome};
 pub use format::{
     AwsCliFormatter, Formatter, HumanFormatter, JsonFormatter, OutputFormat, aws_cli_line,
     formatter, verdict_json,
@@ -89,6 +96,7 @@ pub use keys::{
     KeyEncoding, PublicKey, PublicKeys, SignatureCheck, fingerprint, parse_public_key_der,
     unhexlify, verify_sha256,
 };
+pub use report::{HtmlReport, ReportMeta};
 pub use store::{
     BucketMap, LocalMirror, MemoryStore, Object, ObjectMetadata, ObjectStore, StoreError, check_key,
 };

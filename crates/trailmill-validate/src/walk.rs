@@ -836,7 +836,7 @@ fn pop_older(digests: &mut Vec<Listed>, before: Timestamp) -> Option<Listed> {
 
 /// The key a digest ending at `end` would have, next to `like`, with `~`
 /// before the time to mark it as estimated.
-fn estimated_key(like: &str, end: Timestamp) -> String {
+pub(crate) fn estimated_key(like: &str, end: Timestamp) -> String {
     if let Ok(k) = ObjectKey::parse(like)
         && let trailmill_core::key::Location::AwsLogs { prefix, org_id } = k.location
     {
