@@ -110,7 +110,7 @@ impl FollowConfig {
 }
 
 /// What an [`Alert`] is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AlertKind {
@@ -627,9 +627,16 @@ impl<'a> Follower<'a> {
                 format!("cannot write the state: {e}"),
             )
         };
+        // Folders whose listing has not reached now, with how far it got:
+        // nothing after that is judged (or forgotten) yet.
+        let mut listed_until: HashMap<String, i64> = HashMap::new();
         for (id, r) in log_lists {
             let (logs, cursor, more) = r?;
             backlog |= more;
+            if more {
+                let reached = cursor.as_deref().and_then(log_time).unwrap_or(i64::MIN);
+                listed_until.insert(id.clone(), reached);
+            }
             for (key, time) in logs {
                 let bucket = &folders[&id].bucket;
                 tx.execute(
@@ -707,7 +714,9 @@ impl<'a> Follower<'a> {
                 continue;
             };
             let lo = from.as_second() + EDGE_MARGIN_SECS;
-            let hi = (to.as_second() - EDGE_MARGIN_SECS).min(now.as_second() - grace);
+            let hi = (to.as_second() - EDGE_MARGIN_SECS)
+                .min(now.as_second() - grace)
+                .min(listed_until.get(fid).copied().unwrap_or(i64::MAX));
             let mut stmt = tx
                 .prepare(
                     "SELECT key, time FROM logs WHERE folder = ?1 AND state = ?2 AND time >= ?3 AND time < ?4 ORDER BY key",
@@ -721,6 +730,14 @@ impl<'a> Follower<'a> {
                 .collect::<Result<_, _>>()
                 .map_err(werr)?;
             drop(stmt);
+            // Everything a day older than the judged span is settled (a log
+            // file before the span's start can never be judged): forget it,
+            // so that the table holds about a day per folder.
+            tx.execute(
+                "DELETE FROM logs WHERE folder = ?1 AND time < ?2",
+                params![fid, hi - 86_400],
+            )
+            .map_err(werr)?;
             let Some(owner) = members.first() else {
                 continue;
             };
@@ -809,12 +826,6 @@ impl<'a> Follower<'a> {
             )
             .map_err(werr)?;
         }
-        // What is settled and old is forgotten; pending files stay until judged.
-        tx.execute(
-            "DELETE FROM logs WHERE state != ?1 AND time < ?2",
-            params![LOG_SEEN, now.as_second() - 3 * 86_400],
-        )
-        .map_err(werr)?;
         for a in &alerts {
             let n = tx
                 .execute(

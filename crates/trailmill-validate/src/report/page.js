@@ -151,11 +151,10 @@
       el("span", { "class": "count" }, c.findings ? c.findings + " finding" + (c.findings === 1 ? "" : "s") : "no findings"),
       el("div", { "class": "place muted mono", title: c.arn }, chainPlace(c)));
     var cal = el("div", { "class": "cal " + (weekly ? "weeks" : "row"), role: "group", "aria-label": "days of " + chainName(c) });
-    if (weekly) {
-      // Rows are Monday to Sunday: pad the first column to the start's weekday.
-      var wd = (new Date(axisStart).getUTCDay() + 6) % 7;
-      for (var p = 0; p < wd; p++) cal.appendChild(el("span"));
-    }
+    // Weekly: one column per week, Monday at the top, month names above.
+    var wd = (new Date(axisStart).getUTCDay() + 6) % 7;
+    var labelled = false;
+    var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     var view = { section: sec, tokens: tokens, panels: el("div", { "class": "panels" }), open: {}, buttons: [], chain: ci };
     tokens.forEach(function (tok, i) {
       var st = tokenStatus(tok);
@@ -164,11 +163,34 @@
         type: "button", "class": "cell day s-" + st, "data-day": day, "data-status": st,
         "aria-pressed": "false", title: day + ": " + st + (tok.length > 1 ? " (hours differ; click for hours)" : "")
       }));
-      if (!weekly) add(b, el("span", { "class": "dnum" }, day.slice(8)));
+      if (weekly) {
+        var col = Math.floor((wd + i) / 7) + 1;
+        b.style.gridColumn = String(col);
+        b.style.gridRow = String((wd + i) % 7 + 2);
+        // A month's name where it starts (or at the start, unless the next
+        // month's name would collide with it), with the year on the first
+        // and on January.
+        if ((i === 0 && Number(day.slice(8)) <= 10) || (i > 0 && day.slice(8) === "01")) {
+          var m = el("span", { "class": "month", "aria-hidden": "true" },
+            MONTHS[Number(day.slice(5, 7)) - 1] + (!labelled || day.slice(5, 7) === "01" ? " " + day.slice(0, 4) : ""));
+          labelled = true;
+          m.style.gridColumn = col + " / span 4";
+          m.style.gridRow = "1";
+          cal.appendChild(m);
+        }
+      } else {
+        add(b, el("span", { "class": "dnum" }, day.slice(8)));
+      }
       add(b, el("span", { "aria-hidden": "true" }, GLYPH[st]));
-      b.addEventListener("click", function () { toggleDay(view, i); });
+      // The index, for the one click handler per calendar (a year of 850
+      // chains is 310,000 days).
+      b.dayIndex = i;
       view.buttons.push(b);
       cal.appendChild(b);
+    });
+    cal.addEventListener("click", function (e) {
+      var b = e.target.closest("button.day");
+      if (b) toggleDay(view, b.dayIndex);
     });
     add(sec, head, cal, view.panels);
     views[ci] = view;
