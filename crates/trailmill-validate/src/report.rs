@@ -1032,10 +1032,20 @@ mod tests {
             "2024-01-02T10:00:00Z",
             "2024-01-02T13:00:00Z",
         ));
+        // --expect-until: the chain ends early; shown in the range's last hour.
+        r.record(&verdict(
+            0,
+            Subject::Chain,
+            "AWSLogs/o-abc/111/CloudTrail-Digest/eu-west-1/".into(),
+            Status::Invalid(Problem::ChainEndsEarly {
+                newest_end: None,
+                expected_until: parse_time(e).unwrap(),
+            }),
+        ));
         let day1 = r.chains[0].days[&19723].token();
         assert_eq!(day1, "vvvivmvvvvvvvvvvvvvvvvvv");
         let day2 = r.chains[0].days[&19724].token();
-        assert_eq!(day2, "nnnnnnnnnngggnnnnnnnnnnn");
+        assert_eq!(day2, "nnnnnnnnnngggnnnnnnnnnnm");
         assert!(!r.is_valid());
 
         let html = r.render(&meta(s, e));
@@ -1045,7 +1055,7 @@ mod tests {
         assert_eq!(d["axis_days"], 2);
         assert_eq!(
             d["chains"][0]["days"],
-            "vvvivmvvvvvvvvvvvvvvvvvv,nnnnnnnnnngggnnnnnnnnnnn"
+            "vvvivmvvvvvvvvvvvvvvvvvv,nnnnnnnnnngggnnnnnnnnnnm"
         );
         assert_eq!(d["chains"][0]["worst"], "invalid");
         let found: Vec<(String, String, String)> = d["findings"]
@@ -1065,6 +1075,7 @@ mod tests {
             ("2024-01-01T05", "digest/not_found", "missing"),
             ("2024-01-01T05", "log/unattested", "unattested"),
             ("2024-01-02T10", "period/gap", "gap"),
+            ("2024-01-02T23", "chain/chain_ends_early", "missing"),
         ];
         assert_eq!(
             found,
@@ -1243,6 +1254,30 @@ mod tests {
         // folded with the rest.
         let valid_day = d["chains"][4]["days"].as_str().unwrap();
         assert!(valid_day.split(',').all(|t| t == "v"), "{valid_day:.80}");
+    }
+
+    #[test]
+    fn a_range_of_decades_is_cut_to_the_days_with_data() {
+        let mut r = HtmlReport::new();
+        let (s, e) = ("1970-01-01T00:00:00Z", "2024-01-03T00:00:00Z");
+        r.record(&Event::TrailStarted(Arc::new(info(
+            0,
+            "111",
+            "eu-west-1",
+            s,
+            e,
+        ))));
+        r.record(&verdict(
+            0,
+            Subject::Log,
+            log_key("111", "eu-west-1", "20240102T0310"),
+            Status::Valid,
+        ));
+        let d = data(&r.render(&meta(s, e)));
+        assert_eq!(d["axis_start"], "2024-01-02");
+        assert_eq!(d["axis_days"], 1);
+        assert_eq!(d["chains"][0]["days"], "nnnvnnnnnnnnnnnnnnnnnnnn");
+        assert!(d["axis_note"].as_str().unwrap().contains("2024-01-02"));
     }
 
     #[test]

@@ -147,6 +147,7 @@
     var tokens = c.days.split(",");
     var attrs = chainAttrs(c);
     var sec = el("section", merge(attrs, { "class": "chain", id: "chain-" + ci, "data-status": c.worst }));
+    sec.chainText = chainText(c);
     var head = add(el("div", { "class": "chain-head" }), badge(c.worst), el("strong", null, chainName(c)),
       el("span", { "class": "count" }, c.findings ? c.findings + " finding" + (c.findings === 1 ? "" : "s") : "no findings"),
       el("div", { "class": "place muted mono", title: c.arn }, chainPlace(c)));
@@ -255,25 +256,57 @@
     var loud = [], quiet = [];
     chains.forEach(function (c, i) { (RANK[c.worst] > RANK.valid ? loud : quiet).push(i); });
     var list = el("div", { id: "chains" });
+    if (chains.length > INLINE_QUIET_CHAINS) {
+      var filter = el("input", { type: "search", placeholder: "filter chains: account, region, trail\u2026", "aria-label": "filter chains" });
+      filter.addEventListener("input", function () {
+        var terms = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
+        list.querySelectorAll("section.chain, details.chain-quiet").forEach(function (n) {
+          n.hidden = !terms.every(function (t) { return n.chainText.indexOf(t) >= 0; });
+        });
+        if (quietBox && terms.length && !quietBox.open) quietBox.open = true;
+      });
+      add(sec, add(el("div", { "class": "filters" }), filter));
+    }
     loud.forEach(function (i) { list.appendChild(renderChain(i)); });
+    var quietBox = null;
     if (quiet.length <= INLINE_QUIET_CHAINS || !loud.length) {
       quiet.forEach(function (i) { list.appendChild(renderChain(i)); });
     } else {
-      // Hundreds of all-valid chains would bury the few that matter: they
-      // are drawn when asked for.
-      var d = el("details", { "class": "quiet", id: "quiet-chains" });
-      add(d, el("summary", null, quiet.length + " chains without findings"));
+      // Hundreds of all-valid chains would bury the few that matter, and
+      // their 300,000 day cells would take seconds to draw: each is one line
+      // that draws its calendar when opened.
+      quietBox = el("details", { "class": "quiet", id: "quiet-chains" });
+      add(quietBox, el("summary", null, quiet.length + " chains without findings"));
       var drawn = false;
-      d.addEventListener("toggle", function () {
-        if (!d.open || drawn) return;
+      quietBox.addEventListener("toggle", function () {
+        if (!quietBox.open || drawn) return;
         drawn = true;
-        quiet.forEach(function (i) { d.appendChild(renderChain(i)); });
-        applyFragment(false);
+        quiet.forEach(function (i) { quietBox.appendChild(renderQuietChain(i)); });
       });
-      list.appendChild(d);
+      list.appendChild(quietBox);
     }
     add(sec, list);
     return sec;
+  }
+  function chainText(c) {
+    return [c.account, c.region, c.trail, c.org_id || "", c.bucket, c.prefix || "", c.arn].join(" ").toLowerCase();
+  }
+  function renderQuietChain(ci) {
+    var c = chains[ci];
+    var counts = {};
+    c.days.split(",").forEach(function (t) { var s = tokenStatus(t); counts[s] = (counts[s] || 0) + 1; });
+    var days = ORDER.filter(function (s) { return counts[s]; }).map(function (s) { return counts[s] + " " + s; });
+    var d = el("details", merge(chainAttrs(c), { "class": "chain-quiet", "data-status": c.worst }));
+    add(d, add(el("summary"), badge(c.worst), el("strong", null, chainName(c)), " ",
+      el("span", { "class": "muted" }, "days: " + days.join(" \u00b7 ")), " ",
+      el("span", { "class": "muted mono" }, chainPlace(c))));
+    d.chainText = chainText(c);
+    d.addEventListener("toggle", function () {
+      if (!d.open || views[ci]) return;
+      d.appendChild(renderChain(ci));
+      applyFragment(false, [views[ci]]);
+    });
+    return d;
   }
 
   // ---- Findings ----
@@ -330,7 +363,7 @@
   }
 
   // ---- Which days are open ----
-  function applyFragment(fromHashChange) {
+  function applyFragment(fromHashChange, only) {
     var m = /(?:^#|&)open=([^&]*)/.exec(location.hash);
     var spec = m ? decodeURIComponent(m[1]) : "findings";
     var wanted = {};
@@ -338,7 +371,7 @@
       spec.split(",").forEach(function (d) { wanted[d] = true; });
     }
     var budget = MAX_DEFAULT_PANELS;
-    views.forEach(function (view) {
+    (only || views).forEach(function (view) {
       if (!view) return;
       view.tokens.forEach(function (tok, i) {
         var open;
