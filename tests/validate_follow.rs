@@ -247,6 +247,8 @@ fn monitor(
         state.to_str().unwrap(),
         "--alerts",
         alerts.to_str().unwrap(),
+        "--report",
+        alerts.with_extension("html").to_str().unwrap(),
         "--poll-interval",
         "0.3",
         "--unattested-grace",
@@ -349,6 +351,16 @@ fn one_shot(source: &str, trail: &Trail, endpoint: Option<&str>) -> BTreeSet<(St
     found
 }
 
+/// The report the monitor rewrites after each poll shows every finding,
+/// including those found before a restart.
+fn assert_report_shows_findings(alerts: &Path, trail: &Trail) {
+    let html = std::fs::read_to_string(alerts.with_extension("html")).unwrap();
+    assert!(html.contains("INVALID"), "the report's verdict");
+    for (kind, key) in &trail.expected {
+        assert!(html.contains(key.as_str()), "{kind} {key} is not in the report");
+    }
+}
+
 fn assert_exactly_expected(alerts: &Path, trail: &Trail) {
     let got = alerts_in(alerts, &trail.bucket);
     let twice: Vec<_> = got.iter().filter(|(_, n)| **n != 1).collect();
@@ -407,6 +419,7 @@ fn a_monitor_on_a_local_mirror_alerts_once_per_finding_across_a_sigkill() {
     let stderr = stop(child);
     assert!(stderr.contains("ALERT chain_overdue"), "{stderr}");
     assert_exactly_expected(&alerts, &trail);
+    assert_report_shows_findings(&alerts, &trail);
     assert_agrees_with_one_shot(&alerts, &trail, source, None);
 
     // Restarted once more, on a finished trail, it finds nothing new.

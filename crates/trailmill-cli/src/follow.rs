@@ -29,6 +29,8 @@ pub struct FollowOptions {
     pub overdue_grace: i64,
     /// `--report`.
     pub report: Option<PathBuf>,
+    /// What the report says is validated.
+    pub what: String,
 }
 
 /// Where alerts go. An alerts file is read back at start so that alerts a
@@ -120,7 +122,7 @@ pub fn run(store: &dyn ObjectStore, request: &Request, opts: &FollowOptions) -> 
 fn follow(store: &dyn ObjectStore, request: &Request, opts: &FollowOptions) -> anyhow::Result<()> {
     let stop = crate::signals::stop_flag()?;
     let (validate, keys) = request.config()?;
-    let meta_base = report_meta(request, &validate, &keys);
+    let meta_base = crate::validate::report_meta(opts.what.clone(), &validate, &keys);
     let mut cfg = FollowConfig::new(validate);
     cfg.unattested_grace_secs = opts.unattested_grace;
     cfg.overdue_grace_secs = opts.overdue_grace;
@@ -212,31 +214,4 @@ fn write_report(
     report
         .write(&meta, path)
         .with_context(|| format!("cannot write the report {}", path.display()))
-}
-
-/// The report's summary of what `request` validates.
-pub fn report_meta(
-    request: &Request,
-    cfg: &trailmill_validate::ValidateConfig,
-    keys: &trailmill_validate::PublicKeys,
-) -> ReportMeta {
-    let place = format!(
-        "s3://{}/{}",
-        cfg.bucket.as_deref().unwrap_or("*"),
-        cfg.s3_prefix.as_deref().unwrap_or("")
-    );
-    let what = match &request.trail_arn {
-        Some(arn) => format!("{arn} in {place}"),
-        None => format!("--all under {place}"),
-    };
-    let now = Timestamp::now();
-    ReportMeta {
-        what,
-        start: cfg.start,
-        end: cfg.end.unwrap_or(now),
-        key_fingerprints: keys.iter().map(|k| k.fingerprint.clone()).collect(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        generated: now,
-        follow: false,
-    }
 }

@@ -174,7 +174,8 @@ pub fn run(mut a: ValidateArgs) -> u8 {
         alerts: a.alerts.clone(),
         unattested_grace: a.unattested_grace,
         overdue_grace: a.overdue_grace,
-        report: None,
+        report: report_path.clone(),
+        what: what.clone(),
     });
     let request = Request {
         source: a.source,
@@ -292,6 +293,25 @@ pub(crate) fn report_what(a: &ValidateArgs, on_s3: bool) -> String {
     what
 }
 
+/// The report's summary: `what`, the range and the keys of the run.
+pub(crate) fn report_meta(
+    what: String,
+    cfg: &trailmill_validate::ValidateConfig,
+    keys: &trailmill_validate::PublicKeys,
+) -> ReportMeta {
+    let mut key_fingerprints: Vec<String> = keys.iter().map(|k| k.fingerprint.clone()).collect();
+    key_fingerprints.sort();
+    ReportMeta {
+        what,
+        start: cfg.start,
+        end: cfg.end_or_now(),
+        key_fingerprints,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        generated: jiff::Timestamp::now(),
+        follow: false,
+    }
+}
+
 /// Writes `--report`. The range and keys come from the request as the run
 /// resolved them: `config()` is the one place keys are loaded, and it
 /// succeeded for the run, so it succeeds again.
@@ -302,17 +322,6 @@ fn write_report(
     path: &Path,
 ) -> anyhow::Result<()> {
     let (cfg, keys) = request.config()?;
-    let mut key_fingerprints: Vec<String> = keys.iter().map(|k| k.fingerprint.clone()).collect();
-    key_fingerprints.sort();
-    let meta = ReportMeta {
-        what,
-        start: cfg.start,
-        end: cfg.end_or_now(),
-        key_fingerprints,
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        generated: jiff::Timestamp::now(),
-        follow: false,
-    };
-    html.write(&meta, path)?;
+    html.write(&report_meta(what, &cfg, &keys), path)?;
     Ok(())
 }

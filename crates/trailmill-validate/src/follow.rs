@@ -74,6 +74,9 @@ pub struct FollowConfig {
     /// How often new trails, accounts and regions are looked for, in seconds
     /// (default 3600). Known chains are polled every time.
     pub rediscover_secs: i64,
+    /// How many listings run at once (default 32): a poll is one listing per
+    /// chain and per log folder, and each waits on the store, not the CPU.
+    pub list_concurrency: usize,
 }
 
 impl FollowConfig {
@@ -86,6 +89,7 @@ impl FollowConfig {
             max_digests_per_poll: 48,
             max_logs_per_poll: 20_000,
             rediscover_secs: 3600,
+            list_concurrency: 32,
         }
     }
 
@@ -293,6 +297,8 @@ struct Chain {
     /// this monitor's to judge.
     first_start: Option<Timestamp>,
     overdue: bool,
+    /// Changed by this poll: written back at its commit.
+    dirty: bool,
 }
 
 impl Chain {
@@ -353,6 +359,8 @@ pub struct Follower<'a> {
     chains: Vec<Chain>,
     last_discovery: Option<Timestamp>,
     keep: Option<Vec<u8>>,
+    /// Runs the listings: more threads than cores, as they wait on I/O.
+    listing: rayon::ThreadPool,
 }
 
 fn state_err(path: &Path, what: &str) -> impl FnOnce(rusqlite::Error) -> Error {
@@ -418,6 +426,11 @@ impl<'a> Follower<'a> {
             })
             .optional()
             .map_err(state_err(path, "cannot read the state"))?;
+        let listing = rayon::ThreadPoolBuilder::new()
+            .num_threads(cfg.list_concurrency.max(1))
+            .thread_name(|i| format!("trailmill-follow-list-{i}"))
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Io, None, format!("cannot start threads: {e}")))?;
         let mut f = Follower {
             store,
             keys,
@@ -427,6 +440,7 @@ impl<'a> Follower<'a> {
             chains: Vec::new(),
             last_discovery: None,
             keep,
+            listing,
         };
         f.load_chains()?;
         Ok(f)
@@ -475,6 +489,7 @@ impl<'a> Follower<'a> {
                         .get::<_, Option<i64>>(13)?
                         .and_then(|s| Timestamp::from_second(s).ok()),
                     overdue: r.get::<_, i64>(14)? != 0,
+                    dirty: false,
                 })
             })
             .map_err(state_err(&self.path, "cannot read the state"))?;
@@ -548,6 +563,20 @@ impl<'a> Follower<'a> {
         now: Timestamp,
         keep: &mut dyn FnMut(&PollOutcome) -> Option<Vec<u8>>,
     ) -> Result<PollOutcome, Error> {
+        let result = self.poll_once(now, keep);
+        if result.is_err() {
+            // The chains in memory may have moved ahead of what was
+            // committed: take them from the state again.
+            self.load_chains()?;
+        }
+        result
+    }
+
+    fn poll_once(
+        &mut self,
+        now: Timestamp,
+        keep: &mut dyn FnMut(&PollOutcome) -> Option<Vec<u8>>,
+    ) -> Result<PollOutcome, Error> {
         let counting = Counting::new(self.store);
         if self
             .last_discovery
@@ -560,11 +589,13 @@ impl<'a> Follower<'a> {
         let max_digests = cfg.max_digests_per_poll.max(1);
 
         // 1. New digests per chain, in parallel.
-        let listed: Vec<Result<(Vec<Listed>, bool), Error>> = self
-            .chains
-            .par_iter()
-            .map(|c| list_new_digests(&counting, c, cfg.validate.start, max_digests))
-            .collect();
+        let chains = &self.chains;
+        let listed: Vec<Result<(Vec<Listed>, bool), Error>> = self.listing.install(|| {
+            chains
+                .par_iter()
+                .map(|c| list_new_digests(&counting, c, cfg.validate.start, max_digests))
+                .collect()
+        });
         let mut new_digests = Vec::with_capacity(listed.len());
         let mut behind = Vec::with_capacity(listed.len());
         for r in listed {
@@ -581,20 +612,22 @@ impl<'a> Follower<'a> {
             folders.entry(folder_id(&f)).or_insert(f);
         }
         let cursors = self.cursors()?;
-        let log_lists: Vec<(String, Result<ListedLogs, Error>)> = folders
-            .par_iter()
-            .map(|(id, f)| {
-                let r = list_new_logs(
-                    &counting,
-                    f,
-                    cursors.get(id).map(String::as_str),
-                    cfg.validate.start,
-                    now,
-                    cfg.max_logs_per_poll.max(1),
-                );
-                (id.clone(), r)
-            })
-            .collect();
+        let log_lists: Vec<(String, Result<ListedLogs, Error>)> = self.listing.install(|| {
+            folders
+                .par_iter()
+                .map(|(id, f)| {
+                    let r = list_new_logs(
+                        &counting,
+                        f,
+                        cursors.get(id).map(String::as_str),
+                        cfg.validate.start,
+                        now,
+                        cfg.max_logs_per_poll.max(1),
+                    );
+                    (id.clone(), r)
+                })
+                .collect()
+        });
 
         // 3. Walk the chains with new digests, in parallel.
         let keys = self.keys;
@@ -658,6 +691,7 @@ impl<'a> Follower<'a> {
             let Some(walked) = walked else { continue };
             let walked = walked?;
             let fid = folder_id(&chain.folder());
+            chain.dirty = true;
             out.digests += walked.digests;
             for ev in &walked.events {
                 let Event::Verdict(v) = ev else { continue };
@@ -701,13 +735,16 @@ impl<'a> Follower<'a> {
         }
 
         // Log files no digest lists, once the digests have moved past them.
+        let mut by_folder: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, c) in self.chains.iter().enumerate() {
+            by_folder.entry(folder_id(&c.folder())).or_default().push(i);
+        }
         let grace = cfg.unattested_grace_secs;
         for (fid, folder) in &folders {
-            let members: Vec<&Chain> = self
-                .chains
-                .iter()
-                .filter(|c| folder_id(&c.folder()) == *fid)
-                .collect();
+            let members: Vec<&Chain> = by_folder
+                .get(fid)
+                .map(|ix| ix.iter().map(|&i| &self.chains[i]).collect())
+                .unwrap_or_default();
             let covered_from = members.iter().filter_map(|c| c.first_start).min();
             let covered_to = members.iter().filter_map(|c| c.last_end).max();
             let (Some(from), Some(to)) = (covered_from, covered_to) else {
@@ -780,6 +817,7 @@ impl<'a> Follower<'a> {
                 continue;
             }
             chain.overdue = true;
+            chain.dirty = true;
             let key = chain.last_key.clone().unwrap_or_default();
             let v = Verdict {
                 trail: chain.info.index,
@@ -810,7 +848,8 @@ impl<'a> Follower<'a> {
             out.events.push(Event::Verdict(v));
         }
 
-        for chain in &self.chains {
+        for chain in self.chains.iter_mut().filter(|c| c.dirty) {
+            chain.dirty = false;
             tx.execute(
                 "UPDATE chains SET last_key = ?2, last_end = ?3, last_bytes = ?4, last_metadata = ?5,
                                    first_start = ?6, overdue = ?7 WHERE id = ?1",
