@@ -357,7 +357,10 @@ fn assert_report_shows_findings(alerts: &Path, trail: &Trail) {
     let html = std::fs::read_to_string(alerts.with_extension("html")).unwrap();
     assert!(html.contains("INVALID"), "the report's verdict");
     for (kind, key) in &trail.expected {
-        assert!(html.contains(key.as_str()), "{kind} {key} is not in the report");
+        assert!(
+            html.contains(key.as_str()),
+            "{kind} {key} is not in the report"
+        );
     }
 }
 

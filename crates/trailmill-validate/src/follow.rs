@@ -604,6 +604,30 @@ impl<'a> Follower<'a> {
             new_digests.push(l);
         }
         let mut backlog = behind.iter().any(|b| *b);
+        // Offline, a digest's signature may only be known from the next
+        // digest's link (a mirror made by `aws s3 sync` has no sidecars): the
+        // newest such digest is walked only as a witness for the one before
+        // it, and judged when its own successor arrives. Its arrival still
+        // counts for the deadline.
+        let mut arrived: Vec<Option<Timestamp>> = new_digests
+            .iter()
+            .map(|l| l.last().map(|d| d.time))
+            .collect();
+        let witnesses: Vec<bool> = if self.store.has_full_metadata() {
+            vec![false; self.chains.len()]
+        } else {
+            self.chains
+                .iter()
+                .zip(&new_digests)
+                .map(|(chain, new)| {
+                    new.last().is_some_and(|d| {
+                        counting
+                            .get(&chain.info.bucket, &d.key)
+                            .is_ok_and(|o| o.metadata.signature.is_none())
+                    })
+                })
+                .collect()
+        };
 
         // 2. New log keys per folder, in parallel.
         let mut folders: BTreeMap<String, Folder> = BTreeMap::new();
@@ -635,11 +659,21 @@ impl<'a> Follower<'a> {
             .chains
             .par_iter()
             .zip(new_digests.par_iter())
-            .map(|(c, new)| {
-                if new.is_empty() {
+            .zip(witnesses.par_iter())
+            .map(|((c, new), &witness)| {
+                // A witness alone has nothing to vouch for yet.
+                if new.len() <= usize::from(witness) {
                     return None;
                 }
-                Some(walk_chain(&counting, keys, &cfg.validate, c, new, now))
+                Some(walk_chain(
+                    &counting,
+                    keys,
+                    &cfg.validate,
+                    c,
+                    new,
+                    witness,
+                    now,
+                ))
             })
             .collect();
 
@@ -693,6 +727,17 @@ impl<'a> Follower<'a> {
             let fid = folder_id(&chain.folder());
             chain.dirty = true;
             out.digests += walked.digests;
+            // A log file a digest lists is not unattested, even when that
+            // digest is itself invalid (it is reported as such), as in a
+            // one-shot run.
+            for (bucket, key) in &walked.referenced {
+                tx.execute(
+                    "INSERT INTO logs (bucket, key, folder, time, state) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (bucket, key) DO UPDATE SET state = excluded.state WHERE state = ?6",
+                    params![bucket, key, fid, log_time(key).unwrap_or(0), LOG_ATTESTED, LOG_SEEN],
+                )
+                .map_err(werr)?;
+            }
             for ev in &walked.events {
                 let Event::Verdict(v) = ev else { continue };
                 if v.subject == Subject::Log {
@@ -807,9 +852,10 @@ impl<'a> Follower<'a> {
         }
 
         // Overdue chains.
-        for (chain, behind) in self.chains.iter_mut().zip(&behind) {
+        for ((chain, behind), arrived) in self.chains.iter_mut().zip(&behind).zip(&mut arrived) {
             // A chain still catching up is judged once it has caught up.
-            let (Some(end), false) = (chain.last_end, *behind) else {
+            let newest = chain.last_end.max(arrived.take());
+            let (Some(end), false) = (newest, *behind) else {
                 continue;
             };
             let deadline = add_secs(end, 3600 + cfg.overdue_grace_secs);
@@ -1147,6 +1193,8 @@ fn list_new_logs(
 /// What walking one chain's new digests gave.
 struct Walked {
     events: Vec<Event>,
+    /// The log files the digests read list (bucket, key), verified or not.
+    referenced: Vec<(String, String)>,
     digests: usize,
     newest_key: String,
     newest_end: Timestamp,
@@ -1162,9 +1210,14 @@ fn walk_chain(
     cfg: &ValidateConfig,
     chain: &Chain,
     new: &[Listed],
+    witness: bool,
     now: Timestamp,
 ) -> Result<Walked, Error> {
-    let newest = new.last().expect("walk_chain is called with new digests");
+    // With a witness (the last of `new`), the walk reads it for the
+    // signature it records of its predecessor, but neither judges it nor
+    // moves past it.
+    let witness_key = witness.then(|| new[new.len() - 1].key.clone());
+    let newest = &new[new.len() - 1 - usize::from(witness)];
     let mut info = (*chain.info).clone();
     // The walk stops once a digest starts before `start`: after the oldest
     // new digest (digests cover an hour), whose link to the digest walked
@@ -1193,7 +1246,13 @@ fn walk_chain(
     };
     let mut events = Vec::new();
     let mut walker = Walker::new(&pinned, keys, cfg);
-    walker.run_trail(&plan, None, &mut |e| events.push(e))?;
+    walker.run_trail(&plan, None, &mut |e| {
+        let of_witness = matches!(&e, Event::Verdict(v) if Some(&v.key) == witness_key.as_ref());
+        if !of_witness {
+            events.push(e);
+        }
+    })?;
+    let referenced: Vec<(String, String)> = walker.referenced().iter().cloned().collect();
 
     // The walk stops at the range's edge, before reporting the digest the
     // oldest new one links to. When the chain had a digest before, that
@@ -1274,7 +1333,8 @@ fn walk_chain(
         .remove(&newest.key);
     Ok(Walked {
         events,
-        digests: new.len(),
+        referenced,
+        digests: new.len() - usize::from(witness),
         newest_key: newest.key.clone(),
         newest_end,
         newest_object,

@@ -234,6 +234,13 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// The log files (bucket, key) that the digests read so far list,
+    /// whether or not their signatures verified: what a log file needs to
+    /// not be unattested.
+    pub fn referenced(&self) -> &HashSet<(String, String)> {
+        &self.refs
+    }
+
     /// Validates one trail: its regular chain, then its backfill chain, and
     /// (when `unattested` is given, for the last trail of a folder) the
     /// folder's unattested log files.

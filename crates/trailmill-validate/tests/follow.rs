@@ -129,3 +129,83 @@ fn catching_up_in_small_polls_finds_what_one_run_finds() {
     assert!(poll.alerts.is_empty(), "{:?}", poll.alerts);
     assert_eq!(poll.digests, 0);
 }
+
+/// Collects the monitor's findings until it has caught up.
+fn follow_all(
+    store: &LocalMirror,
+    keys: &PublicKeys,
+    cfg: FollowConfig,
+) -> BTreeSet<(AlertKind, String)> {
+    let state = tempfile::tempdir().unwrap();
+    let mut follower = Follower::open(store, keys, cfg, &state.path().join("follow.db")).unwrap();
+    let mut found = BTreeSet::new();
+    for _ in 0..100 {
+        let poll = follower.poll(Timestamp::now(), &mut |_| None).unwrap();
+        follower.delivered(&poll.alerts).unwrap();
+        found.extend(poll.alerts.into_iter().map(|a| (a.kind, a.key)));
+        if !poll.backlog {
+            return found;
+        }
+    }
+    panic!("the catch-up does not end");
+}
+
+#[test]
+fn without_sidecars_the_newest_digest_waits_for_its_successor() {
+    let t = damaged();
+    // A mirror made by `aws s3 sync`: no signatures at all.
+    let mut sigs = Vec::new();
+    let mut stack = vec![t.root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "sig") {
+                sigs.push(p);
+            }
+        }
+    }
+    assert!(!sigs.is_empty());
+    for p in sigs {
+        std::fs::remove_file(p).unwrap();
+    }
+    let store = LocalMirror::new(&t.root).unwrap();
+    let keys = PublicKeys::load(&t.root.join("keys.json")).unwrap();
+
+    // A one-shot run cannot verify offline a digest no newer digest links
+    // to: each chain's newest, and those before a deleted digest.
+    let newest: BTreeSet<String> = t
+        .report
+        .regions
+        .iter()
+        .map(|r| t.chain(t.account(), r).pop().unwrap())
+        .collect();
+    let mut one_shot = config(&t);
+    one_shot.end = Some(Timestamp::from_second(t.report.end).unwrap());
+    let mut expected = BTreeSet::new();
+    let mut unverifiable = 0;
+    validate(&store, &one_shot, &keys, &mut |e| {
+        if let Event::Verdict(v) = e
+            && let Some(kind) = AlertKind::of(v)
+        {
+            let offline = v
+                .problem()
+                .is_some_and(|p| p.code() == "signature_not_available_offline");
+            unverifiable += usize::from(offline);
+            if !(offline && newest.contains(&v.key)) {
+                expected.insert((kind, v.key.clone()));
+            }
+        }
+    })
+    .unwrap();
+    assert_eq!(unverifiable, 4, "{expected:?}");
+
+    // The monitor waits for the successor that will vouch for a chain's
+    // newest digest instead of alerting; everything else is the same.
+    let mut cfg = FollowConfig::new(config(&t));
+    cfg.max_digests_per_poll = 3;
+    cfg.unattested_grace_secs = 0;
+    cfg.overdue_grace_secs = 20 * 365 * 86_400;
+    assert_eq!(follow_all(&store, &keys, cfg), expected);
+}
