@@ -506,3 +506,88 @@ fn a_state_made_for_another_selection_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn alerts_reach_an_sns_topic_with_their_kind_and_id_as_attributes() {
+    let moto = support::moto::Moto::start();
+    let queue = moto.create_queue(&support::moto::unique("alerts"));
+    let topic = moto.admin(
+        "topic_to_queue",
+        serde_json::json!({ "topic": support::moto::unique("alerts"), "url": queue }),
+    )["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let trail = make_trail("trailmill-synth");
+    let mirror = tempfile::tempdir().unwrap();
+    for hour in 0..HOURS as usize {
+        trail.deliver_local(hour, mirror.path());
+    }
+    let work = tempfile::tempdir().unwrap();
+    let mut child = moto
+        .trailmill()
+        .args([
+            "validate",
+            mirror.path().to_str().unwrap(),
+            "--all",
+            "--start-time",
+            &trail.start.to_string(),
+            "--bucket",
+            &trail.bucket,
+            "--public-keys",
+            trail.keys_json().to_str().unwrap(),
+            "--follow",
+            "--state",
+            work.path().join("follow.db").to_str().unwrap(),
+            "--alerts",
+            &format!("sns:{topic}"),
+            "--poll-interval",
+            "0.3",
+            "--unattested-grace",
+            "0",
+            // The stopped chain is not this test's concern.
+            "--overdue-grace",
+            "86400",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let expected: BTreeSet<(String, String)> = trail
+        .expected
+        .iter()
+        .filter(|(kind, _)| kind != "chain_overdue")
+        .cloned()
+        .collect();
+    let mut got: Vec<(String, String)> = Vec::new();
+    wait_for("the alerts on the topic's queue", PATIENCE, || {
+        let taken = moto.admin("receive_all", serde_json::json!({ "url": queue }));
+        for m in taken["messages"].as_array().unwrap() {
+            let alert: serde_json::Value =
+                serde_json::from_str(m["message"].as_str().unwrap()).unwrap();
+            assert_eq!(m["attributes"]["kind"], alert["kind"], "{m}");
+            assert_eq!(m["attributes"]["id"], alert["id"], "{m}");
+            assert!(
+                m["subject"].as_str().unwrap().starts_with("trailmill: "),
+                "{m}"
+            );
+            got.push((
+                alert["kind"].as_str().unwrap().to_owned(),
+                alert["key"].as_str().unwrap().to_owned(),
+            ));
+        }
+        got.len() >= expected.len()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    terminate(&child);
+    assert!(child.wait().unwrap().success());
+    let more = moto.admin("receive_all", serde_json::json!({ "url": queue }));
+    assert_eq!(more["messages"].as_array().unwrap().len(), 0, "{more}");
+    let set: BTreeSet<(String, String)> = got.iter().cloned().collect();
+    assert_eq!(
+        set.len(),
+        got.len(),
+        "an alert was published twice: {got:?}"
+    );
+    assert_eq!(set, expected);
+}

@@ -82,6 +82,23 @@ def publish(a):
     return {"id": sns.publish(TopicArn=a["arn"], Message=a["message"])["MessageId"]}
 
 
+def receive_all(a):
+    """Takes every message now in the queue (deleting them); an SNS envelope
+    is opened to its message and attributes."""
+    out = []
+    while True:
+        got = sqs.receive_message(QueueUrl=a["url"], MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        msgs = got.get("Messages", [])
+        if not msgs:
+            return {"messages": out}
+        for m in msgs:
+            body = json.loads(m["Body"])
+            attrs = {k: v.get("Value") for k, v in body.get("MessageAttributes", {}).items()}
+            out.append({"message": body.get("Message"), "subject": body.get("Subject"),
+                        "attributes": attrs})
+            sqs.delete_message(QueueUrl=a["url"], ReceiptHandle=m["ReceiptHandle"])
+
+
 def notify_queue(a):
     """S3 event notifications from the bucket straight to the queue; S3 sends an s3:TestEvent."""
     s3.put_bucket_notification_configuration(Bucket=a["bucket"], NotificationConfiguration={

@@ -22,6 +22,8 @@
 //! - [`worker`] is the SQS queue worker: a pipeline `Source` fed by
 //!   notifications ([`sqs`] wraps the SQS calls), with CPL's deletion
 //!   semantics; [`enqueue`] announces a backfill's objects on a queue.
+//! - [`SnsPublisher`] ([`sns`]) publishes `validate --follow`'s alerts to
+//!   an SNS topic.
 //! - [`fetch_public_keys`] reads CloudTrail's public keys, which
 //!   `trailmill validate` needs online and `trailmill keys fetch` saves.
 //!
@@ -34,6 +36,7 @@ pub mod fetch;
 pub mod plan;
 pub mod retry;
 pub mod s3;
+pub mod sns;
 pub mod source;
 pub mod sqs;
 pub mod store;
@@ -44,6 +47,7 @@ pub use fetch::{FetchError, Fetched, Fetcher};
 pub use plan::{Layout, ListError, ListScope, ListedObject, Listing, Planner, Service};
 pub use retry::RetryPolicy;
 pub use s3::{S3Client, S3Counters, S3Options, S3Stats, S3Url, object_name, split_object_name};
+pub use sns::{SnsMessage, SnsPublisher};
 pub use source::S3Source;
 pub use sqs::{QueueCounts, SqsClient};
 pub use store::S3Store;

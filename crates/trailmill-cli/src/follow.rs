@@ -21,7 +21,7 @@ pub struct FollowOptions {
     pub state: PathBuf,
     /// `--poll-interval`.
     pub poll_interval: Duration,
-    /// `--alerts` (stdout when `None`).
+    /// `--alerts`: a file, `sns:TOPIC_ARN`, or stdout when `None`.
     pub alerts: Option<PathBuf>,
     /// `--unattested-grace`, seconds.
     pub unattested_grace: i64,
@@ -35,9 +35,12 @@ pub struct FollowOptions {
 
 /// Where alerts go. An alerts file is read back at start so that alerts a
 /// crash left undelivered in the state, but which reached the file, are
-/// not written twice.
+/// not written twice. SNS cannot be read back: after a crash an alert may
+/// be published again, with the same `id` attribute (and, on a FIFO topic,
+/// the same deduplication ID, so that SNS drops it).
 enum AlertOut {
     Stdout,
+    Sns(trailmill_aws::SnsPublisher),
     File {
         file: File,
         path: PathBuf,
@@ -50,6 +53,9 @@ impl AlertOut {
         let Some(path) = path else {
             return Ok(AlertOut::Stdout);
         };
+        if let Some(arn) = path.to_str().and_then(|p| p.strip_prefix("sns:")) {
+            return Ok(AlertOut::Sns(trailmill_aws::SnsPublisher::connect(arn)?));
+        }
         let mut written = HashSet::new();
         if let Ok(f) = File::open(path) {
             for line in BufReader::new(f).lines() {
@@ -82,21 +88,41 @@ impl AlertOut {
                 }
                 out.flush()?;
             }
+            AlertOut::Sns(topic) => {
+                for a in alerts {
+                    let subject = format!(
+                        "trailmill: {} in {}/{}",
+                        a.kind.as_str(),
+                        a.account,
+                        a.region
+                    );
+                    let message = a.json_line();
+                    topic.publish(&trailmill_aws::SnsMessage {
+                        message: &message,
+                        subject: &subject,
+                        attributes: &[("kind", a.kind.as_str()), ("id", &a.id)],
+                        deduplication_id: Some(&a.id),
+                    })?;
+                }
+            }
             AlertOut::File {
                 file,
                 path,
                 written,
             } => {
+                let fresh: Vec<&Alert> =
+                    alerts.iter().filter(|a| !written.contains(&a.id)).collect();
                 let mut text = String::new();
-                for a in alerts {
-                    if written.insert(a.id.clone()) {
-                        text.push_str(&a.json_line());
-                        text.push('\n');
-                    }
+                for a in &fresh {
+                    text.push_str(&a.json_line());
+                    text.push('\n');
                 }
                 file.write_all(text.as_bytes())
                     .and_then(|()| file.sync_data())
                     .with_context(|| format!("cannot write alerts to {}", path.display()))?;
+                // Only what reached the disk counts as written: a failed
+                // write is tried again.
+                written.extend(fresh.into_iter().map(|a| a.id.clone()));
             }
         }
         let mut err = std::io::stderr().lock();
@@ -138,11 +164,7 @@ fn follow(store: &dyn ObjectStore, request: &Request, opts: &FollowOptions) -> a
     };
     let mut report: Option<HtmlReport> = opts.report.as_ref().map(|_| restore(&committed));
     let mut out = AlertOut::open(opts.alerts.as_ref())?;
-    let pending = follower.undelivered()?;
-    if !pending.is_empty() {
-        out.deliver(&pending)?;
-        follower.delivered(&pending)?;
-    }
+    deliver_pending(&mut follower, &mut out)?;
     tracing::info!(state = %opts.state.display(), chains = follower.chains(), "monitor started");
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
@@ -162,8 +184,6 @@ fn follow(store: &dyn ObjectStore, request: &Request, opts: &FollowOptions) -> a
                 if staged.is_some() {
                     committed = staged;
                 }
-                out.deliver(&poll.alerts)?;
-                follower.delivered(&poll.alerts)?;
                 tracing::debug!(
                     chains = poll.chains,
                     requests = poll.requests,
@@ -189,6 +209,7 @@ fn follow(store: &dyn ObjectStore, request: &Request, opts: &FollowOptions) -> a
                 }
             }
         }
+        deliver_pending(&mut follower, &mut out)?;
         if backlog {
             continue;
         }
@@ -198,6 +219,25 @@ fn follow(store: &dyn ObjectStore, request: &Request, opts: &FollowOptions) -> a
         }
     }
     tracing::info!("monitor stopped");
+    Ok(())
+}
+
+/// Delivers the alerts the state holds undelivered: this poll's, and any
+/// that a crash or a failed delivery left. A failed delivery (SNS
+/// unreachable, say) is retried after the next poll; only the state failing
+/// stops the monitor.
+fn deliver_pending(follower: &mut Follower<'_>, out: &mut AlertOut) -> anyhow::Result<()> {
+    let pending = follower.undelivered()?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    match out.deliver(&pending) {
+        Ok(()) => follower.delivered(&pending)?,
+        Err(e) => tracing::warn!(
+            "cannot deliver {} alerts, retrying after the next poll: {e:#}",
+            pending.len()
+        ),
+    }
     Ok(())
 }
 

@@ -84,9 +84,10 @@ pub struct ValidateArgs {
     /// With --follow: seconds between polls.
     #[arg(long, value_name = "SECS", default_value_t = 60.0, requires = "follow")]
     pub poll_interval: f64,
-    /// With --follow: where alerts go, one JSON object per line (default: stdout).
-    /// A human line goes to stderr as well.
-    #[arg(long, value_name = "FILE", requires = "follow")]
+    /// With --follow: where alerts go, one JSON object per line: a file,
+    /// sns:TOPIC_ARN (one message per alert), or stdout by default. A human
+    /// line goes to stderr as well.
+    #[arg(long, value_name = "FILE|sns:ARN", requires = "follow")]
     pub alerts: Option<PathBuf>,
     /// With --follow: seconds after its delivery time before a log file that no
     /// digest lists is reported (CloudTrail sometimes delivers late).
