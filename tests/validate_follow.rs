@@ -217,6 +217,41 @@ impl Trail {
     }
 }
 
+/// The arguments of a monitor of the whole trail that polls every 0.3 s
+/// and reports unattested log files as soon as digests have moved past them.
+fn follow_args(
+    source: &str,
+    trail: &Trail,
+    state: &Path,
+    alerts: &str,
+    overdue_grace: i64,
+) -> Vec<String> {
+    [
+        "validate",
+        source,
+        "--all",
+        "--start-time",
+        &trail.start.to_string(),
+        "--bucket",
+        &trail.bucket,
+        "--public-keys",
+        trail.keys_json().to_str().unwrap(),
+        "--follow",
+        "--state",
+        state.to_str().unwrap(),
+        "--alerts",
+        alerts,
+        "--poll-interval",
+        "0.3",
+        "--unattested-grace",
+        "0",
+        "--overdue-grace",
+        &overdue_grace.to_string(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 /// `trailmill`, pointed at moto when `endpoint` is given.
 fn command(endpoint: Option<&str>) -> Command {
     endpoint.map_or_else(trailmill, support::s3::aws_command)
@@ -232,30 +267,14 @@ fn monitor(
     endpoint: Option<&str>,
 ) -> Child {
     let mut cmd = command(endpoint);
-    cmd.args([
-        "validate",
+    cmd.args(follow_args(
         source,
-        "--all",
-        "--start-time",
-        &trail.start.to_string(),
-        "--bucket",
-        &trail.bucket,
-        "--public-keys",
-        trail.keys_json().to_str().unwrap(),
-        "--follow",
-        "--state",
-        state.to_str().unwrap(),
-        "--alerts",
+        trail,
+        state,
         alerts.to_str().unwrap(),
-        "--report",
-        alerts.with_extension("html").to_str().unwrap(),
-        "--poll-interval",
-        "0.3",
-        "--unattested-grace",
-        "0",
-        "--overdue-grace",
-        &overdue_grace.to_string(),
-    ])
+        overdue_grace,
+    ))
+    .args(["--report", alerts.with_extension("html").to_str().unwrap()])
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
     cmd.spawn().expect("start the monitor")
@@ -524,31 +543,18 @@ fn alerts_reach_an_sns_topic_with_their_kind_and_id_as_attributes() {
         trail.deliver_local(hour, mirror.path());
     }
     let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("follow.db");
+    // The stopped chain is not this test's concern.
+    let args = follow_args(
+        mirror.path().to_str().unwrap(),
+        &trail,
+        &state,
+        &format!("sns:{topic}"),
+        86_400,
+    );
     let mut child = moto
         .trailmill()
-        .args([
-            "validate",
-            mirror.path().to_str().unwrap(),
-            "--all",
-            "--start-time",
-            &trail.start.to_string(),
-            "--bucket",
-            &trail.bucket,
-            "--public-keys",
-            trail.keys_json().to_str().unwrap(),
-            "--follow",
-            "--state",
-            work.path().join("follow.db").to_str().unwrap(),
-            "--alerts",
-            &format!("sns:{topic}"),
-            "--poll-interval",
-            "0.3",
-            "--unattested-grace",
-            "0",
-            // The stopped chain is not this test's concern.
-            "--overdue-grace",
-            "86400",
-        ])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -39,7 +39,7 @@ use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use trailmill_core::key::{Extension, FileKind, KeyDate, Location, ObjectKey, day_prefix};
+use trailmill_core::key::{FileKind, KeyDate, ObjectKey, day_prefix};
 
 use crate::config::{Selection, ValidateConfig};
 use crate::error::{Error, ErrorKind};
@@ -577,7 +577,8 @@ impl<'a> Follower<'a> {
         now: Timestamp,
         keep: &mut dyn FnMut(&PollOutcome) -> Option<Vec<u8>>,
     ) -> Result<PollOutcome, Error> {
-        let counting = Counting::new(self.store);
+        let calls = AtomicU64::new(0);
+        let counting = PollStore::new(self.store, &calls);
         if self
             .last_discovery
             .is_none_or(|t| now.as_second() - t.as_second() >= self.cfg.rediscover_secs)
@@ -922,7 +923,7 @@ impl<'a> Follower<'a> {
                 out.alerts.push(a.clone());
             }
         }
-        out.requests = counting.calls.load(Ordering::Relaxed);
+        out.requests = calls.load(Ordering::Relaxed);
         out.backlog = backlog;
         if let Some(data) = keep(&out) {
             tx.execute(
@@ -1104,14 +1105,7 @@ fn list_new_digests(
         else {
             return ControlFlow::Continue(());
         };
-        let same_chain = k.location
-            == Location::AwsLogs {
-                prefix: folder.prefix.as_deref(),
-                org_id: folder.org_id.as_deref(),
-            }
-            && k.file.account == folder.account
-            && k.file.region == folder.region
-            && k.file.extension == Extension::JsonGz
+        let same_chain = folder.holds(&k)
             && (trail, home_region) == (info.trail_name.as_str(), info.home_region.as_str());
         let Some(time) = digest_key_time(key) else {
             return ControlFlow::Continue(());
@@ -1169,15 +1163,7 @@ fn list_new_logs(
         let Ok(k) = ObjectKey::parse(key) else {
             return ControlFlow::Continue(());
         };
-        let ours = matches!(k.file.kind, FileKind::Log { .. })
-            && k.location
-                == Location::AwsLogs {
-                    prefix: folder.prefix.as_deref(),
-                    org_id: folder.org_id.as_deref(),
-                }
-            && k.file.account == folder.account
-            && k.file.region == folder.region
-            && k.file.extension == Extension::JsonGz;
+        let ours = matches!(k.file.kind, FileKind::Log { .. }) && folder.holds(&k);
         let time = k.file.time.unix_seconds();
         if ours && time >= start_s {
             out.push((key.to_string(), time));
@@ -1205,7 +1191,7 @@ struct Walked {
 /// Walks `new` (oldest first) down to the chain's previous digest, which
 /// the store serves from the state.
 fn walk_chain(
-    store: &dyn ObjectStore,
+    store: &PollStore<'_>,
     keys: &PublicKeys,
     cfg: &ValidateConfig,
     chain: &Chain,
@@ -1228,16 +1214,13 @@ fn walk_chain(
     };
     info.end = now;
     let info = Arc::new(info);
-    let pinned = Pinned {
-        inner: store,
-        pinned: chain
+    let pinned = store.walking(
+        chain
             .last_key
             .clone()
             .zip(chain.last_object.clone())
             .map(|(k, o)| (chain.info.bucket.clone(), k, o)),
-        captured: Mutex::new(HashMap::new()),
-        not_found: Mutex::new(Vec::new()),
-    };
+    );
     let plan = TrailPlan {
         info: info.clone(),
         standard: new.to_vec(),
@@ -1342,63 +1325,47 @@ fn walk_chain(
     })
 }
 
-/// Counts the store calls of a poll.
-struct Counting<'a> {
+/// The store as a poll sees it: every call is counted; while walking a
+/// chain, the chain's previous digest is served from the state, and the
+/// digests the walk reads (the newest becomes the next poll's previous) and
+/// the digest keys it does not find are kept.
+struct PollStore<'a> {
     inner: &'a dyn ObjectStore,
-    calls: AtomicU64,
-}
-
-impl<'a> Counting<'a> {
-    fn new(inner: &'a dyn ObjectStore) -> Self {
-        Counting {
-            inner,
-            calls: AtomicU64::new(0),
-        }
-    }
-}
-
-impl ObjectStore for Counting<'_> {
-    fn get(&self, bucket: &str, key: &str) -> Result<Object, StoreError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.get(bucket, key)
-    }
-    fn read_into(&self, bucket: &str, key: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.read_into(bucket, key, buf)
-    }
-    fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        start_after: &str,
-        visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.list(bucket, prefix, start_after, visit)
-    }
-    fn list_dirs(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.list_dirs(bucket, prefix)
-    }
-    fn prefetch(&self, objects: &[(&str, &str)]) {
-        self.inner.prefetch(objects);
-    }
-    fn has_full_metadata(&self) -> bool {
-        self.inner.has_full_metadata()
-    }
-}
-
-/// Serves the chain's previous digest from the state, and keeps the
-/// digests the walk reads (the newest becomes the next poll's previous)
-/// and the digest keys it did not find.
-struct Pinned<'a> {
-    inner: &'a dyn ObjectStore,
+    calls: &'a AtomicU64,
     pinned: Option<(String, String, Object)>,
+    walking: bool,
     captured: Mutex<HashMap<String, Object>>,
     not_found: Mutex<Vec<String>>,
 }
 
-impl ObjectStore for Pinned<'_> {
+impl<'a> PollStore<'a> {
+    fn new(inner: &'a dyn ObjectStore, calls: &'a AtomicU64) -> Self {
+        PollStore {
+            inner,
+            calls,
+            pinned: None,
+            walking: false,
+            captured: Mutex::new(HashMap::new()),
+            not_found: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The store for walking one chain whose previous digest is `pinned`
+    /// (bucket, key, object).
+    fn walking(&self, pinned: Option<(String, String, Object)>) -> PollStore<'a> {
+        PollStore {
+            pinned,
+            walking: true,
+            ..PollStore::new(self.inner, self.calls)
+        }
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl ObjectStore for PollStore<'_> {
     fn get(&self, bucket: &str, key: &str) -> Result<Object, StoreError> {
         if let Some((b, k, o)) = &self.pinned
             && b == bucket
@@ -1406,23 +1373,27 @@ impl ObjectStore for Pinned<'_> {
         {
             return Ok(o.clone());
         }
+        self.count();
         let r = self.inner.get(bucket, key);
-        match &r {
-            Ok(o) => {
-                if let Ok(mut c) = self.captured.lock() {
-                    c.insert(key.to_string(), o.clone());
+        if self.walking {
+            match &r {
+                Ok(o) => {
+                    if let Ok(mut c) = self.captured.lock() {
+                        c.insert(key.to_string(), o.clone());
+                    }
                 }
-            }
-            Err(StoreError::NotFound) => {
-                if let Ok(mut n) = self.not_found.lock() {
-                    n.push(key.to_string());
+                Err(StoreError::NotFound) => {
+                    if let Ok(mut n) = self.not_found.lock() {
+                        n.push(key.to_string());
+                    }
                 }
+                Err(_) => {}
             }
-            Err(_) => {}
         }
         r
     }
     fn read_into(&self, bucket: &str, key: &str, buf: &mut Vec<u8>) -> Result<(), StoreError> {
+        self.count();
         self.inner.read_into(bucket, key, buf)
     }
     fn list(
@@ -1432,9 +1403,11 @@ impl ObjectStore for Pinned<'_> {
         start_after: &str,
         visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
+        self.count();
         self.inner.list(bucket, prefix, start_after, visit)
     }
     fn list_dirs(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.count();
         self.inner.list_dirs(bucket, prefix)
     }
     fn prefetch(&self, objects: &[(&str, &str)]) {

@@ -48,6 +48,19 @@ impl Folder {
         s.push_str(&format!("{}/{service}/{}/", self.account, self.region));
         s
     }
+
+    /// True when `key` names a `.json.gz` file of this folder's prefix,
+    /// organization, account and region (of any service).
+    pub fn holds(&self, key: &ObjectKey<'_>) -> bool {
+        key.location
+            == Location::AwsLogs {
+                prefix: self.prefix.as_deref(),
+                org_id: self.org_id.as_deref(),
+            }
+            && key.file.account == self.account
+            && key.file.region == self.region
+            && key.file.extension == Extension::JsonGz
+    }
 }
 
 /// One trail's chain in one region, with its digest keys.
@@ -113,15 +126,7 @@ fn list_folder(
         else {
             return ControlFlow::Continue(());
         };
-        let same_place = k.location
-            == Location::AwsLogs {
-                prefix: folder.prefix.as_deref(),
-                org_id: folder.org_id.as_deref(),
-            }
-            && k.file.account == folder.account
-            && k.file.region == folder.region
-            && k.file.extension == Extension::JsonGz;
-        if !same_place || only.is_some_and(|(t, h)| (t, h) != (trail, home_region)) {
+        if !folder.holds(&k) || only.is_some_and(|(t, h)| (t, h) != (trail, home_region)) {
             return ControlFlow::Continue(());
         }
         let Some(time) = digest_key_time(key) else {
