@@ -54,6 +54,17 @@ fn damaged() -> Trail {
     t
 }
 
+/// What a verdict says, without the run it came from: subject, key, and
+/// `valid` or the problem's code.
+fn verdict_of(v: &trailmill_validate::Verdict) -> (String, String, String) {
+    let status = v.problem().map_or("valid", |p| p.code());
+    (
+        v.subject.as_str().to_owned(),
+        v.key.clone(),
+        status.to_owned(),
+    )
+}
+
 fn config(t: &Trail) -> ValidateConfig {
     let mut c = ValidateConfig::all(Timestamp::from_second(t.report.start).unwrap());
     c.bucket = Some(t.report.bucket.clone());
@@ -69,17 +80,20 @@ fn catching_up_in_small_polls_finds_what_one_run_finds() {
     let mut one_shot = config(&t);
     one_shot.end = Some(Timestamp::from_second(t.report.end).unwrap());
     let mut expected = BTreeSet::new();
+    let mut verdicts = Vec::new();
     validate(&store, &one_shot, &keys, &mut |e| {
-        if let Event::Verdict(v) = e
-            && let Some(kind) = AlertKind::of(v)
-        {
-            expected.insert((kind, v.key.clone()));
+        if let Event::Verdict(v) = e {
+            verdicts.push(verdict_of(v));
+            if let Some(kind) = AlertKind::of(v) {
+                expected.insert((kind, v.key.clone()));
+            }
         }
     })
     .unwrap();
     // The edited log, the three missing digests, the planted log, and the
     // six log files the deleted digests listed, which no digest lists now.
     assert_eq!(expected.len(), 11, "{expected:?}");
+    verdicts.sort();
 
     let state = tempfile::tempdir().unwrap();
     let mut cfg = FollowConfig::new(config(&t));
@@ -91,10 +105,16 @@ fn catching_up_in_small_polls_finds_what_one_run_finds() {
     let path = state.path().join("follow.db");
     let mut follower = Follower::open(&store, &keys, cfg, &path).unwrap();
     let mut found = BTreeSet::new();
+    let mut followed = Vec::new();
     let mut polls = 0;
     loop {
         let poll = follower.poll(Timestamp::now(), &mut |_| None).unwrap();
         follower.delivered(&poll.alerts).unwrap();
+        for e in &poll.events {
+            if let Event::Verdict(v) = e {
+                followed.push(verdict_of(v));
+            }
+        }
         for a in poll.alerts {
             assert!(
                 found.insert((a.kind, a.key.clone())),
@@ -112,6 +132,9 @@ fn catching_up_in_small_polls_finds_what_one_run_finds() {
         "two digests per poll over ten hours: {polls} polls"
     );
     assert_eq!(found, expected);
+    // Not only the findings: every verdict, valid ones included, each once.
+    followed.sort();
+    assert_eq!(followed, verdicts);
 
     // Caught up: a poll with nothing new lists each chain and each log
     // folder once, and alerts nothing.
