@@ -232,3 +232,37 @@ fn without_sidecars_the_newest_digest_waits_for_its_successor() {
     cfg.overdue_grace_secs = 20 * 365 * 86_400;
     assert_eq!(follow_all(&store, &keys, cfg), expected);
 }
+
+#[test]
+fn following_one_trail_in_one_region_finds_what_one_run_finds() {
+    let t = damaged();
+    let store = LocalMirror::new(&t.root).unwrap();
+    let keys = PublicKeys::load(&t.root.join("keys.json")).unwrap();
+    for region in &t.report.regions {
+        let trail = |start: Timestamp| {
+            let arn = trailmill_validate::TrailArn::parse(&t.report.trail_arn).unwrap();
+            let mut c = ValidateConfig::trail(arn, start);
+            c.bucket = Some(t.report.bucket.clone());
+            c.region = Some(region.clone());
+            c
+        };
+        let start = Timestamp::from_second(t.report.start).unwrap();
+        let mut one_shot = trail(start);
+        one_shot.end = Some(Timestamp::from_second(t.report.end).unwrap());
+        let mut expected = BTreeSet::new();
+        validate(&store, &one_shot, &keys, &mut |e| {
+            if let Event::Verdict(v) = e
+                && let Some(kind) = AlertKind::of(v)
+            {
+                expected.insert((kind, v.key.clone()));
+            }
+        })
+        .unwrap();
+        assert!(!expected.is_empty(), "{region}: both regions are damaged");
+        let mut cfg = FollowConfig::new(trail(start));
+        cfg.max_digests_per_poll = 4;
+        cfg.unattested_grace_secs = 0;
+        cfg.overdue_grace_secs = 20 * 365 * 86_400;
+        assert_eq!(follow_all(&store, &keys, cfg), expected, "{region}");
+    }
+}
