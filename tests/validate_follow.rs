@@ -157,16 +157,27 @@ fn make_trail(bucket: &str) -> Trail {
         .time
         .unix_seconds();
 
+    // Within an hour, log files first and digests last, as CloudTrail
+    // delivers them: a poll between the two must not see a digest whose log
+    // files are not there yet (that would be a real finding).
     let mut pieces = vec![Vec::new(); HOURS as usize];
+    let mut digests = vec![Vec::new(); HOURS as usize];
     for k in keys {
         let (region, hour, digest) = place(&k, start);
         if region == *b && hour > CAUGHT_UP {
             continue;
         }
         if digest {
-            pieces[hour as usize].push(format!("{k}.sig"));
+            // The signature before the digest, so that the digest is never
+            // seen without it.
+            digests[hour as usize].push(format!("{k}.sig"));
+            digests[hour as usize].push(k);
+        } else {
+            pieces[hour as usize].push(k);
         }
-        pieces[hour as usize].push(k);
+    }
+    for (piece, digests) in pieces.iter_mut().zip(digests) {
+        piece.extend(digests);
     }
     Trail {
         staging,
@@ -185,11 +196,15 @@ impl Trail {
     }
 
     /// Copies piece `hour` into the mirror at `root`.
+    /// Each file appears whole (copied beside, then renamed), as an S3
+    /// object does: a poll never reads half a file.
     fn deliver_local(&self, hour: usize, root: &Path) {
+        let incoming = self.staging.path().join("incoming");
         for k in &self.pieces[hour] {
             let to = root.join(k);
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::copy(self.staging.path().join(k), &to).unwrap();
+            std::fs::copy(self.staging.path().join(k), &incoming).unwrap();
+            std::fs::rename(&incoming, &to).unwrap();
         }
     }
 
