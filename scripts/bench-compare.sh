@@ -31,33 +31,11 @@ SUBSET=$OUT/subset-$SEED-${SUBSET_MB}MB
 # events (~1.3 KB each): ~540 MB of JSON, ~7:1 gzip.
 SYNTH_ARGS=(--accounts 4 --regions 4 --hours 6 --logs-per-hour 12 --records 360 --seed "$SEED")
 
-if [[ -z ${BENCH_TIMER:-} ]]; then
-    if [[ -x /usr/bin/time ]] && /usr/bin/time -f '%e' true >/dev/null 2>&1; then
-        BENCH_TIMER=time
-    else
-        BENCH_TIMER=python
-    fi
-fi
-
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 mkdir -p "$OUT"
 
-log() { printf '==> %s\n' "$*" >&2; }
-
 # ---------------------------------------------------------------- helpers ---
-
-# timer.py CMD...: runs CMD, then prints "WALL_SECONDS MAXRSS_KB" to $TIMER_OUT.
-cat >"$WORK/timer.py" <<'EOF'
-import os, resource, subprocess, sys, time
-start = time.monotonic()
-rc = subprocess.call(sys.argv[1:])
-wall = time.monotonic() - start
-rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-with open(os.environ["TIMER_OUT"], "w") as f:
-    f.write(f"{wall:.3f} {rss_kb}\n")
-sys.exit(rc)
-EOF
 
 # corpus.py DIR: "FILES COMPRESSED_BYTES UNCOMPRESSED_BYTES" of the log files
 # (the gzip trailer's ISIZE; exact for files under 4 GiB).
@@ -119,11 +97,7 @@ measure() {
     PEAK_KB=0
     local i wall kb
     for ((i = 1; i <= RUNS; i++)); do
-        if [[ $BENCH_TIMER == time ]]; then
-            /usr/bin/time -f '%e %M' -o "$WORK/t" "$@"
-        else
-            TIMER_OUT="$WORK/t" python3 "$WORK/timer.py" "$@"
-        fi
+        time_once "$@"
         read -r wall kb <"$WORK/t"
         log "$name run $i/$RUNS: ${wall} s, peak RSS $((kb / 1024)) MiB"
         if [[ -z $BEST_S ]] || python3 -c "import sys; sys.exit(not $wall < $BEST_S)"; then
@@ -151,7 +125,7 @@ events_of() {
 # interpreter's own size as a floor. Measure that floor (with `true`) to print it.
 RSS_NOTE="GNU time"
 if [[ $BENCH_TIMER == python ]]; then
-    TIMER_OUT="$WORK/t" python3 "$WORK/timer.py" true
+    time_once true
     read -r _ floor_kb <"$WORK/t"
     RSS_NOTE="Python timer; its floor, measured on 'true', is $((floor_kb / 1024)) MiB"
 fi

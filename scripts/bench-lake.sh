@@ -72,33 +72,11 @@ if [[ ! -x $BIN ]]; then
     exit 1
 fi
 
-if [[ -z ${BENCH_TIMER:-} ]]; then
-    if [[ -x /usr/bin/time ]] && /usr/bin/time -f '%e' true >/dev/null 2>&1; then
-        BENCH_TIMER=time
-    else
-        BENCH_TIMER=python
-    fi
-fi
-
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 mkdir -p "$OUT"
 
-log() { printf '==> %s\n' "$*" >&2; }
-
 # ---------------------------------------------------------------- helpers ---
-
-# timer.py CMD...: runs CMD, then prints "WALL_SECONDS MAXRSS_KB" to $TIMER_OUT.
-cat >"$WORK/timer.py" <<'EOF'
-import os, resource, subprocess, sys, time
-start = time.monotonic()
-rc = subprocess.call(sys.argv[1:])
-wall = time.monotonic() - start
-rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-with open(os.environ["TIMER_OUT"], "w") as f:
-    f.write(f"{wall:.3f} {rss_kb}\n")
-sys.exit(rc)
-EOF
 
 # corpus.py DIR: "FILES COMPRESSED_BYTES UNCOMPRESSED_BYTES" of the log files
 # (*.json.gz under a CloudTrail/ directory: digests and Insights excluded),
@@ -177,27 +155,15 @@ measure() {
     shift 2
     BEST_S=
     BEST_KB=0
-    local i wall kb start end
+    local i wall kb
     for ((i = 1; i <= RUNS; i++)); do
         $prep
         sync
-        if [[ $BENCH_TIMER == time ]]; then
-            # Wall time from the clock (GNU time's %e has 10 ms steps), peak RSS from GNU time.
-            start=$(date +%s%N)
-            /usr/bin/time -f '%M' -o "$WORK/rss" "$@" 2>"$WORK/stderr" || {
-                cat "$WORK/stderr" >&2
-                echo "error: $name run $i failed: $*" >&2
-                exit 1
-            }
-            end=$(date +%s%N)
-            echo "$(python3 -c "print(f'{($end - $start) / 1e9:.3f}')") $(cat "$WORK/rss")" >"$WORK/t"
-        else
-            TIMER_OUT="$WORK/t" python3 "$WORK/timer.py" "$@" 2>"$WORK/stderr" || {
-                cat "$WORK/stderr" >&2
-                echo "error: $name run $i failed: $*" >&2
-                exit 1
-            }
-        fi
+        time_once "$@" 2>"$WORK/stderr" || {
+            cat "$WORK/stderr" >&2
+            echo "error: $name run $i failed: $*" >&2
+            exit 1
+        }
         read -r wall kb <"$WORK/t"
         log "$name run $i/$RUNS: ${wall} s, peak RSS $((kb / 1024)) MiB"
         if [[ -z $BEST_S ]] || python3 -c "import sys; sys.exit(not $wall < $BEST_S)"; then
