@@ -62,6 +62,13 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Runs `cmd`, which must succeed, and returns its stderr.
+fn succeed(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stderr(&out)
+}
+
 /// Every eventID of the log files under `dir`, by file name, read with
 /// serde_json (not by trailmill).
 fn event_ids_by_file(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
@@ -134,15 +141,13 @@ fn real_datasets_land_in_an_iceberg_table_once_and_a_second_run_adds_nothing() {
     let catalog = format!("sqlite:{}", tmp.path().join("catalog.db").display());
     let warehouse = tmp.path().join("warehouse").display().to_string();
     let run = || {
-        let out = trailmill()
-            .arg("process")
-            .arg(datasets())
-            .args(iceberg_args(&catalog, &warehouse, "cloudtrail.events"))
-            .arg("--no-state")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        stderr(&out)
+        succeed(
+            trailmill()
+                .arg("process")
+                .arg(datasets())
+                .args(iceberg_args(&catalog, &warehouse, "cloudtrail.events"))
+                .arg("--no-state"),
+        )
     };
     let first = run();
     assert!(
@@ -335,18 +340,16 @@ fn parquet_on_s3_appears_as_whole_files_in_the_hive_layout() {
     let moto = Moto::start();
     let bucket = unique("lake");
     moto.admin("create_bucket", json!({ "bucket": bucket }));
-    let out = moto
-        .trailmill()
-        .arg("process")
-        .arg(datasets().join("invictus-ir"))
-        .args([
-            "--sink",
-            &format!("parquet:s3://{bucket}/events"),
-            "--no-state",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    succeed(
+        moto.trailmill()
+            .arg("process")
+            .arg(datasets().join("invictus-ir"))
+            .args([
+                "--sink",
+                &format!("parquet:s3://{bucket}/events"),
+                "--no-state",
+            ]),
+    );
     let keys = moto.admin("list", json!({ "bucket": bucket }));
     let keys: Vec<&str> = keys["keys"]
         .as_array()
@@ -576,15 +579,14 @@ fn process_into_iceberg_killed_three_times_and_resumed_stores_each_event_once() 
             ids.len()
         );
     }
-    let out = trailmill()
-        .arg("process")
-        .arg(&trail)
-        .args(iceberg_args(&catalog, &warehouse, "trail.events"))
-        .arg("--state")
-        .arg(&state)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    succeed(
+        trailmill()
+            .arg("process")
+            .arg(&trail)
+            .args(iceberg_args(&catalog, &warehouse, "trail.events"))
+            .arg("--state")
+            .arg(&state),
+    );
     let table = read_table(&catalog, &warehouse, "trail.events", &[]);
     assert_eq!(table_ids_once(&table), expected, "seed {seed}");
 }
@@ -596,16 +598,13 @@ fn the_glue_catalog_holds_the_table_athena_would_read() {
     moto.admin("create_bucket", json!({ "bucket": bucket }));
     let warehouse = format!("s3://{bucket}/warehouse");
     let run = || {
-        let out = moto
-            .trailmill()
-            .arg("process")
-            .arg(datasets().join("invictus-ir"))
-            .args(iceberg_args("glue", &warehouse, "security.cloudtrail"))
-            .arg("--no-state")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        stderr(&out)
+        succeed(
+            moto.trailmill()
+                .arg("process")
+                .arg(datasets().join("invictus-ir"))
+                .args(iceberg_args("glue", &warehouse, "security.cloudtrail"))
+                .arg("--no-state"),
+        )
     };
     let first = run();
     assert!(first.contains("2900 written"), "{first}");
@@ -647,14 +646,13 @@ fn a_postgresql_catalog_serves_one_table_to_every_writer() {
         std::fs::copy(log, dir.join(log.file_name().unwrap())).unwrap();
     }
     for half in &halves {
-        let out = trailmill()
-            .arg("process")
-            .arg(half)
-            .args(iceberg_args(&url, &warehouse, "security.cloudtrail"))
-            .arg("--no-state")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
+        succeed(
+            trailmill()
+                .arg("process")
+                .arg(half)
+                .args(iceberg_args(&url, &warehouse, "security.cloudtrail"))
+                .arg("--no-state"),
+        );
     }
     let table = read_table(&url, &warehouse, "security.cloudtrail", &[]);
     assert_eq!(table["snapshots"].as_array().unwrap().len(), 2);
