@@ -245,7 +245,7 @@ pub struct PipelineBuilder {
     filter: EventFilter,
     predicate: Option<Box<dyn EventPredicate>>,
     source_filter: Option<Box<dyn SourceFilter>>,
-    sinks: Vec<Box<dyn Sink>>,
+    sinks: Vec<SinkPlan>,
     progress: Option<Box<dyn ProgressReporter>>,
     errors: Option<Box<dyn ErrorHandler>>,
     fail_fast: bool,
@@ -253,6 +253,14 @@ pub struct PipelineBuilder {
     checkpoints: Option<Box<dyn CheckpointListener>>,
     checkpoint_policy: CheckpointPolicy,
     stop: Option<Arc<AtomicBool>>,
+}
+
+/// A sink as added to the builder: one shared by every worker, or a
+/// factory for one per worker (made at [`PipelineBuilder::build`], once the
+/// number of workers is known).
+enum SinkPlan {
+    Shared(Box<dyn Sink>),
+    PerWorker(Box<dyn FnMut() -> Box<dyn Sink> + Send>),
 }
 
 impl Default for PipelineBuilder {
@@ -321,13 +329,25 @@ impl PipelineBuilder {
 
     /// Adds a sink; events go to every sink.
     pub fn sink(mut self, sink: impl Sink + 'static) -> Self {
-        self.sinks.push(Box::new(sink));
+        self.sinks.push(SinkPlan::Shared(Box::new(sink)));
         self
     }
 
     /// Adds a boxed sink.
     pub fn boxed_sink(mut self, sink: Box<dyn Sink>) -> Self {
-        self.sinks.push(sink);
+        self.sinks.push(SinkPlan::Shared(sink));
+        self
+    }
+
+    /// Adds a sink made once per worker by `make`: each worker writes to its
+    /// own instance, so the per-event work of `write_batch` runs on all
+    /// workers at once instead of one at a time under the sink's lock. Every
+    /// instance is committed at each checkpoint and finished at the end; the
+    /// summary shows one entry, under the first instance's name, with the
+    /// instances' counts added up. For sinks whose instances can share a
+    /// destination (a channel, a directory of distinct files).
+    pub fn sink_per_worker(mut self, make: impl FnMut() -> Box<dyn Sink> + Send + 'static) -> Self {
+        self.sinks.push(SinkPlan::PerWorker(Box::new(make)));
         self
     }
 
@@ -391,7 +411,18 @@ impl PipelineBuilder {
                 sinks: self
                     .sinks
                     .into_iter()
-                    .map(|s| (s.name(), Mutex::new(s)))
+                    .map(|plan| {
+                        let lanes: Vec<Box<dyn Sink>> = match plan {
+                            SinkPlan::Shared(sink) => vec![sink],
+                            SinkPlan::PerWorker(mut make) => {
+                                (0..self.threads).map(|_| make()).collect()
+                            }
+                        };
+                        SinkSlot {
+                            name: lanes[0].name(),
+                            lanes: lanes.into_iter().map(Mutex::new).collect(),
+                        }
+                    })
                     .collect(),
                 fail_fast: self.fail_fast,
                 verify: self.verify,
@@ -426,9 +457,26 @@ struct Shared {
     keyless_filter: CompiledFilter,
     predicate: Option<Box<dyn EventPredicate>>,
     source_filter: Option<Box<dyn SourceFilter>>,
-    sinks: Vec<(String, Mutex<Box<dyn Sink>>)>,
+    sinks: Vec<SinkSlot>,
     fail_fast: bool,
     verify: Option<(Box<dyn Attestation>, VerifyMode)>,
+}
+
+/// A sink and its name: one instance every worker locks in turn, or one
+/// per worker ([`PipelineBuilder::sink_per_worker`]), which only a
+/// checkpoint's commit ever contends for.
+struct SinkSlot {
+    name: String,
+    lanes: Vec<Mutex<Box<dyn Sink>>>,
+}
+
+impl SinkSlot {
+    /// The instance worker `worker` writes to, locked.
+    fn lane(&self, worker: usize) -> std::sync::MutexGuard<'_, Box<dyn Sink>> {
+        self.lanes[worker % self.lanes.len()]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// What the workers record as objects finish.
@@ -588,7 +636,7 @@ impl Pipeline {
                 stats.skipped_by_filter = filtered_out;
                 stats
             });
-            let work = |_: &rayon::Scope<'_>| {
+            let work = |worker: usize| {
                 let mut decoder = Decoder::new(this.decode.clone());
                 while let Ok(object) = object_rx.recv() {
                     if stop.load(Ordering::Relaxed) {
@@ -601,7 +649,7 @@ impl Pipeline {
                     // sinks' locks tolerate poisoning, and the decoder, whose
                     // buffers may be half-updated, is replaced.
                     let run = catch_unwind(AssertUnwindSafe(|| {
-                        this.process(source, &mut decoder, &mut outcome)
+                        this.process(source, worker, &mut decoder, &mut outcome)
                     }));
                     if let Err(payload) = run {
                         decoder = Decoder::new(this.decode.clone());
@@ -622,12 +670,12 @@ impl Pipeline {
             };
             match &pool {
                 Ok(pool) => pool.scope(|s| {
-                    for _ in 0..this.threads {
-                        s.spawn(work);
+                    for worker in 0..this.threads {
+                        s.spawn(move |_| work(worker));
                     }
                 }),
                 // No pool could be made (thread limits): work on this thread.
-                Err(_) => rayon::scope(|s| work(s)),
+                Err(_) => work(0),
             }
             // A lister that panicked listed only part of the source: that is a
             // failed run, never an empty listing that looks like success.
@@ -662,13 +710,26 @@ impl Pipeline {
         }
         summary.files_failed += listing.errors.len() as u64;
         summary.listing = listing;
-        for (name, sink) in std::mem::take(&mut self.shared.sinks) {
-            let mut sink = sink
-                .into_inner()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            match sink.finish() {
-                Ok(stats) => summary.sinks.push((name, stats)),
-                Err(e) => summary.sink_errors.push((name, e)),
+        for slot in std::mem::take(&mut self.shared.sinks) {
+            let mut total = SinkStats::default();
+            let mut failure = None;
+            for lane in slot.lanes {
+                let mut sink = lane.into_inner().unwrap_or_else(|p| p.into_inner());
+                match sink.finish() {
+                    Ok(stats) => {
+                        total.events_received += stats.events_received;
+                        total.events_written += stats.events_written;
+                        total.duplicates += stats.duplicates;
+                        total.bytes_written += stats.bytes_written;
+                    }
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+            match failure {
+                None => summary.sinks.push((slot.name, total)),
+                Some(e) => summary.sink_errors.push((slot.name, e)),
             }
         }
         // The final checkpoint: `finish` made everything durable, or failed.
@@ -694,12 +755,13 @@ impl Shared {
     /// Commits every sink; the first failure names its sink and reason.
     fn commit_sinks(&self) -> Result<(), (String, String)> {
         let mut first_failure = None;
-        for (name, sink) in &self.sinks {
-            let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = sink.commit()
-                && first_failure.is_none()
-            {
-                first_failure = Some((name.clone(), e.to_string()));
+        for slot in &self.sinks {
+            for lane in 0..slot.lanes.len() {
+                if let Err(e) = slot.lane(lane).commit()
+                    && first_failure.is_none()
+                {
+                    first_failure = Some((slot.name.clone(), e.to_string()));
+                }
             }
         }
         first_failure.map_or(Ok(()), Err)
@@ -707,7 +769,13 @@ impl Shared {
 
     /// Reads, decodes, filters and delivers `outcome.object`, and records how
     /// it went in `outcome`.
-    fn process(&self, source: &dyn Source, decoder: &mut Decoder, outcome: &mut FileOutcome) {
+    fn process(
+        &self,
+        source: &dyn Source,
+        worker: usize,
+        decoder: &mut Decoder,
+        outcome: &mut FileOutcome,
+    ) {
         let fail = |object: &SourceObject, kind| {
             Err(FileError {
                 name: object.name.clone(),
@@ -766,9 +834,9 @@ impl Shared {
             if delivered.is_empty() {
                 return Ok(());
             }
-            for (name, sink) in &self.sinks {
-                let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
-                if let Err(e) = sink.write_batch(object, delivered) {
+            for slot in &self.sinks {
+                if let Err(e) = slot.lane(worker).write_batch(object, delivered) {
+                    let name = &slot.name;
                     let message = format!("sink {name}: {e}");
                     sink_failure = Some((name.clone(), e));
                     return Err(message.into());
@@ -794,13 +862,12 @@ impl Shared {
                 outcome
                     .warnings
                     .extend(stats.warnings.iter().map(ToString::to_string));
-                for (name, sink) in &self.sinks {
-                    let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Err(error) = sink.file_done(&outcome.object) {
+                for slot in &self.sinks {
+                    if let Err(error) = slot.lane(worker).file_done(&outcome.object) {
                         outcome.result = fail(
                             &outcome.object,
                             FileErrorKind::Sink {
-                                sink: name.clone(),
+                                sink: slot.name.clone(),
                                 error,
                             },
                         );

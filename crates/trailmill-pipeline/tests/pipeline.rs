@@ -592,3 +592,62 @@ fn a_source_filter_over_a_source_that_counts_nothing_does_not_underflow() {
         (8, 8)
     );
 }
+
+/// A sink made per worker: every worker writes to an instance of its own,
+/// every instance is committed at each checkpoint (so the checkpoint rule
+/// still holds), and the summary adds the instances' counts under one name.
+#[test]
+fn a_sink_per_worker_is_committed_at_every_checkpoint_and_summed() {
+    let shared = Committing::default();
+    let committed = shared.committed.clone();
+    let instances = Arc::new(Mutex::new(Vec::<Recorder>::new()));
+    let made = instances.clone();
+    let reported = Arc::new(Mutex::new(0usize));
+    let seen = reported.clone();
+    let summary = Pipeline::builder()
+        .threads(3)
+        .batch_size(7)
+        .sink_per_worker(move || {
+            let recorder = Recorder::default();
+            made.lock().unwrap().push(recorder.clone());
+            Box::new(recorder)
+        })
+        .sink_per_worker(move || Box::new(shared.clone()))
+        .checkpoint_policy(CheckpointPolicy {
+            max_files: 2,
+            interval: Duration::from_secs(3600),
+            when_idle: false,
+        })
+        .on_checkpoint(move |files: &[FileOutcome]| {
+            let committed = committed.lock().unwrap();
+            for f in files {
+                assert!(
+                    committed.contains(&f.object.key),
+                    "{} reported before every instance committed",
+                    f.object.key
+                );
+            }
+            *seen.lock().unwrap() += files.len();
+        })
+        .build()
+        .run(&LocalSource::new([fixtures("trail")]));
+    assert!(summary.is_success(), "{summary:?}");
+    assert_eq!(*reported.lock().unwrap(), 16);
+    let instances = instances.lock().unwrap();
+    assert_eq!(instances.len(), 3, "one instance per worker");
+    let per_instance: Vec<usize> = instances
+        .iter()
+        .map(|r| r.ids.lock().unwrap().len())
+        .collect();
+    assert_eq!(per_instance.iter().sum::<usize>(), 400, "{per_instance:?}");
+    let mut ids: Vec<String> = instances
+        .iter()
+        .flat_map(|r| r.ids.lock().unwrap().clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 400, "each event reached exactly one instance");
+    let names: Vec<&str> = summary.sinks.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["recorder", "committing"]);
+    assert_eq!(summary.sinks[0].1.events_written, 400);
+}

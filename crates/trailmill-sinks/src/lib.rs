@@ -17,6 +17,8 @@
 //! neither builds with `default-features = false` and skips Arrow, Parquet,
 //! tokio and tokio-postgres.
 
+#[cfg(feature = "parquet")]
+pub mod arrow;
 pub mod common;
 pub mod jsonl;
 #[cfg(feature = "parquet")]
@@ -31,7 +33,9 @@ use std::str::FromStr;
 
 pub use jsonl::{JsonLinesSink, Resumed};
 #[cfg(feature = "parquet")]
-pub use parquet::{ParquetOptions, ParquetSink, PartitionWriter, PartitionedWriter, Publisher};
+pub use parquet::{
+    EventBatchBuilder, ParquetOptions, ParquetSink, PartitionWriter, PartitionedWriter, Publisher,
+};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresSink};
 pub use sqlite::SqliteSink;

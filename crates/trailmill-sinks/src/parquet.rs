@@ -71,7 +71,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use arrow_array::builder::{BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use crossbeam_channel::{Receiver, Sender};
 use parquet::arrow::ArrowWriter;
@@ -214,6 +214,76 @@ struct Row<'r, 'a> {
     tls: Option<TlsDetails<'a>>,
 }
 
+impl<'r, 'a> Row<'r, 'a> {
+    fn new(e: &'r Event<'a>, key: &'r str, time: Option<i64>, file: &'r str) -> Self {
+        let user = e.user_identity().unwrap_or_default();
+        let session = user.session_context.unwrap_or_default();
+        Row {
+            e,
+            key,
+            time,
+            file,
+            user,
+            session,
+            issuer: session.session_issuer.unwrap_or_default(),
+            tls: e.tls_details(),
+        }
+    }
+}
+
+/// Builds events into Arrow record batches with the lake's columns
+/// ([`schema_for`]), with no partitioning and no deduplication: every event
+/// appended is a row. What `trailmill.scan` in Python streams, and a
+/// building block for any Arrow consumer.
+pub struct EventBatchBuilder {
+    columns: Columns,
+    schema: SchemaRef,
+}
+
+impl EventBatchBuilder {
+    /// An empty builder for the columns `opts` keeps
+    /// ([`ParquetOptions::json_columns`], [`ParquetOptions::raw_column`]).
+    pub fn new(opts: &ParquetOptions) -> Self {
+        EventBatchBuilder {
+            columns: Columns::new(Keep::new(opts)),
+            schema: schema_for(opts),
+        }
+    }
+
+    /// The schema of the batches [`EventBatchBuilder::finish`] returns.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Appends `event`, read from the object named `file`, as one row.
+    pub fn append(&mut self, event: &Event<'_>, file: &str) {
+        let key = event_key(event);
+        let time = event.event_time.and_then(parse_time_micros);
+        self.columns.append(&Row::new(event, &key, time, file));
+    }
+
+    /// Rows appended since the last [`EventBatchBuilder::finish`].
+    pub fn len(&self) -> usize {
+        self.columns.rows
+    }
+
+    /// True when no row is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.columns.rows == 0
+    }
+
+    /// The original bytes of the buffered rows' records: a measure of the
+    /// memory they hold (their text columns hold about as much again).
+    pub fn buffered_bytes(&self) -> usize {
+        self.columns.bytes
+    }
+
+    /// The buffered rows as one batch; the builder starts empty again.
+    pub fn finish(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        self.columns.finish_and_reserve(&self.schema)
+    }
+}
+
 fn text_bool(s: Option<&str>) -> Option<bool> {
     match s {
         Some("true") => Some(true),
@@ -243,6 +313,20 @@ macro_rules! new_builder {
     };
     (Time) => {
         TimestampMicrosecondBuilder::new().with_timezone("UTC")
+    };
+}
+
+/// A builder sized for a batch like `array` (the previous one), so that the
+/// next batch's values are copied once instead of through repeated growth.
+macro_rules! builder_like {
+    (Str, $array:expr) => {
+        StringBuilder::with_capacity($array.len(), $array.value_data().len())
+    };
+    (Bool, $array:expr) => {
+        BooleanBuilder::with_capacity($array.len())
+    };
+    (Time, $array:expr) => {
+        TimestampMicrosecondBuilder::with_capacity($array.len()).with_timezone("UTC")
     };
 }
 
@@ -302,6 +386,21 @@ macro_rules! columns {
             fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch, arrow_schema::ArrowError> {
                 let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
                 $( if self.keep.$name { arrays.push(Arc::new(self.$name.finish())); } )*
+                self.rows = 0;
+                self.bytes = 0;
+                RecordBatch::try_new(schema.clone(), arrays)
+            }
+
+            /// Like `finish`, but the builders keep room for a batch as
+            /// large as this one: for a builder that makes one batch after
+            /// another (a partition's buffers are dropped instead).
+            fn finish_and_reserve(&mut self, schema: &SchemaRef) -> Result<RecordBatch, arrow_schema::ArrowError> {
+                let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+                $( if self.keep.$name {
+                    let array = self.$name.finish();
+                    self.$name = builder_like!($kind, array);
+                    arrays.push(Arc::new(array));
+                } )*
                 self.rows = 0;
                 self.bytes = 0;
                 RecordBatch::try_new(schema.clone(), arrays)
@@ -634,20 +733,8 @@ impl<W: PartitionWriter> PartitionedWriter<W> {
             }
             let time = e.event_time.and_then(parse_time_micros);
             let i = self.partition_of(e, time);
-            let user = e.user_identity().unwrap_or_default();
-            let session = user.session_context.unwrap_or_default();
-            let row = Row {
-                e,
-                key: &key,
-                time,
-                file: &file.name,
-                user,
-                session,
-                issuer: session.session_issuer.unwrap_or_default(),
-                tls: e.tls_details(),
-            };
             let columns = &mut self.partitions[i].columns;
-            columns.append(&row);
+            columns.append(&Row::new(e, &key, time, &file.name));
             self.buffered_bytes += e.raw.len();
             self.stats.events_written += 1;
             if columns.rows >= self.opts.batch_rows {
