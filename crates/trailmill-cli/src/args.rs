@@ -231,11 +231,7 @@ pub fn parse_time(s: &str) -> Result<Timestamp, String> {
     trailmill_core::time::parse_time(s).map_err(|e| e.to_string())
 }
 
-/// Whole Unix seconds at or after `t`. Key times are whole minutes, so for a
-/// key time `k`, `k >= t` and `k < t` hold exactly when they hold for this.
-pub fn ceil_secs(t: Timestamp) -> i64 {
-    t.as_second() + i64::from(t.subsec_nanosecond() > 0)
-}
+pub use trailmill_core::time::ceil_seconds as ceil_secs;
 
 #[cfg(test)]
 mod tests {

@@ -136,6 +136,9 @@ pub struct ProcessConfig {
     state: StateChoice,
     restart: bool,
     checkpoints: CheckpointPolicy,
+    /// The flag that stops the run; `None` installs the SIGINT/SIGTERM
+    /// handlers that raise one.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl From<ProcessArgs> for ProcessConfig {
@@ -168,6 +171,7 @@ impl From<ProcessArgs> for ProcessConfig {
                 interval: a.resume.checkpoint_interval,
                 when_idle: false,
             },
+            stop: None,
             verify: a.verify.map(|mode| VerifyConfig {
                 mode: if mode == "warn" {
                     VerifyMode::Warn
@@ -181,8 +185,8 @@ impl From<ProcessArgs> for ProcessConfig {
     }
 }
 
-/// Runs `process`; true when every file and sink succeeded.
-pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
+/// Runs `process`; its outcome says whether every file and sink succeeded.
+pub fn run(config: ProcessConfig) -> anyhow::Result<crate::ProcessOutcome> {
     let sources = Sources::of(&config.sources)?;
     let client = match &sources {
         Sources::S3(urls) => Some(config.s3.connect(urls.first().map(|u| u.bucket.as_str()))?),
@@ -256,7 +260,10 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
     let errors_bar = bar.clone();
     let failed_names = failed.clone();
     let pipeline = builder
-        .stop_flag(crate::signals::stop_flag()?)
+        .stop_flag(match &config.stop {
+            Some(stop) => stop.clone(),
+            None => crate::signals::stop_flag()?,
+        })
         .progress(reporter)
         .error_handler(move |e: &FileError| {
             errors_bar.suspend(|| eprintln!("error: {e}"));
@@ -319,7 +326,8 @@ pub fn run(config: ProcessConfig) -> anyhow::Result<bool> {
             print_s3_counters(client);
         }
     }
-    Ok(summary.is_success() && !summary.interrupted && state_ok)
+    let ok = summary.is_success() && !summary.interrupted && state_ok;
+    Ok(crate::ProcessOutcome { summary, ok })
 }
 
 /// Refuses to resume into an output that was deleted since: skipping the

@@ -55,6 +55,13 @@ impl fmt::Display for TimeError {
 
 impl std::error::Error for TimeError {}
 
+/// Whole Unix seconds at or after `t`: a [`crate::Selection`] bound. Key
+/// times are whole minutes, so for a key time `k`, `k >= t` and `k < t` hold
+/// exactly when they hold for this.
+pub fn ceil_seconds(t: Timestamp) -> i64 {
+    t.as_second() + i64::from(t.subsec_nanosecond() > 0)
+}
+
 /// Parses a time given by a user, in the grammar of the [module docs](self).
 pub fn parse_time(s: &str) -> Result<Timestamp, TimeError> {
     let err = |reason: &str| TimeError {
