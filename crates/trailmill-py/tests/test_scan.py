@@ -158,3 +158,26 @@ def test_gzip_logs_of_a_bucket_mirror(tmp_path):
         records = json.load(f)["Records"]
     mine = table.filter(pa.compute.equal(table.column("source_object"), one))
     assert sorted(mine.column("event_id").to_pylist()) == sorted(r["eventID"] for r in records)
+
+
+def test_ctrl_c_interrupts_a_long_scan_at_once():
+    import os
+    import signal
+    import threading
+    import time
+
+    # A long scan that yields nothing: the same folder listed many times,
+    # with a filter no event matches, so the reader waits in Rust throughout.
+    def long_scan(copies):
+        return trailmill.scan([INVICTUS] * copies, event_name="NoSuchEvent", threads=1)
+
+    started = time.perf_counter()
+    assert long_scan(200).read_all().num_rows == 0
+    per_200 = time.perf_counter() - started
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        long_scan(4000).read_all()  # about 20 times the run above
+    # Stopped long before its end, which the signal alone would wait for.
+    assert time.perf_counter() - started < 5 * per_200 + 1
