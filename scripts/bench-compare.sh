@@ -1,16 +1,45 @@
 #!/usr/bin/env bash
 # Compares trailmill with the usual shell and Python ways of reading CloudTrail
-# logs, on one synthetic corpus, for wall time, throughput and peak RSS.
+# logs, and with two embedded SQL engines (ClickHouse through chDB, DuckDB),
+# on one synthetic corpus, for wall time, throughput and peak RSS.
 #
 #   scripts/bench-compare.sh            # seed 1
 #   SEED=7 RUNS=5 SUBSET_MB=100 scripts/bench-compare.sh
+#   TRAILMILL_CLI=/path/to/trailmill RUNS=1 scripts/bench-compare.sh
 #
 # Environment:
-#   SEED        synth seed; the corpus is cached in bench-out/corpus-SEED (default 1)
-#   RUNS        timed runs per tool, best time kept (default 3)
-#   SUBSET_MB   uncompressed MB of the subset that jq and Python read (default 60)
-#   BENCH_TIMER "time" (GNU /usr/bin/time, the default when present) or "python"
-#   CARGO_TARGET_DIR is respected when locating the binary.
+#   SEED          synth seed; the corpus is cached in bench-out/corpus-SEED (default 1)
+#   RUNS          timed runs per tool, best time kept (default 3)
+#   SUBSET_MB     uncompressed MB of the subset that jq and Python read (default 60)
+#   BENCH_TIMER   "time" (GNU /usr/bin/time, the default when present) or "python"
+#   TRAILMILL_CLI the trailmill binary to use; the script then does not build.
+#                 Unset: cargo build --release -p trailmill-cli (CARGO_TARGET_DIR
+#                 is respected when locating the binary)
+#   CHDB_VENV     the chDB virtualenv (default .venv/chdb, made by scripts/setup-chdb.sh)
+#   DUCKDB_VENV   the DuckDB virtualenv (default .venv/duckdb, made by scripts/setup-duckdb.sh)
+#
+# The tools:
+#   trailmill  process CORPUS --sink jsonl:/dev/null with one field filter
+#              (--event-source s3.amazonaws.com, then --event-name 'Describe*'),
+#              and with no filter; full corpus
+#   jq         find | xargs zcat | jq -c '.Records[]'; subset
+#   python     python3 gzip + json, every record written as a JSON line; subset
+#   ClickHouse chDB (in-process, from PyPI), max_threads = cores, full corpus:
+#              SELECT count() FROM (SELECT arrayJoin(JSONExtractArrayRaw(json,
+#              'Records')) AS r FROM file('CORPUS/**/CloudTrail/**/*.json.gz',
+#              'JSONAsString')) WHERE simpleJSONExtractString(r, 'eventName')
+#              LIKE 'Describe%'
+#   DuckDB     duckdb (Python, from PyPI), SET threads = cores, full corpus:
+#              read_json('CORPUS/**/CloudTrail/*/*/*/*/*.json.gz') with the
+#              column Records declared as STRUCT(eventName VARCHAR)[] (only the
+#              field the filter needs, as ClickHouse extracts only that one),
+#              unnest(Records), count of eventName LIKE 'Describe%'
+# Each engine runs as its own Python process (interpreter start and library load
+# included in its time) and prints its count, which must equal the number of
+# events trailmill's --event-name 'Describe*' lets through: a difference stops
+# the script with an error. Their globs read log files only (CloudTrail/, not
+# CloudTrail-Digest/), as trailmill does. "trailmill vs ENGINE" is the engine's
+# wall time over trailmill's --event-name 'Describe*' run's (both full corpus).
 #
 # Throughput is uncompressed bytes / wall seconds (MB = 10^6 bytes). jq and
 # Python are slow, so they read a subset of the corpus (hard links to its
@@ -18,10 +47,12 @@
 # single process's maximum resident set (for a pipeline: its largest member).
 set -euo pipefail
 
+CALLER_PWD=$PWD
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 SEED=${SEED:-1}
 RUNS=${RUNS:-3}
+CORES=$(nproc)
 SUBSET_MB=${SUBSET_MB:-60}
 MIN_CORPUS_MB=500
 OUT=bench-out
@@ -88,6 +119,44 @@ for d, _, names in os.walk(sys.argv[1]):
                 out.write("\n")
 EOF
 
+# The ClickHouse peer: chdb_count.py CORPUS THREADS prints the count.
+cat >"$WORK/chdb_count.py" <<'EOF'
+import os, sys
+import chdb
+root, threads = os.path.abspath(sys.argv[1]), int(sys.argv[2])
+lit = lambda s: "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+src = root + "/**/CloudTrail/**/*.json.gz"  # log files only, as trailmill reads them
+print(str(chdb.query(f"""
+SELECT count() FROM (
+    SELECT arrayJoin(JSONExtractArrayRaw(json, 'Records')) AS r
+    FROM file({lit(src)}, 'JSONAsString'))
+WHERE simpleJSONExtractString(r, 'eventName') LIKE 'Describe%'
+SETTINGS max_threads = {threads}
+""", "TSV")).strip())
+EOF
+
+# The DuckDB peer: duckdb_count.py CORPUS THREADS prints the count. DuckDB
+# takes one '**' per glob: CloudTrail/REGION/YYYY/MM/DD/FILE is spelled out.
+# Each file is one JSON object ({"Records": [...]}, one row): its size limit is
+# raised from the default 16 MiB to 1 GiB so that large log files fit.
+cat >"$WORK/duckdb_count.py" <<'EOF'
+import os, sys
+import duckdb
+root, threads = os.path.abspath(sys.argv[1]), int(sys.argv[2])
+lit = lambda s: "'" + s.replace("'", "''") + "'"
+src = root + "/**/CloudTrail/*/*/*/*/*.json.gz"  # log files only, as trailmill reads them
+con = duckdb.connect()
+con.execute(f"SET threads = {threads}")
+print(con.sql(f"""
+SELECT count(*) FROM (
+    SELECT unnest(Records) AS r
+    FROM read_json({lit(src)}, format = 'auto', records = true,
+                   columns = {{'Records': 'STRUCT(eventName VARCHAR)[]'}},
+                   maximum_object_size = 1073741824))
+WHERE r.eventName LIKE 'Describe%'
+""").fetchone()[0])
+EOF
+
 # measure NAME CMD...: runs CMD $RUNS times; sets BEST_S (lowest wall time)
 # and PEAK_KB (highest peak RSS over the runs).
 measure() {
@@ -134,14 +203,42 @@ ROWS=()
 # row TOOL DATA BYTES SECONDS EVENTS PEAK_KB
 row() { ROWS+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5"$'\t'"$6"); }
 
+# checked_count NAME: every line of $WORK/count (one per run) must be the
+# number of events trailmill's --event-name 'Describe*' let through.
+checked_count() {
+    local n
+    while read -r n; do
+        if [[ $n != "$DESC_EVENTS" ]]; then
+            echo "error: $1 counted ${n:-nothing}, trailmill --event-name 'Describe*' $DESC_EVENTS" >&2
+            exit 1
+        fi
+    done <"$WORK/count"
+    log "$1 counted $DESC_EVENTS events, as trailmill did"
+}
+
 # ------------------------------------------------------------------ build ---
 
-log "building trailmill (release)"
-cargo build --release -p trailmill-cli
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-BIN=$TARGET_DIR/release/trailmill
+if [[ -n ${TRAILMILL_CLI:-} ]]; then
+    case $TRAILMILL_CLI in
+    /*) BIN=$TRAILMILL_CLI ;;
+    *) BIN=$CALLER_PWD/$TRAILMILL_CLI ;;
+    esac
+    log "using $BIN (TRAILMILL_CLI; not building)"
+else
+    log "building trailmill (release)"
+    cargo build --release -p trailmill-cli
+    TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    BIN=$TARGET_DIR/release/trailmill
+fi
 [[ -x $BIN ]] || { echo "error: no binary at $BIN" >&2; exit 1; }
+
+log "chDB: scripts/setup-chdb.sh"
+CHDB_PY=$(bash scripts/setup-chdb.sh)
+CHDB_VERSION=$("$CHDB_PY" -c 'import chdb; print(f"chdb {chdb.__version__} (ClickHouse {chdb.engine_version})")')
+log "DuckDB: scripts/setup-duckdb.sh"
+DUCKDB_PY=$(bash scripts/setup-duckdb.sh)
+DUCKDB_VERSION=$("$DUCKDB_PY" -c 'import duckdb; print(f"duckdb {duckdb.__version__}")')
 
 # ----------------------------------------------------------------- corpus ---
 
@@ -152,6 +249,10 @@ else
     rm -rf "$CORPUS.partial"
     "$BIN" synth "$CORPUS.partial" "${SYNTH_ARGS[@]}"
     mv "$CORPUS.partial" "$CORPUS"
+fi
+if [[ $(cd "$CORPUS" && pwd) == *[][*?{}\'\\]* ]]; then
+    echo "error: the engines' globs cannot take the path $(cd "$CORPUS" && pwd) (it holds glob or quote characters)" >&2
+    exit 1
 fi
 read -r FILES GZ_BYTES RAW_BYTES < <(python3 "$WORK/corpus.py" "$CORPUS")
 RAW_MB=$(python3 -c "print(f'{$RAW_BYTES / 1e6:.1f}')")
@@ -170,6 +271,8 @@ events_of "$CORPUS" --event-source s3.amazonaws.com
 ALL_EVENTS=$EVENTS_IN
 S3_EVENTS=$EVENTS_OUT
 TM_SUMMARY=$(grep ' events in, ' "$WORK/summary")
+events_of "$CORPUS" --event-name 'Describe*'
+DESC_EVENTS=$EVENTS_OUT
 events_of "$SUBSET"
 SUB_EVENTS=$EVENTS_IN
 
@@ -185,6 +288,27 @@ measure "trailmill (no filter)" "$BIN" process "$CORPUS" --sink jsonl:/dev/null 
 row "trailmill, no filter (all records out)" "full corpus" \
     "$RAW_BYTES" "$BEST_S" "$ALL_EVENTS" "$PEAK_KB"
 TM_ALL_S=$BEST_S
+
+log "trailmill, --event-name 'Describe*' (the engines' filter), full corpus"
+measure "trailmill --event-name" "$BIN" process "$CORPUS" --sink jsonl:/dev/null \
+    --event-name 'Describe*' -q
+row "trailmill --event-name 'Describe*' (${ALL_EVENTS} in, ${DESC_EVENTS} out)" "full corpus" \
+    "$RAW_BYTES" "$BEST_S" "$ALL_EVENTS" "$PEAK_KB"
+TM_DESC_S=$BEST_S
+
+log "ClickHouse (chdb): count of eventName LIKE 'Describe%', max_threads=$CORES, full corpus"
+measure "chdb" "$CHDB_PY" "$WORK/chdb_count.py" "$CORPUS" "$CORES" >"$WORK/count"
+checked_count "ClickHouse (chdb)"
+row "ClickHouse (chdb), count of eventName LIKE 'Describe%'" "full corpus" \
+    "$RAW_BYTES" "$BEST_S" "$ALL_EVENTS" "$PEAK_KB"
+CH_S=$BEST_S
+
+log "DuckDB: count of eventName LIKE 'Describe%', threads=$CORES, full corpus"
+measure "duckdb" "$DUCKDB_PY" "$WORK/duckdb_count.py" "$CORPUS" "$CORES" >"$WORK/count"
+checked_count "DuckDB"
+row "DuckDB, count of eventName LIKE 'Describe%'" "full corpus" \
+    "$RAW_BYTES" "$BEST_S" "$ALL_EVENTS" "$PEAK_KB"
+DUCK_S=$BEST_S
 
 JQ_S=
 if ! command -v jq >/dev/null; then
@@ -214,13 +338,14 @@ PY_S=$BEST_S
     echo "$FILES" "$GZ_BYTES" "$RAW_BYTES" "$ALL_EVENTS"
     echo "$SUB_FILES" "$SUB_GZ" "$SUB_RAW" "$SUB_EVENTS"
     echo "$RAW_BYTES $TM_S $TM_ALL_S $SUB_RAW ${JQ_S:-none} $PY_S"
+    echo "$TM_DESC_S $CH_S $DUCK_S $DESC_EVENTS"
     printf '%s\n' "${ROWS[@]}"
 } >"$WORK/report"
 
 echo
 echo "trailmill bench-compare, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "tools: $("$BIN" --version), $(jq --version 2>/dev/null || echo 'jq missing'), $(python3 --version), $(gzip --version | head -1)"
+echo "machine: $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "tools: $("$BIN" --version), $(jq --version 2>/dev/null || echo 'jq missing'), $(python3 --version), $(gzip --version | head -1), $CHDB_VERSION, $DUCKDB_VERSION"
 echo "trailmill run summary: ${TM_SUMMARY#trailmill: }"
 python3 - "$WORK/report" "$CORPUS" "$SUBSET" <<'EOF'
 import sys
@@ -235,7 +360,7 @@ print(f"subset {subset} (jq and Python): the first {sfiles} log files in path or
       f"{sevents} events, {sgz/1e6:.1f} MB gzip, {sraw/1e6:.1f} MB uncompressed")
 print(f"each tool: best wall time of {runs} runs (timer: {timer}); peak RSS: highest over the runs ({rss_note})")
 print()
-rows = [r.split("\t") for r in lines[4:]]
+rows = [r.split("\t") for r in lines[5:]]
 head = ("tool", "data", "MB", "seconds", "MB/s", "events/s", "peak RSS")
 table = [head]
 for tool, data, nbytes, secs, ev, kb in rows:
@@ -258,8 +383,15 @@ for name, s in (("jq", jq_s), ("python", py_s)):
     other = mbps(sub_bytes, s)
     print(f"trailmill/{name} (MB/s): {tm/other:.1f}x with --event-source, "
           f"{tm_all/other:.1f}x with no filter ({tm:.0f} and {tm_all:.0f} vs {other:.1f} MB/s)")
+tm_desc_s, ch_s, duck_s, desc = lines[4].split()
+for name, s in (("ClickHouse (chdb)", ch_s), ("DuckDB", duck_s)):
+    print(f"trailmill vs {name}: {float(s)/max(float(tm_desc_s), 1e-3):.1f}x "
+          f"(wall time, full corpus, both counting {int(desc)} 'Describe*' events: "
+          f"{float(tm_desc_s):.2f} s vs {float(s):.2f} s)")
 print()
 print("Notes: trailmill uses one worker per core; the jq pipeline overlaps zcat and jq (two")
 print("processes), Python is single-threaded. trailmill decodes every record either way; with")
-print("--event-source it writes only the matching ones. Shared machine: timings are noisy.")
+print("a filter it writes only the matching ones. ClickHouse and DuckDB use one thread per core,")
+print("extract only eventName and print a count; their times include starting Python and")
+print("loading the engine. Shared machine: timings are noisy.")
 EOF
