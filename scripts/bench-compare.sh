@@ -8,7 +8,7 @@
 #   TRAILMILL_CLI=/path/to/trailmill RUNS=1 scripts/bench-compare.sh
 #
 # Environment:
-#   SEED          synth seed; the corpus is cached in bench-out/corpus-SEED (default 1)
+#   SEED          synth seed; the corpus is cached in bench-out/corpus-multimb-SEED (default 1)
 #   RUNS          timed runs per tool, best time kept (default 3)
 #   SUBSET_MB     uncompressed MB of the subset that jq and Python read (default 60)
 #   BENCH_TIMER   "time" (GNU /usr/bin/time, the default when present) or "python"
@@ -56,11 +56,12 @@ CORES=$(nproc)
 SUBSET_MB=${SUBSET_MB:-60}
 MIN_CORPUS_MB=500
 OUT=bench-out
-CORPUS=$OUT/corpus-$SEED
-SUBSET=$OUT/subset-$SEED-${SUBSET_MB}MB
-# 4 accounts x 4 regions x 6 hours x 12 logs/hour = 1152 log files of 360
-# events (~1.3 KB each): ~540 MB of JSON, ~7:1 gzip.
-SYNTH_ARGS=(--accounts 4 --regions 4 --hours 6 --logs-per-hour 12 --records 360 --seed "$SEED")
+CORPUS=$OUT/corpus-multimb-$SEED
+SUBSET=$OUT/subset-multimb-$SEED-${SUBSET_MB}MB
+# 2 accounts x 2 regions x 5 hours x 10 logs/hour = 200 log files of 3,000
+# events (~1.3 KB each, ~3.9 MB per file, as busy accounts write them):
+# ~780 MB of JSON, ~8:1 gzip.
+SYNTH_ARGS=(--accounts 2 --regions 2 --hours 5 --logs-per-hour 10 --records 3000 --seed "$SEED")
 
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
