@@ -297,18 +297,18 @@ row "trailmill --event-name 'Describe*' (${ALL_EVENTS} in, ${DESC_EVENTS} out)" 
     "$RAW_BYTES" "$BEST_S" "$ALL_EVENTS" "$PEAK_KB"
 TM_DESC_S=$BEST_S
 
-log "ClickHouse (chdb): count of eventName LIKE 'Describe%', max_threads=$CORES, full corpus"
-measure "chdb" "$CHDB_PY" "$WORK/chdb_count.py" "$CORPUS" "$CORES" >"$WORK/count"
-checked_count "ClickHouse (chdb)"
-row "ClickHouse (chdb), count of eventName LIKE 'Describe%'" "full corpus" \
-    "$RAW_BYTES" "$BEST_S" "$ALL_EVENTS" "$PEAK_KB"
+# engine LABEL PYTHON SCRIPT: times an engine's count on the full corpus,
+# checks its count, adds its row; BEST_S is its time.
+engine() {
+    log "$1: count of eventName LIKE 'Describe%', $CORES threads, full corpus"
+    measure "$1" "$2" "$3" "$CORPUS" "$CORES" >"$WORK/count"
+    checked_count "$1"
+    row "$1, count of eventName LIKE 'Describe%'" "full corpus" \
+        "$RAW_BYTES" "$BEST_S" "$ALL_EVENTS" "$PEAK_KB"
+}
+engine "ClickHouse (chdb)" "$CHDB_PY" "$WORK/chdb_count.py"
 CH_S=$BEST_S
-
-log "DuckDB: count of eventName LIKE 'Describe%', threads=$CORES, full corpus"
-measure "duckdb" "$DUCKDB_PY" "$WORK/duckdb_count.py" "$CORPUS" "$CORES" >"$WORK/count"
-checked_count "DuckDB"
-row "DuckDB, count of eventName LIKE 'Describe%'" "full corpus" \
-    "$RAW_BYTES" "$BEST_S" "$ALL_EVENTS" "$PEAK_KB"
+engine "DuckDB" "$DUCKDB_PY" "$WORK/duckdb_count.py"
 DUCK_S=$BEST_S
 
 JQ_S=
