@@ -35,7 +35,10 @@ use pyo3::types::{PyCapsule, PyDict};
 use trailmill_aws::{S3Client, S3Options, S3Source, S3Store, S3Url};
 use trailmill_core::time::{Timestamp, ceil_seconds, parse_time};
 use trailmill_core::{EventFilter, Selection};
-use trailmill_pipeline::{FileError, FileErrorKind, LocalSource, Pipeline, RunSummary, Source};
+use trailmill_pipeline::{
+    FileError, FileErrorKind, FileOutcome, LocalSource, Pipeline, ProgressReporter, RunSummary,
+    Source,
+};
 use trailmill_sinks::arrow::{StreamOptions, arrow_stream};
 
 /// How often a wait wakes up to let Python run its signal handlers.
@@ -98,12 +101,34 @@ fn open_source(py: Python<'_>, sources: &[String]) -> PyResult<Box<dyn Source + 
     Ok(Box::new(S3Source::new(client, urls)))
 }
 
-/// One failed file, as the Python layer reports it.
+/// One failed file, or one warning about a file that was read, as the
+/// Python layer reports it.
 struct Failure {
     path: String,
-    /// `read`, `decode`, `unattested`, `sink` or `internal`.
+    /// `read`, `decode`, `unattested`, `sink` or `internal` for a failed
+    /// file; `warning` for a file that was read with something to tell.
     kind: &'static str,
     reason: String,
+}
+
+/// Forwards the warnings of files that were read (records without core
+/// fields, unexpected versions, misnamed keys) to the Python layer, which
+/// has no log to print them to.
+struct WarningForwarder(crossbeam_channel::Sender<Failure>);
+
+impl ProgressReporter for WarningForwarder {
+    fn finished(&mut self, outcome: &FileOutcome) {
+        if outcome.result.is_err() {
+            return; // its error goes to the error handler
+        }
+        for warning in &outcome.warnings {
+            let _ = self.0.send(Failure {
+                path: outcome.object.name.clone(),
+                kind: "warning",
+                reason: warning.clone(),
+            });
+        }
+    }
 }
 
 impl Failure {
@@ -351,12 +376,14 @@ fn scan(
     let (stream, batches) = arrow_stream(opts);
     let schema = stream.schema();
     let (failed, failures) = crossbeam_channel::unbounded();
+    let warned = failed.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let mut builder = Pipeline::builder()
         .selection(selection)
         .event_filter(filter)
         .stop_flag(stop.clone())
         .sink_per_worker(move || Box::new(stream.sink()))
+        .progress(WarningForwarder(warned))
         .error_handler(move |e: &FileError| {
             let _ = failed.send(Failure::of(e));
         });

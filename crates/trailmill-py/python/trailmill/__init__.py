@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 import pyarrow as _pa
 
 from . import _trailmill
-from ._errors import DecodeError, DecodeWarning, Error, SourceError, ValidationError
+from ._errors import DecodeError, DecodeWarning, Error, ReadWarning, SourceError, ValidationError
 
 __version__: str = _trailmill.__version__
 
@@ -43,6 +43,7 @@ __all__ = [
     "SourceError",
     "ValidationError",
     "DecodeWarning",
+    "ReadWarning",
 ]
 
 #: A source: a path, an ``s3://BUCKET/PREFIX`` URL, or a list of either
@@ -142,6 +143,8 @@ def scan(
     :class:`DecodeError` (naming the file and the reason) to ``on_error``,
     or as a :class:`DecodeWarning` when there is no ``on_error``. With
     ``strict=True`` the first one is raised instead, and the scan stops.
+    Something worth telling about a file that was read (a record without
+    CloudTrail's core fields, say) is issued as a :class:`ReadWarning`.
     ``progress``, when given, is called after each batch with the number of
     rows so far.
 
@@ -198,6 +201,9 @@ def _batches(
                 yield batch
                 continue
             _, path, kind, reason = item
+            if kind == "warning":
+                _warnings.warn(f"{path}: {reason}", ReadWarning, stacklevel=2)
+                continue
             error = DecodeError(path, reason, kind)
             if strict:
                 raise error

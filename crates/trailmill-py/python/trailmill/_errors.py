@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Error", "DecodeError", "SourceError", "ValidationError", "DecodeWarning"]
+__all__ = ["Error", "DecodeError", "SourceError", "ValidationError", "DecodeWarning", "ReadWarning"]
 
 
 class Error(Exception):
@@ -41,3 +41,10 @@ class ValidationError(Error):
 class DecodeWarning(UserWarning):
     """Issued for each file a scan skipped because it could not be read,
     when neither ``strict`` nor ``on_error`` says otherwise."""
+
+
+class ReadWarning(UserWarning):
+    """Issued for something worth telling about a file that was read: a
+    record without CloudTrail's core fields, an unexpected ``eventVersion``,
+    a log file named unlike CloudTrail's. Its events were delivered. The
+    message starts with the file's name."""
