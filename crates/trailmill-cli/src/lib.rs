@@ -58,11 +58,11 @@ enum Command {
 /// any filter) shows everything again.
 const DEFAULT_LOG: &str = "error,trailmill=warn";
 
-/// Runs the `trailmill` command with the process's arguments and returns
-/// its exit status.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
+/// Installs the command's log (stderr, filtered by `TRAILMILL_LOG`, else
+/// [`DEFAULT_LOG`]) as the global `tracing` subscriber, unless the process
+/// already has one (an embedder's own).
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TRAILMILL_LOG")
@@ -70,7 +70,14 @@ pub fn main() -> ExitCode {
         )
         .without_time()
         .with_target(false)
-        .init();
+        .try_init();
+}
+
+/// Runs the `trailmill` command with the process's arguments and returns
+/// its exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
     let result = match cli.command {
         Command::Process(a) => process::run(a.into()).map(|outcome| outcome.ok),
         Command::Ls(a) => ls::run(a),
@@ -106,7 +113,9 @@ pub struct ProcessOutcome {
 /// command line) and returns its summary; `stop`, when raised, ends the run
 /// as SIGINT does for the command (no signal handler is installed, so the
 /// embedder keeps its own). Errors are the command's: bad arguments, or a
-/// sink, state or source that cannot be opened.
+/// sink, state or source that cannot be opened. Warnings (a file read
+/// with odd records, say) go to the command's stderr log, installed as the
+/// global `tracing` subscriber unless the embedder has set one.
 pub fn process<I, T>(
     args: I,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -124,6 +133,7 @@ where
     let argv = std::iter::once(std::ffi::OsString::from("trailmill process"))
         .chain(args.into_iter().map(Into::into));
     let invocation = Invocation::try_parse_from(argv)?;
+    init_logging();
     let mut config = process::ProcessConfig::from(invocation.args);
     config.stop = Some(stop);
     process::run(config)
