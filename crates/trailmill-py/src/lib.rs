@@ -311,7 +311,7 @@ fn summary_dict<'py>(py: Python<'py>, s: &RunSummary) -> PyResult<Bound<'py, PyD
 /// arguments; lists are OR-ed, fields AND-ed, as in the CLI.
 #[pyfunction]
 #[pyo3(signature = (
-    sources, *, accounts, regions, org_ids, prefix, start, end, include_insights,
+    sources, *, accounts, regions, org_ids, prefix, start, end, include_insights, shard,
     event_sources, event_names, event_accounts, event_regions, user_arns, error_codes,
     errors_only, read_only, event_categories, event_time_start, event_time_end,
     threads, batch_rows, json_columns, raw_column
@@ -327,6 +327,7 @@ fn scan(
     start: Option<String>,
     end: Option<String>,
     include_insights: bool,
+    shard: Option<String>,
     event_sources: Vec<String>,
     event_names: Vec<String>,
     event_accounts: Vec<String>,
@@ -351,7 +352,12 @@ fn scan(
         start: time_arg("start", start)?.map(ceil_seconds),
         end: time_arg("end", end)?.map(ceil_seconds),
         include_insights,
-        ..Selection::default()
+        shard: shard
+            .map(|s| {
+                s.parse()
+                    .map_err(|e: String| PyValueError::new_err(format!("shard: {e}")))
+            })
+            .transpose()?,
     };
     let filter = EventFilter {
         event_sources,

@@ -203,3 +203,15 @@ def test_a_file_read_with_a_warning_delivers_its_events_and_warns(tmp_path):
     assert sorted(table.column("raw").to_pylist()) == sorted([odd, good])
     messages = [str(w.message) for w in warned]
     assert len(messages) == 1 and messages[0].startswith(str(path) + ": record 0 has none of")
+
+
+def test_shards_split_a_source_into_disjoint_parts_that_cover_it():
+    whole = sorted(trailmill.scan(TRAIL).read_all().column("event_id").to_pylist())
+    parts = [trailmill.scan(TRAIL, shard=(i, 3)).read_all() for i in range(3)]
+    ids = [sorted(p.column("event_id").to_pylist()) for p in parts]
+    assert sorted(sum(ids, [])) == whole, "every event in exactly one shard"
+    files = [set(p.column("source_object").to_pylist()) for p in parts]
+    assert all(files) and not (files[0] & files[1] or files[0] & files[2] or files[1] & files[2])
+    assert trailmill.scan(TRAIL, shard="1/3").read_all().num_rows == parts[1].num_rows
+    with pytest.raises(ValueError, match="shard"):
+        trailmill.scan(TRAIL, shard="3/3")

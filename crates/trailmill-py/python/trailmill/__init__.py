@@ -77,6 +77,13 @@ def _time(value: Time | None) -> str | None:
     return str(value)
 
 
+def _shard(value: str | tuple[int, int] | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    index, count = value
+    return f"{index}/{count}"
+
+
 def _list(value: str | Iterable[str] | None) -> list[str]:
     if value is None:
         return []
@@ -95,6 +102,7 @@ def scan(
     org_id: str | Iterable[str] | None = None,
     prefix: str | None = None,
     include_insights: bool = False,
+    shard: str | tuple[int, int] | None = None,
     event_source: str | Iterable[str] | None = None,
     event_name: str | Iterable[str] | None = None,
     event_account: str | Iterable[str] | None = None,
@@ -122,8 +130,11 @@ def scan(
 
     Files are chosen by key before any byte is read: ``start``/``end`` (the
     key's delivery time), ``account``, ``region``, ``org_id``, ``prefix``;
-    CloudTrail Insights files only with ``include_insights``. Events are then
-    filtered by field: ``event_source``, ``event_name`` (globs such as
+    CloudTrail Insights files only with ``include_insights``; ``shard``
+    (``"I/N"`` or ``(I, N)``) keeps the files of shard I of N, by a stable
+    hash of the key, as the CLI's ``--shard`` does, so that N tasks scanning
+    the same source with shards 0 to N-1 read each file exactly once without
+    listing it for one another. Events are then filtered by field: ``event_source``, ``event_name`` (globs such as
     ``"Describe*"``), ``event_account``, ``event_region``, ``user_arn``
     (globs), ``error_code``, ``errors_only``, ``read_only`` (``True`` for
     reads, ``False`` for writes), ``event_category`` and
@@ -160,6 +171,7 @@ def scan(
         start=_time(start),
         end=_time(end),
         include_insights=include_insights,
+        shard=_shard(shard),
         event_sources=_list(event_source),
         event_names=_list(event_name),
         event_accounts=_list(event_account),
@@ -479,6 +491,8 @@ def _filter_flags(filters: dict[str, Any]) -> list[str]:
             argv += [_TIME_FLAGS[name], _time(value)]
         elif name == "prefix":
             argv += ["--prefix", value]
+        elif name == "shard":
+            argv += ["--shard", _shard(value)]
         elif name in ("include_insights", "errors_only") and value is True:
             argv.append("--" + name.replace("_", "-"))
         elif name == "read_only":

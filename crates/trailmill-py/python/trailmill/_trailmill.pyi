@@ -20,6 +20,7 @@ def scan(
     start: str | None,
     end: str | None,
     include_insights: bool,
+    shard: str | None,
     event_sources: list[str],
     event_names: list[str],
     event_accounts: list[str],
