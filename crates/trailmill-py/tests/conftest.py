@@ -142,6 +142,28 @@ def trail_copy(tmp_path) -> Path:
     return root
 
 
+#: A first record with none of CloudTrail's core fields (issue 16's file),
+#: and a good record after it.
+ODD_RECORD = '{"eventVersion1":"1.08","eventTime1":"2024-05-01T10:00:00Z","eventName1":"GetObject"}'
+GOOD_RECORD = (
+    '{"eventVersion":"1.08","eventTime":"2024-05-01T10:01:00Z","eventSource":"iam.amazonaws.com",'
+    '"eventName":"ListUsers","awsRegion":"us-east-1","eventID":"aaaaaaaa-0000-4000-8000-000000000001"}'
+)
+
+
+def write_odd_trail(root: Path) -> Path:
+    """A trail under `root` of one log file holding ODD_RECORD, then
+    GOOD_RECORD; returns the file's path."""
+    import gzip
+
+    folder = root / "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01"
+    folder.mkdir(parents=True)
+    path = folder / "111122223333_CloudTrail_us-east-1_20240501T1005Z_oddfirstrecord1.json.gz"
+    with gzip.open(path, "wt") as f:
+        f.write('{"Records":[' + ODD_RECORD + "," + GOOD_RECORD + "]}")
+    return path
+
+
 def run(cmd, **kw) -> subprocess.CompletedProcess:
     out = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
     return out

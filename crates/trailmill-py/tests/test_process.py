@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 import trailmill
-from conftest import BAD, INVICTUS
+from conftest import BAD, INVICTUS, write_odd_trail
 
 
 def test_process_loads_sqlite_and_resumes_without_redoing(tmp_path):
@@ -41,18 +41,7 @@ def test_a_sink_that_cannot_open_raises(tmp_path):
 
 
 def test_warnings_of_a_run_reach_stderr(tmp_path, capfd):
-    import gzip
-
-    odd = '{"eventVersion1":"1.08","eventTime1":"2024-05-01T10:00:00Z","eventName1":"GetObject"}'
-    good = (
-        '{"eventVersion":"1.08","eventTime":"2024-05-01T10:01:00Z","eventSource":"iam.amazonaws.com",'
-        '"eventName":"ListUsers","awsRegion":"us-east-1","eventID":"aaaaaaaa-0000-4000-8000-000000000001"}'
-    )
-    folder = tmp_path / "trail/AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01"
-    folder.mkdir(parents=True)
-    path = folder / "111122223333_CloudTrail_us-east-1_20240501T1005Z_oddfirstrecord1.json.gz"
-    with gzip.open(path, "wt") as f:
-        f.write('{"Records":[' + odd + "," + good + "]}")
+    write_odd_trail(tmp_path / "trail")
     s = trailmill.process(tmp_path / "trail", sinks=[f"sqlite:{tmp_path / 'odd.db'}"])
     assert s.ok and s.events_out == 2
     err = capfd.readouterr().err

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import trailmill
-from conftest import BAD, INVICTUS, STRATUS, TRAIL, run, source_records
+from conftest import BAD, GOOD_RECORD, INVICTUS, ODD_RECORD, STRATUS, TRAIL, run, source_records, write_odd_trail
 
 
 def test_invictus_scans_to_exactly_2900_rows_with_each_record_byte_identical():
@@ -186,21 +186,11 @@ def test_ctrl_c_interrupts_a_long_scan_at_once():
 
 
 def test_a_file_read_with_a_warning_delivers_its_events_and_warns(tmp_path):
-    # A first record without CloudTrail's core fields (issue 16's file): the
-    # file is read, both records arrive, and the warning is not lost.
-    odd = '{"eventVersion1":"1.08","eventTime1":"2024-05-01T10:00:00Z","eventName1":"GetObject"}'
-    good = (
-        '{"eventVersion":"1.08","eventTime":"2024-05-01T10:01:00Z","eventSource":"iam.amazonaws.com",'
-        '"eventName":"ListUsers","awsRegion":"us-east-1","eventID":"aaaaaaaa-0000-4000-8000-000000000001"}'
-    )
-    folder = tmp_path / "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01"
-    folder.mkdir(parents=True)
-    path = folder / "111122223333_CloudTrail_us-east-1_20240501T1005Z_oddfirstrecord1.json.gz"
-    with gzip.open(path, "wt") as f:
-        f.write('{"Records":[' + odd + "," + good + "]}")
+    # The file is read, both records arrive, and the warning is not lost.
+    path = write_odd_trail(tmp_path)
     with pytest.warns(trailmill.ReadWarning) as warned:
         table = trailmill.scan(tmp_path).read_all()
-    assert sorted(table.column("raw").to_pylist()) == sorted([odd, good])
+    assert sorted(table.column("raw").to_pylist()) == sorted([ODD_RECORD, GOOD_RECORD])
     messages = [str(w.message) for w in warned]
     assert len(messages) == 1 and messages[0].startswith(str(path) + ": record 0 has none of")
 
