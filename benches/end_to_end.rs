@@ -1,7 +1,9 @@
 //! End to end: `Decoder::decode` on the gzip bytes of each log file (inflate,
 //! parse, events), and the full `Pipeline` over a `LocalSource` on the corpus
 //! directory with a `NullSink`, with 2 worker threads and with 1 (listing,
-//! reading from the page cache, decoding, delivery). Throughput is in
+//! reading from the page cache, decoding, delivery); then the same pipeline
+//! building the Parquet lake's columns as Arrow batches on every worker (what
+//! Python's `trailmill.scan` does), handed to a thread that drops them. Throughput is in
 //! uncompressed bytes, in decimal MB/s like `scripts/bench-compare.sh`.
 
 use std::hint::black_box;
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_main};
 use trailmill::pipeline::NullSink;
+use trailmill::sinks::arrow::{StreamOptions, arrow_stream};
 use trailmill::{DecodeOptions, Decoder, Event, LocalSource, Pipeline};
 
 mod common;
@@ -60,6 +63,23 @@ fn end_to_end(c: &mut Criterion) {
             })
         });
     }
+
+    group.bench_function("pipeline_arrow_batches_2_threads", |b| {
+        b.iter(|| {
+            let (stream, batches) = arrow_stream(StreamOptions::default());
+            let consumer = std::thread::spawn(move || {
+                batches.iter().map(|b| b.num_rows() as u64).sum::<u64>()
+            });
+            let summary = Pipeline::builder()
+                .threads(2)
+                .sink_per_worker(move || Box::new(stream.sink()))
+                .build()
+                .run(&source);
+            assert!(summary.is_success());
+            assert_eq!(consumer.join().expect("consumer"), corpus.events);
+            black_box(summary.events_out)
+        })
+    });
     group.finish();
 }
 
