@@ -1444,6 +1444,53 @@ mod tests {
         assert!(stats.bytes_written > 0);
     }
 
+    /// Row groups and rows of each file a sink with `max_open_bytes` makes
+    /// of six events of one partition, each handed to the encoder alone.
+    fn row_groups_with_budget(max_open_bytes: usize) -> Vec<(usize, i64)> {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = ParquetOptions {
+            batch_rows: 1,
+            encoder_threads: 1,
+            max_open_bytes,
+            ..ParquetOptions::default()
+        };
+        let mut sink = ParquetSink::with_options(tmp.path(), opts).unwrap();
+        let records: Vec<String> = (0..6)
+            .map(|i| {
+                format!(
+                    r#"{{"eventVersion":"1.08","eventID":"e{i}","eventTime":"2024-01-01T00:00:0{i}Z","awsRegion":"us-east-1","recipientAccountId":"111122223333","eventName":"GetObject"}}"#
+                )
+            })
+            .collect();
+        let log = format!(r#"{{"Records":[{}]}}"#, records.join(","));
+        let object = SourceObject::new("f.json", "f.json");
+        Decoder::new(DecodeOptions::default())
+            .decode(log.as_bytes(), &mut |batch| {
+                sink.write_batch(&object, batch).map_err(|e| e.into())
+            })
+            .unwrap();
+        sink.commit().unwrap();
+        sink.finish().unwrap();
+        files(tmp.path())
+            .iter()
+            .map(|f| {
+                use parquet::file::reader::{FileReader, SerializedFileReader};
+                let reader =
+                    SerializedFileReader::new(File::open(tmp.path().join(f)).unwrap()).unwrap();
+                let meta = reader.metadata();
+                (meta.num_row_groups(), meta.file_metadata().num_rows())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn open_row_groups_over_the_memory_budget_are_written_out_early() {
+        // Within the budget, the six batches make one row group; with no
+        // room at all, each is written out as its own, in the same file.
+        assert_eq!(row_groups_with_budget(usize::MAX), [(1, 6)]);
+        assert_eq!(row_groups_with_budget(1), [(6, 6)]);
+    }
+
     #[test]
     fn leftovers_of_a_crashed_run_are_deleted_on_open() {
         let tmp = tempfile::tempdir().unwrap();
