@@ -169,6 +169,15 @@ impl IcebergSink {
         let mut parquet_options = options.parquet.clone();
         parquet_options.json_columns = true;
         parquet_options.raw_column = true;
+        // The iceberg crate's writers cannot write a row group out early, as
+        // the Parquet lake's do to keep `max_open_bytes`; so the row groups
+        // are sized to fit that budget when every open file holds one. With
+        // 8 MiB row groups, 36 partitions peaked at 520 MiB RSS, with 2 MiB
+        // (the defaults' share) at 277-302 MiB; 4 partitions went from 272
+        // to 185-212 MiB, for 8% more time.
+        parquet_options.row_group_bytes = parquet_options.row_group_bytes.min(
+            (parquet_options.max_open_bytes / parquet_options.max_open_files.max(1)).max(1 << 20),
+        );
         let props = trailmill_sinks::parquet::writer_properties(&parquet_options)?;
         let run = uuid::Uuid::new_v4().simple().to_string();
         let threads = options.parquet.encoder_threads.max(1);
