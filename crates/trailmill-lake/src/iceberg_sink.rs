@@ -172,9 +172,9 @@ impl IcebergSink {
         // The iceberg crate's writers cannot write a row group out early, as
         // the Parquet lake's do to keep `max_open_bytes`; so the row groups
         // are sized to fit that budget when every open file holds one. With
-        // 8 MiB row groups, 36 partitions peaked at 520 MiB RSS, with 2 MiB
-        // (the defaults' share) at 277-302 MiB; 4 partitions went from 272
-        // to 185-212 MiB, for 8% more time.
+        // 8 MiB row groups, 36 partitions peaked at 520 MiB RSS, with 1 MiB
+        // (the defaults' share) at 205-213 MiB; 4 partitions went from 272
+        // to 186 MiB, for 7% more time.
         parquet_options.row_group_bytes = parquet_options.row_group_bytes.min(
             (parquet_options.max_open_bytes / parquet_options.max_open_files.max(1)).max(1 << 20),
         );
