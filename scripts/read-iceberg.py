@@ -49,6 +49,7 @@ Prints one JSON object on stdout:
    "current_snapshot_id": ID or null, "format_version": N,
    "location": TABLE LOCATION, "metadata_location": PATH or null,
    "data_files": [paths of the current snapshot's data files, sorted],
+   "row_groups": {data file path: its number of Parquet row groups},
    "properties": {...}, "partition_spec": str(spec),
    "schema": [[name, type, required], ...],
    "values": {COLUMN: [values sorted by event_id]}}   (only with --columns)
@@ -262,6 +263,15 @@ def main(argv):
     out["location"] = table.metadata.location
     out["metadata_location"] = table.metadata_location
     out["data_files"] = sorted(t.file.file_path for t in table.scan().plan_files())
+    # Each data file's Parquet row groups, read from its footer through the
+    # table's own FileIO (local or S3).
+    import pyarrow.parquet as pq
+
+    row_groups = {}
+    for path in out["data_files"]:
+        with table.io.new_input(path).open() as f:
+            row_groups[path] = pq.ParquetFile(f).metadata.num_row_groups
+    out["row_groups"] = row_groups
     out["properties"] = {k: str(v) for k, v in table.properties.items()}
     out["partition_spec"] = str(table.spec())
     out["schema"] = [[f.name, str(f.field_type), bool(f.required)] for f in schema.fields]
