@@ -190,8 +190,7 @@ fn real_datasets_land_in_an_iceberg_table_once_and_a_second_run_adds_nothing() {
     let files = table["data_files"].as_array().unwrap().len() as u64;
     assert!(
         row_groups > files,
-        "{} row groups in {files} files",
-        row_groups
+        "{row_groups} row groups in {files} files"
     );
     let snapshots = table["snapshots"].as_array().unwrap();
     assert_eq!(snapshots.len(), 1);

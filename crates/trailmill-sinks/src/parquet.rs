@@ -1187,12 +1187,7 @@ impl PartitionWriter for LocalFiles {
         };
         f.last_used = self.tick;
         if let Err(e) = f.writer.write(batch) {
-            // The file's state is unknown: drop it rather than rename a
-            // possibly damaged file; the commit reports the failure.
-            let tmp = f.tmp.clone();
-            self.open.remove(dir);
-            let _ = std::fs::remove_file(&tmp);
-            return Err(format!("cannot write {}: {e}", tmp.display()));
+            return Err(self.discard(dir, &e));
         }
         f.rows += batch.num_rows() as u64;
         let size = f.writer.bytes_written() + f.writer.in_progress_size();
@@ -1269,6 +1264,17 @@ impl PartitionWriter for LocalFiles {
 }
 
 impl LocalFiles {
+    /// Drops `dir`'s open file after a failed write: its state is unknown,
+    /// so it is deleted rather than renamed at the commit, which reports
+    /// the returned error.
+    fn discard(&mut self, dir: &str, e: &dyn std::fmt::Display) -> String {
+        let Some(f) = self.open.remove(dir) else {
+            return format!("cannot write partition {dir}: {e}");
+        };
+        let _ = std::fs::remove_file(&f.tmp);
+        format!("cannot write {}: {e}", f.tmp.display())
+    }
+
     /// Writes out the largest row group in progress until those of the
     /// open files fit in `max_open_bytes` (see [`ParquetOptions`]).
     fn shed_row_groups(&mut self) -> Result<(), String> {
@@ -1293,11 +1299,7 @@ impl LocalFiles {
                 return Ok(());
             };
             if let Err(e) = f.writer.flush() {
-                // As for a failed write: the file's state is unknown.
-                let tmp = f.tmp.clone();
-                self.open.remove(&dir);
-                let _ = std::fs::remove_file(&tmp);
-                return Err(format!("cannot write {}: {e}", tmp.display()));
+                return Err(self.discard(&dir, &e));
             }
         }
     }
