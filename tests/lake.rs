@@ -350,6 +350,35 @@ cat.create_table("ct.other", Schema(
     );
 }
 
+/// The Parquet lake under `s3://BUCKET/events` on the moto server, read
+/// with pyarrow's own S3 filesystem, as Athena or DuckDB would: every row's
+/// `event_id` (`"ids"`) and the distinct `account` partition values.
+fn read_s3_lake(moto: &Moto, bucket: &str) -> Value {
+    let python = std::env::var("TRAILMILL_PYREADER_PYTHON").expect("TRAILMILL_PYREADER_PYTHON");
+    let endpoint = moto.endpoint.trim_start_matches("http://").to_owned();
+    let read = Command::new(&python)
+        .args([
+            "-c",
+            r#"
+import json, sys
+import pyarrow.dataset as ds
+from pyarrow import fs
+s3 = fs.S3FileSystem(access_key="test", secret_key="test", region="us-east-1",
+                     endpoint_override=sys.argv[1], scheme="http")
+t = ds.dataset(sys.argv[2] + "/events", filesystem=s3, format="parquet",
+               partitioning="hive").to_table(columns=["event_id", "account"])
+print(json.dumps({"ids": t.column("event_id").to_pylist(),
+                  "accounts": sorted(set(map(str, t.column("account").to_pylist())))}))
+"#,
+            &endpoint,
+            bucket,
+        ])
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{}", stderr(&read));
+    serde_json::from_slice(&read.stdout).unwrap()
+}
+
 #[test]
 fn parquet_on_s3_appears_as_whole_files_in_the_hive_layout() {
     let moto = Moto::start();
@@ -385,30 +414,7 @@ fn parquet_on_s3_appears_as_whole_files_in_the_hive_layout() {
             "{k}"
         );
     }
-    // Read back with pyarrow's own S3 filesystem, as Athena or DuckDB would.
-    let python = std::env::var("TRAILMILL_PYREADER_PYTHON").expect("TRAILMILL_PYREADER_PYTHON");
-    let endpoint = moto.endpoint.trim_start_matches("http://").to_owned();
-    let read = Command::new(&python)
-        .args([
-            "-c",
-            r#"
-import json, sys
-import pyarrow.dataset as ds
-from pyarrow import fs
-s3 = fs.S3FileSystem(access_key="test", secret_key="test", region="us-east-1",
-                     endpoint_override=sys.argv[1], scheme="http")
-t = ds.dataset(sys.argv[2] + "/events", filesystem=s3, format="parquet",
-               partitioning="hive").to_table(columns=["event_id", "account"])
-print(json.dumps({"ids": t.column("event_id").to_pylist(),
-                  "accounts": sorted(set(map(str, t.column("account").to_pylist())))}))
-"#,
-            &endpoint,
-            &bucket,
-        ])
-        .output()
-        .unwrap();
-    assert!(read.status.success(), "{}", stderr(&read));
-    let read: Value = serde_json::from_slice(&read.stdout).unwrap();
+    let read = read_s3_lake(&moto, &bucket);
     let ids: Vec<String> = read["ids"]
         .as_array()
         .unwrap()
@@ -424,6 +430,118 @@ print(json.dumps({"ids": t.column("event_id").to_pylist(),
         "the lake's eventIDs differ from the source's"
     );
     assert_eq!(read["accounts"], json!(["123837392027"]));
+}
+
+/// S3 refuses the writes (moto enforcing IAM, for users who may read the
+/// bucket but not write the data): the error names the object and S3's
+/// reason, every object of the window is recorded as failed, nothing
+/// becomes visible (no Parquet object, no open upload, no snapshot), and a
+/// later run with write access redoes exactly those objects.
+#[test]
+fn denied_s3_writes_name_the_object_commit_nothing_and_are_redone() {
+    let moto = Moto::start();
+    let bucket = unique("denied");
+    moto.admin("create_bucket", json!({ "bucket": bucket }));
+    let read_anything = json!({ "Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*" });
+    let reader = moto.limited_user("reader", json!([read_anything]));
+    // May write the table's metadata (so the table is created) but not its
+    // data files: the failure comes at the commit, not at the open.
+    let metadata_writer = moto.limited_user(
+        "metadata-writer",
+        json!([read_anything, {
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:DeleteObject"],
+            "Resource": format!("arn:aws:s3:::{bucket}/warehouse/*/metadata/*"),
+        }]),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let source = datasets().join("invictus-ir");
+    let parquet_state = tmp.path().join("parquet.state");
+    let parquet_run = |cmd: &mut Command| {
+        cmd.arg("process")
+            .arg(&source)
+            .args(["--sink", &format!("parquet:s3://{bucket}/events")])
+            .arg("--state")
+            .arg(&parquet_state)
+            .output()
+            .unwrap()
+    };
+    let catalog = format!("sqlite:{}", tmp.path().join("catalog.db").display());
+    let warehouse = format!("s3://{bucket}/warehouse");
+    let iceberg_state = tmp.path().join("iceberg.state");
+    let iceberg_run = |cmd: &mut Command| {
+        cmd.arg("process")
+            .arg(&source)
+            .args(iceberg_args(&catalog, &warehouse, "cloudtrail.events"))
+            .arg("--state")
+            .arg(&iceberg_state)
+            .output()
+            .unwrap()
+    };
+
+    moto.enforce_auth(true);
+    let denied = parquet_run(&mut moto.trailmill_as(&reader));
+    let iceberg_denied = iceberg_run(&mut moto.trailmill_as(&metadata_writer));
+    moto.enforce_auth(false);
+
+    assert!(!denied.status.success());
+    let err = stderr(&denied);
+    assert!(
+        err.contains(&format!(
+            "upload s3://{bucket}/events/account=123837392027/region=us-east-1/date=2023-07-10/part-"
+        )) && err.contains("AccessDenied"),
+        "{err}"
+    );
+    assert!(err.contains("0 files ok, 55 failed"), "{err}");
+    let listed = moto.admin("list", json!({ "bucket": bucket }));
+    let visible: Vec<&Value> = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k.as_str().unwrap().starts_with("events/"))
+        .collect();
+    assert!(visible.is_empty(), "{visible:?}");
+    assert_eq!(listed["uploads"], json!([]));
+
+    assert!(!iceberg_denied.status.success());
+    let err = stderr(&iceberg_denied);
+    assert!(
+        err.contains("cannot close a data file of partition")
+            && err.contains("PermissionDenied")
+            && err.contains(&format!("{bucket}/warehouse/cloudtrail/events/data/")),
+        "{err}"
+    );
+    assert!(err.contains("0 files ok, 55 failed"), "{err}");
+    let props = s3_props(&moto.endpoint);
+    let props: Vec<&str> = props.iter().map(String::as_str).collect();
+    let table = read_table(&catalog, &warehouse, "cloudtrail.events", &props);
+    assert_eq!(table["rows"], 0);
+    assert_eq!(table["snapshots"], json!([]));
+
+    // With write access, the same states redo the failed objects, once.
+    let expected = all_ids(&event_ids_by_file(&source));
+    let redone = parquet_run(&mut moto.trailmill());
+    assert!(redone.status.success(), "{}", stderr(&redone));
+    assert!(
+        stderr(&redone).contains("55 failed before and were retried"),
+        "{}",
+        stderr(&redone)
+    );
+    let ids: Vec<String> = read_s3_lake(&moto, &bucket)["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2900);
+    assert!(ids.into_iter().collect::<BTreeSet<_>>() == expected);
+
+    let redone = iceberg_run(&mut moto.trailmill());
+    assert!(redone.status.success(), "{}", stderr(&redone));
+    let table = read_table(&catalog, &warehouse, "cloudtrail.events", &props);
+    assert_eq!(table["rows"], 2900);
+    assert!(table_ids_once(&table) == expected);
+    assert_eq!(table["snapshots"].as_array().unwrap().len(), 1);
 }
 
 /// Lines in a worker's deletion log.

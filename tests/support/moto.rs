@@ -33,6 +33,37 @@ impl Moto {
         super::s3::aws_command(&self.server.endpoint)
     }
 
+    /// `trailmill` pointed at this server with the access key of `user`
+    /// (from [`Moto::limited_user`]) instead of the test credentials.
+    pub fn trailmill_as(&self, user: &AccessKey) -> Command {
+        let mut c = self.trailmill();
+        c.env("AWS_ACCESS_KEY_ID", &user.id)
+            .env("AWS_SECRET_ACCESS_KEY", &user.secret);
+        c
+    }
+
+    /// A new IAM user allowed only `statements` (an IAM policy's
+    /// `Statement` list), and its access key. moto checks policies only
+    /// while [`Moto::enforce_auth`] is on.
+    pub fn limited_user(&self, name: &str, statements: serde_json::Value) -> AccessKey {
+        let key = self.admin(
+            "limited_user",
+            serde_json::json!({ "name": name, "statements": statements }),
+        );
+        AccessKey {
+            id: key["id"].as_str().unwrap().to_owned(),
+            secret: key["secret"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Turns moto's IAM checks on or off for every later request. While
+    /// they are on, only keys from [`Moto::limited_user`] work, including
+    /// for [`Moto::admin`] and [`Moto::trailmill`], so turn them off again
+    /// before set-up or inspection.
+    pub fn enforce_auth(&self, on: bool) {
+        self.admin("enforce_auth", serde_json::json!({ "on": on }));
+    }
+
     /// Runs `moto_admin.py COMMAND ARGS` and returns its JSON result.
     pub fn admin(&self, command: &str, args: serde_json::Value) -> serde_json::Value {
         let out = Command::new(&self.python)
@@ -104,6 +135,14 @@ impl Moto {
         assert!(out.status.success(), "{err}");
         (bucket, queue, err)
     }
+}
+
+/// An IAM access key made by [`Moto::limited_user`].
+pub struct AccessKey {
+    /// The access key ID.
+    pub id: String,
+    /// Its secret.
+    pub secret: String,
 }
 
 /// A name no other test (or earlier run against the same server) uses.

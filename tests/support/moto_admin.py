@@ -56,6 +56,32 @@ def list(a):
     return {"keys": keys, "uploads": [u["Key"] for u in uploads]}
 
 
+def limited_user(a):
+    """A new IAM user allowed only `statements` (an IAM policy's Statement
+    list), and its access key: what moto checks once `enforce_auth` is on."""
+    iam = boto3.client("iam", **KW)
+    iam.create_user(UserName=a["name"])
+    policy = {"Version": "2012-10-17", "Statement": a["statements"]}
+    iam.put_user_policy(UserName=a["name"], PolicyName="limited",
+                        PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=a["name"])["AccessKey"]
+    return {"id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+
+
+def enforce_auth(a):
+    """Turns moto's IAM checks on or off for every later request (moto's
+    own /moto-api/reset-auth: the number of requests to let through
+    unchecked, "0" or "inf"). While they are on, only IAM users' keys work,
+    so this script's own test keys do not."""
+    import urllib.request
+    count = b"0" if a["on"] else b"inf"
+    request = urllib.request.Request(
+        ENDPOINT + "/moto-api/reset-auth", data=count, method="POST",
+        headers={"Content-Type": "text/plain"})
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
+
+
 def create_queue(a):
     return {"url": sqs.create_queue(QueueName=a["name"])["QueueUrl"]}
 
