@@ -45,7 +45,9 @@ pub struct ProcessArgs {
     /// Stop at the first failed file.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Write the names of failed files to this file, one per line.
+    /// Write the names of failed files to this file, one per line. Without
+    /// a state, a sink that fails at the end fails every file but names
+    /// none (the run does not keep them); with one, each is named.
     #[arg(long, value_name = "FILE")]
     pub failed_list: Option<PathBuf>,
     /// No progress bar and no summary; errors are still reported.

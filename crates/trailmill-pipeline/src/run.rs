@@ -197,7 +197,7 @@ impl FileOutcome {
 /// Totals for a run.
 #[derive(Debug, Default)]
 pub struct RunSummary {
-    /// Objects processed without error.
+    /// Objects processed without error and committed by every sink.
     pub files_ok: u64,
     /// Objects that failed, plus listing failures.
     pub files_failed: u64,
@@ -516,6 +516,15 @@ impl Outcomes {
     /// (whose result is `commit`): a failed commit fails every object in it.
     fn checkpoint(&mut self, commit: Result<(), (String, String)>) {
         let Some(checkpoints) = self.checkpoints.as_mut() else {
+            // Without checkpoints the sinks are committed only at the end,
+            // so a failed final commit covered every object read: none of
+            // them is stored. The objects are not kept (a run without a
+            // state may list millions), so only the counts change; the sink's
+            // error names the cause.
+            if commit.is_err() {
+                self.summary.files_failed += self.summary.files_ok;
+                self.summary.files_ok = 0;
+            }
             return;
         };
         let mut files = std::mem::take(&mut checkpoints.pending);

@@ -310,6 +310,28 @@ fn a_failed_commit_fails_the_files_it_covered() {
     );
 }
 
+/// Regression: without checkpoints (no state), a sink whose final commit
+/// failed left the summary at "16 files ok, 0 failed" although none of their
+/// events was stored.
+#[test]
+fn without_checkpoints_a_failed_final_commit_fails_every_file() {
+    let summary = Pipeline::builder()
+        .sink(Committing {
+            fail_commits: true,
+            ..Committing::default()
+        })
+        .build()
+        .run(&LocalSource::new([fixtures("trail")]));
+    assert!(!summary.is_success());
+    assert_eq!((summary.files_ok, summary.files_failed), (0, 16));
+    assert_eq!(summary.sink_errors.len(), 1);
+    assert!(
+        summary.sink_errors[0].1.to_string().contains("disk full"),
+        "{:?}",
+        summary.sink_errors
+    );
+}
+
 /// Raising the stop flag finishes the objects in flight, reports them at the
 /// final checkpoint, and leaves the rest unprocessed and unreported.
 #[test]
