@@ -384,6 +384,13 @@ fn parquet_on_s3_appears_as_whole_files_in_the_hive_layout() {
     let moto = Moto::start();
     let bucket = unique("lake");
     moto.admin("create_bucket", json!({ "bucket": bucket }));
+    // Uploads a crashed writer left, under the lake's prefix and outside
+    // it. moto dates every multipart upload 2010-11-10, so both are past
+    // the sink's one-hour age; only the lake's is its to abort.
+    let crashed = "events/account=123837392027/region=us-east-1/date=2023-07-10/part-crashed.parquet";
+    for key in [crashed, "elsewhere/part-crashed.parquet"] {
+        moto.admin("start_upload", json!({ "bucket": bucket, "key": key }));
+    }
     succeed(
         moto.trailmill()
             .arg("process")
@@ -395,6 +402,7 @@ fn parquet_on_s3_appears_as_whole_files_in_the_hive_layout() {
             ]),
     );
     let keys = moto.admin("list", json!({ "bucket": bucket }));
+    assert_eq!(keys["uploads"], json!(["elsewhere/part-crashed.parquet"]));
     let keys: Vec<&str> = keys["keys"]
         .as_array()
         .unwrap()

@@ -56,6 +56,15 @@ def list(a):
     return {"keys": keys, "uploads": [u["Key"] for u in uploads]}
 
 
+def start_upload(a):
+    """Starts a multipart upload of `key` and sends one part, then leaves it
+    unfinished, as a writer that crashed would."""
+    upload = s3.create_multipart_upload(Bucket=a["bucket"], Key=a["key"])
+    s3.upload_part(Bucket=a["bucket"], Key=a["key"], UploadId=upload["UploadId"],
+                   PartNumber=1, Body=b"part of a file a crash cut short")
+    return {"id": upload["UploadId"]}
+
+
 def limited_user(a):
     """A new IAM user allowed only `statements` (an IAM policy's Statement
     list), and its access key: what moto checks once `enforce_auth` is on."""
