@@ -516,7 +516,9 @@ fn denied_s3_writes_name_the_object_commit_nothing_and_are_redone() {
     assert!(
         err.contains("cannot close a data file of partition")
             && err.contains("PermissionDenied")
-            && err.contains(&format!("{bucket}/warehouse/cloudtrail/events/data/")),
+            && err.contains("AccessDenied")
+            && err.contains(&format!("{bucket}/warehouse/cloudtrail/events/data/"))
+            && !err.contains("headers:"),
         "{err}"
     );
     assert!(err.contains("0 files ok, 55 failed"), "{err}");

@@ -141,7 +141,51 @@ pub fn message(e: &iceberg::Error) -> String {
         }
         source = s.source();
     }
-    text
+    without_http_response(&text)
+}
+
+/// `text` without the HTTP response dumps storage errors carry
+/// (`response: Parts { status: 403, version: …, headers: {…} }, `): a
+/// dozen headers that bury the object's path and S3's own error code,
+/// which the message keeps, with the status.
+fn without_http_response(text: &str) -> String {
+    const START: &str = "response: Parts { status: ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(START) {
+        out.push_str(&rest[..at]);
+        let dump = &rest[at..];
+        // The dump ends at the brace that closes `Parts {`.
+        let mut depth = 0usize;
+        let mut end = None;
+        for (i, c) in dump.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(i + 1);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else {
+            // Cut off: keep the rest as it is.
+            out.push_str(dump);
+            return out;
+        };
+        let status: String = dump[START.len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        out.push_str("status: ");
+        out.push_str(&status);
+        rest = &dump[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A catalog that answers `load_table` with one fixed version of one table.
@@ -249,6 +293,29 @@ impl Catalog for Pinned {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a denied data-file write printed the response's dozen
+    /// headers between the object's path and S3's error code.
+    #[test]
+    fn storage_errors_keep_the_path_status_and_code_but_not_the_headers() {
+        let text = "Failure in doing io operation, source: PermissionDenied (persistent) at write, \
+            context: { uri: http://127.0.0.1:5078/lake/wh/data/x.parquet, response: Parts { \
+            status: 403, version: HTTP/1.1, headers: {\"server\": \"amazon.com\", \
+            \"content-length\": \"279\"} }, service: s3, path: wh/data/x.parquet, written: 663371 } \
+            => S3Error { code: \"AccessDenied\", message: \"Access Denied\" }";
+        assert_eq!(
+            without_http_response(text),
+            "Failure in doing io operation, source: PermissionDenied (persistent) at write, \
+             context: { uri: http://127.0.0.1:5078/lake/wh/data/x.parquet, status: 403, \
+             service: s3, path: wh/data/x.parquet, written: 663371 } \
+             => S3Error { code: \"AccessDenied\", message: \"Access Denied\" }"
+        );
+        assert_eq!(without_http_response("no dump here"), "no dump here");
+        assert_eq!(
+            without_http_response("response: Parts { status: 500, cut"),
+            "response: Parts { status: 500, cut"
+        );
+    }
 
     #[test]
     fn parses_catalog_uris() {
