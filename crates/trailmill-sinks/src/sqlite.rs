@@ -10,6 +10,13 @@
 //! Rows are inserted in large transactions (every
 //! [`SqliteSink::COMMIT_EVERY`] events, and at the end); the database runs in
 //! WAL mode.
+//!
+//! Two layouts the speed issue suggested were measured on a 618 MB corpus
+//! (480,000 events, 7.0–7.1 s as it is) and rejected: a `WITHOUT ROWID`
+//! table keyed by `event_id` took 41.8 s (rows of about 2 KB inserted in
+//! random key order split pages all over the file, 21.6 s of it in the
+//! kernel); leaving out the two secondary indexes saved 1.1 s, but creating
+//! them after the load took 0.9 s, for a gain of 0.2 s.
 
 use std::path::Path;
 
