@@ -387,7 +387,8 @@ fn parquet_on_s3_appears_as_whole_files_in_the_hive_layout() {
     // Uploads a crashed writer left, under the lake's prefix and outside
     // it. moto dates every multipart upload 2010-11-10, so both are past
     // the sink's one-hour age; only the lake's is its to abort.
-    let crashed = "events/account=123837392027/region=us-east-1/date=2023-07-10/part-crashed.parquet";
+    let crashed =
+        "events/account=123837392027/region=us-east-1/date=2023-07-10/part-crashed.parquet";
     for key in [crashed, "elsewhere/part-crashed.parquet"] {
         moto.admin("start_upload", json!({ "bucket": bucket, "key": key }));
     }
@@ -450,7 +451,8 @@ fn denied_s3_writes_name_the_object_commit_nothing_and_are_redone() {
     let moto = Moto::start();
     let bucket = unique("denied");
     moto.admin("create_bucket", json!({ "bucket": bucket }));
-    let read_anything = json!({ "Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*" });
+    let read_anything =
+        json!({ "Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*" });
     let reader = moto.limited_user("reader", json!([read_anything]));
     // May write the table's metadata (so the table is created) but not its
     // data files: the failure comes at the commit, not at the open.
