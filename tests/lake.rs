@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::crash::{self, Rng, done_count, terminate, wait_for};
-use support::moto::{Moto, unique};
+use support::moto::Moto;
 use support::{datasets, repo, trailmill};
 
 /// Runs `scripts/read-iceberg.py` (pyiceberg, `TRAILMILL_ICEBERG_PYTHON`,
@@ -352,8 +352,8 @@ cat.create_table("ct.other", Schema(
 
 /// The Parquet lake under `s3://BUCKET/events` on the moto server, read
 /// with pyarrow's own S3 filesystem, as Athena or DuckDB would: every row's
-/// `event_id` (`"ids"`) and the distinct `account` partition values.
-fn read_s3_lake(moto: &Moto, bucket: &str) -> Value {
+/// `event_id`, and the distinct `account` partition values.
+fn read_s3_lake(moto: &Moto, bucket: &str) -> (Vec<String>, Value) {
     let python = std::env::var("TRAILMILL_PYREADER_PYTHON").expect("TRAILMILL_PYREADER_PYTHON");
     let endpoint = moto.endpoint.trim_start_matches("http://").to_owned();
     let read = Command::new(&python)
@@ -376,14 +376,20 @@ print(json.dumps({"ids": t.column("event_id").to_pylist(),
         .output()
         .unwrap();
     assert!(read.status.success(), "{}", stderr(&read));
-    serde_json::from_slice(&read.stdout).unwrap()
+    let read: Value = serde_json::from_slice(&read.stdout).unwrap();
+    let ids = read["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    (ids, read["accounts"].clone())
 }
 
 #[test]
 fn parquet_on_s3_appears_as_whole_files_in_the_hive_layout() {
     let moto = Moto::start();
-    let bucket = unique("lake");
-    moto.admin("create_bucket", json!({ "bucket": bucket }));
+    let bucket = moto.new_bucket("lake");
     // Uploads a crashed writer left, under the lake's prefix and outside
     // it. moto dates every multipart upload 2010-11-10, so both are past
     // the sink's one-hour age; only the lake's is its to abort.
@@ -423,13 +429,7 @@ fn parquet_on_s3_appears_as_whole_files_in_the_hive_layout() {
             "{k}"
         );
     }
-    let read = read_s3_lake(&moto, &bucket);
-    let ids: Vec<String> = read["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
+    let (ids, accounts) = read_s3_lake(&moto, &bucket);
     assert_eq!(ids.len(), 2900);
     let set: BTreeSet<String> = ids.into_iter().collect();
     let expected = all_ids(&event_ids_by_file(&datasets().join("invictus-ir")));
@@ -438,7 +438,7 @@ fn parquet_on_s3_appears_as_whole_files_in_the_hive_layout() {
         set == expected,
         "the lake's eventIDs differ from the source's"
     );
-    assert_eq!(read["accounts"], json!(["123837392027"]));
+    assert_eq!(accounts, json!(["123837392027"]));
 }
 
 /// S3 refuses the writes (moto enforcing IAM, for users who may read the
@@ -449,8 +449,7 @@ fn parquet_on_s3_appears_as_whole_files_in_the_hive_layout() {
 #[test]
 fn denied_s3_writes_name_the_object_commit_nothing_and_are_redone() {
     let moto = Moto::start();
-    let bucket = unique("denied");
-    moto.admin("create_bucket", json!({ "bucket": bucket }));
+    let bucket = moto.new_bucket("denied");
     let read_anything =
         json!({ "Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*" });
     let reader = moto.limited_user("reader", json!([read_anything]));
@@ -539,12 +538,7 @@ fn denied_s3_writes_name_the_object_commit_nothing_and_are_redone() {
         "{}",
         stderr(&redone)
     );
-    let ids: Vec<String> = read_s3_lake(&moto, &bucket)["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
+    let (ids, _) = read_s3_lake(&moto, &bucket);
     assert_eq!(ids.len(), 2900);
     assert!(ids.into_iter().collect::<BTreeSet<_>>() == expected);
 
@@ -739,8 +733,7 @@ fn process_into_iceberg_killed_three_times_and_resumed_stores_each_event_once() 
 #[test]
 fn the_glue_catalog_holds_the_table_athena_would_read() {
     let moto = Moto::start();
-    let bucket = unique("glue-lake");
-    moto.admin("create_bucket", json!({ "bucket": bucket }));
+    let bucket = moto.new_bucket("glue-lake");
     let warehouse = format!("s3://{bucket}/warehouse");
     let run = || {
         succeed(

@@ -207,8 +207,7 @@ fn a_worker_reads_an_announced_misnamed_log_file_with_a_warning() {
     write_tree(tmp.path());
     let moto = Moto::start();
     let queue = moto.create_queue(&unique("misnamed"));
-    let bucket = unique("misnamed");
-    moto.admin("create_bucket", json!({ "bucket": bucket }));
+    let bucket = moto.new_bucket("misnamed");
     moto.admin(
         "upload_tree",
         json!({ "bucket": bucket, "dir": tmp.path() }),

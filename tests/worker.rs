@@ -69,8 +69,7 @@ fn every_notification_format_is_processed_with_cpl_semantics() {
     // plus sign S3 form-encodes in the event. The digests also raise events,
     // and their messages have nothing to process. Saving the configuration
     // makes S3 send an s3:TestEvent.
-    let direct = unique("direct");
-    moto.admin("create_bucket", json!({ "bucket": direct }));
+    let direct = moto.new_bucket("direct");
     moto.admin("notify_queue", json!({ "bucket": direct, "url": queue }));
     let uploaded = moto.admin(
         "upload_tree",
@@ -87,8 +86,7 @@ fn every_notification_format_is_processed_with_cpl_semantics() {
         .as_str()
         .unwrap()
         .to_owned();
-    let via_sns = unique("via-sns");
-    moto.admin("create_bucket", json!({ "bucket": via_sns }));
+    let via_sns = moto.new_bucket("via-sns");
     moto.admin("notify_topic", json!({ "bucket": via_sns, "arn": topic }));
     moto.admin(
         "upload_tree",
@@ -104,8 +102,7 @@ fn every_notification_format_is_processed_with_cpl_semantics() {
         .as_str()
         .unwrap()
         .to_owned();
-    let ct_bucket = unique("ct");
-    moto.admin("create_bucket", json!({ "bucket": ct_bucket }));
+    let ct_bucket = moto.new_bucket("ct");
     let ct_dir = trail.join("462237097298/CloudTrail/eu-west-1");
     let ct_prefix = "AWSLogs/462237097298/CloudTrail/eu-west-1/";
     moto.admin(
@@ -184,8 +181,7 @@ fn every_notification_format_is_processed_with_cpl_semantics() {
 fn failed_messages_stay_without_delete_on_failure_and_go_with_it() {
     let moto = Moto::start();
     let queue = moto.create_queue(&unique("failures"));
-    let bucket = unique("failures");
-    moto.admin("create_bucket", json!({ "bucket": bucket }));
+    let bucket = moto.new_bucket("failures");
     let trail = repo().join("fixtures/trail/AWSLogs/172345338036/CloudTrail/us-east-1/2024/01/01");
     let prefix = "AWSLogs/172345338036/CloudTrail/us-east-1/2024/01/01/";
     moto.admin(

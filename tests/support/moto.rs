@@ -108,6 +108,13 @@ impl Moto {
 }
 
 impl Moto {
+    /// A new, empty bucket named after `what`.
+    pub fn new_bucket(&self, what: &str) -> String {
+        let bucket = unique(what);
+        self.admin("create_bucket", serde_json::json!({ "bucket": bucket }));
+        bucket
+    }
+
     /// Uploads the trail under `root` to a new bucket named after `what`,
     /// and announces it on a new queue with `trailmill enqueue`,
     /// `keys_per_message` keys a message. Returns the bucket, the queue URL
@@ -118,8 +125,7 @@ impl Moto {
         what: &str,
         keys_per_message: usize,
     ) -> (String, String, String) {
-        let bucket = unique(what);
-        self.admin("create_bucket", serde_json::json!({ "bucket": bucket }));
+        let bucket = self.new_bucket(what);
         self.admin(
             "upload_tree",
             serde_json::json!({ "bucket": bucket, "dir": root }),
