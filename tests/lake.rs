@@ -768,6 +768,53 @@ fn the_glue_catalog_holds_the_table_athena_would_read() {
     assert_eq!(time[1], "timestamp");
 }
 
+/// Regression: a commit that landed although the catalog answered
+/// "conflict" (real Glue's answer to the SDK's retry of an `UpdateTable`
+/// whose reply was lost) was taken for another writer's: the sink found its
+/// own objects in the ledger, gave the window up and deleted the data files
+/// the new snapshot referenced. The proxy in front of moto's Glue forwards
+/// the first `UpdateTable` and answers `ConcurrentModificationException`.
+#[test]
+fn a_commit_that_landed_behind_a_conflict_answer_is_kept() {
+    let moto = Moto::start();
+    let bucket = moto.new_bucket("glue-conflict");
+    let warehouse = format!("s3://{bucket}/warehouse");
+    let proxy = support::proxy::Proxy::start(
+        &moto.endpoint.replace("http://", ""),
+        support::proxy::Faults {
+            conflict_after_forwarding: Some("AWSGlue.UpdateTable"),
+            ..support::proxy::Faults::default()
+        },
+    );
+    let out = succeed(
+        moto.trailmill()
+            .env("AWS_ENDPOINT_URL_GLUE", &proxy.endpoint)
+            .arg("process")
+            .arg(datasets().join("invictus-ir"))
+            .args(iceberg_args("glue", &warehouse, "security.cloudtrail"))
+            .arg("--no-state"),
+    );
+    assert!(out.contains("2900 written"), "{out}");
+    assert_eq!(
+        proxy
+            .counts
+            .conflicts_after_forwarding
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let mut props = s3_props(&moto.endpoint);
+    props.extend([
+        "--property".to_owned(),
+        format!("glue.endpoint={}", moto.endpoint),
+    ]);
+    let props: Vec<&str> = props.iter().map(String::as_str).collect();
+    // Reading every row reads every data file the snapshot names.
+    let table = read_table("glue", &warehouse, "security.cloudtrail", &props);
+    assert_eq!(table["rows"], 2900);
+    assert!(table_ids_once(&table) == all_ids(&event_ids_by_file(&datasets().join("invictus-ir"))));
+    assert_eq!(table["snapshots"].as_array().unwrap().len(), 1);
+}
+
 #[test]
 fn a_postgresql_catalog_serves_one_table_to_every_writer() {
     let url = pg::fresh_db("iceberg_catalog");

@@ -47,6 +47,13 @@ pub struct Faults {
     /// region alongside its first requests surely sends one of them to the
     /// wrong region first, however long it takes to start.
     pub redirect_others_first: bool,
+    /// When set, the first request whose head (request line or headers)
+    /// contains this text, such as `AWSGlue.UpdateTable`, is forwarded, and
+    /// its answer replaced by Glue's `ConcurrentModificationException`: the
+    /// write happened, and the client is told it conflicted. Real Glue
+    /// answers so when a reply is lost and the SDK retries the request,
+    /// since the retry's `VersionId` is no longer the table's.
+    pub conflict_after_forwarding: Option<&'static str>,
 }
 
 /// What happened to the requests so far.
@@ -64,6 +71,9 @@ pub struct Counts {
     pub delays: AtomicU64,
     /// Requests answered `301 PermanentRedirect` (see [`Faults::bucket_region`]).
     pub redirects: AtomicU64,
+    /// Requests forwarded and then answered with a conflict (see
+    /// [`Faults::conflict_after_forwarding`]).
+    pub conflicts_after_forwarding: AtomicU64,
 }
 
 /// A running proxy; stops accepting on drop.
@@ -214,6 +224,19 @@ fn serve(
             }
             continue;
         }
+        if faults
+            .conflict_after_forwarding
+            .is_some_and(|t| head.contains(t))
+            && counts
+                .conflicts_after_forwarding
+                .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            if forward(upstream, &head, &body).is_none() || glue_conflict(&mut client).is_err() {
+                return;
+            }
+            continue;
+        }
         match fault {
             Fault::SlowDown => {
                 if slow_down(&mut client, counts).is_err() {
@@ -262,6 +285,16 @@ fn serve(
 fn slow_down(client: &mut TcpStream, counts: &Counts) -> std::io::Result<()> {
     counts.slow_downs.fetch_add(1, Ordering::Relaxed);
     xml_error(client, "503 Slow Down", "", SLOW_DOWN)
+}
+
+/// Answers as Glue does an `UpdateTable` whose `VersionId` is stale.
+fn glue_conflict(client: &mut TcpStream) -> std::io::Result<()> {
+    let body = r#"{"__type":"ConcurrentModificationException","Message":"Update table failed due to concurrent modifications."}"#;
+    let response = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: ConcurrentModificationException\r\nx-amzn-RequestId: TRAILMILLPROXY\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    client.write_all(response.as_bytes())
 }
 
 /// Writes an error answer with an XML body, as S3 does: `status` (code and

@@ -314,6 +314,15 @@ impl IcebergSink {
             let base = catalog.load_table(ident).await.map_err(|e| {
                 CommitFailure::Error(format!("cannot load the table: {}", message(&e)))
             })?;
+            // An earlier attempt may have landed although the catalog said
+            // it conflicted (real Glue's answer to the SDK's retry of a
+            // request whose reply was lost): its objects are then in the
+            // ledger, by our own hand, and taking that for another writer's
+            // commit would delete the files the new snapshot holds.
+            if attempt > 1 && committed_by(&base, &commit_id) {
+                tracing::info!(attempt, "a commit reported as conflicting had landed");
+                return Ok(base);
+            }
             ledger
                 .load(base.properties_ledger())
                 .await
@@ -381,10 +390,14 @@ impl IcebergSink {
                 }
                 Err(e) => {
                     // The outcome is unknown (a timeout, a lost reply): look.
+                    // A table that does not show the commit yet may still
+                    // get it (a request the catalog has not applied yet), so
+                    // its files stay: at worst they are orphans, whereas
+                    // deleting them could break the table.
                     let reason = message(&e);
                     return match catalog.load_table(ident).await {
                         Ok(now) if committed_by(&now, &commit_id) => Ok(now),
-                        Ok(_) => Err(CommitFailure::Error(format!("commit failed: {reason}"))),
+                        Ok(_) => Err(CommitFailure::Unknown(format!("commit failed: {reason}"))),
                         Err(_) => Err(CommitFailure::Unknown(format!(
                             "commit failed, and the table cannot be reloaded to see whether it happened: {reason}"
                         ))),
