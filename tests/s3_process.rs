@@ -328,7 +328,7 @@ fn faults_are_retried_until_every_event_is_delivered() {
         seed: 7,
         only_matching: None,
         bucket_region: None,
-        redirect_others_first: false,
+        ..Faults::default()
     };
     let proxy = Proxy::start(&t.moto.addr, faults);
     let started = Instant::now();
