@@ -117,6 +117,14 @@ pub struct IcebergSink {
     attempts: u32,
     skipped_events: u64,
     commits: u64,
+    /// Objects with batches received but neither `file_done` nor
+    /// `file_failed` yet: the ledger records whole objects, so a commit
+    /// cannot hold part of one.
+    delivering: HashSet<String>,
+    /// An object of the window that failed after some of its events were
+    /// written: the window cannot be committed (the ledger would hold a
+    /// part of it, and the redo would skip the rest).
+    broken: Option<String>,
 }
 
 impl IcebergSink {
@@ -243,6 +251,8 @@ impl IcebergSink {
             attempts: options.commit_attempts.max(1),
             skipped_events: 0,
             commits: 0,
+            delivering: HashSet::new(),
+            broken: None,
         })
     }
 
@@ -296,6 +306,7 @@ impl IcebergSink {
         self.window.clear();
         self.window_ids.clear();
         self.last = None;
+        self.broken = None;
     }
 
     /// Commits `files` and the window's objects, as the module docs say.
@@ -533,6 +544,9 @@ impl Sink for IcebergSink {
     }
 
     fn write_batch(&mut self, file: &SourceObject, events: &[Event<'_>]) -> Result<(), SinkError> {
+        if !self.delivering.contains(&file.name) {
+            self.delivering.insert(file.name.clone());
+        }
         if self.already_held(file)? {
             let stats = self.inner.stats_mut();
             stats.events_received += events.len() as u64;
@@ -543,7 +557,38 @@ impl Sink for IcebergSink {
         self.inner.write_batch(file, events)
     }
 
+    fn file_done(&mut self, file: &SourceObject) -> Result<(), SinkError> {
+        self.delivering.remove(&file.name);
+        Ok(())
+    }
+
+    fn file_failed(&mut self, file: &SourceObject) {
+        self.delivering.remove(&file.name);
+        if self.window_ids.contains(&LedgerEntry::of(file).id) {
+            self.broken.get_or_insert_with(|| file.name.clone());
+        }
+    }
+
     fn commit(&mut self) -> Result<(), SinkError> {
+        if let Some(object) = self.delivering.iter().next() {
+            // The pipeline never does this (a checkpoint waits for the
+            // objects being delivered); a program driving the sink itself
+            // must finish an object before it commits.
+            return Err(SinkError::new(format!(
+                "{}: cannot commit while {} is only partly written ({} objects in all): the table's ledger records whole objects",
+                self.name,
+                object,
+                self.delivering.len()
+            )));
+        }
+        if let Some(object) = self.broken.take() {
+            let objects = self.window.len();
+            self.abort(&[], &[]);
+            return Err(SinkError::new(format!(
+                "{}: {object} failed after some of its events were written; the commit of its {objects} objects is given up so that each is redone whole",
+                self.name
+            )));
+        }
         let files: Vec<DataFile> = match self.inner.commit() {
             Ok(per_encoder) => per_encoder.into_iter().flatten().collect(),
             Err(e) => {

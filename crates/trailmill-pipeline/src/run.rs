@@ -19,7 +19,7 @@ use std::any::Any;
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use trailmill_core::key::Classified;
@@ -424,6 +424,7 @@ impl PipelineBuilder {
                         }
                     })
                     .collect(),
+                deliveries: RwLock::new(()),
                 fail_fast: self.fail_fast,
                 verify: self.verify,
             },
@@ -458,6 +459,12 @@ struct Shared {
     predicate: Option<Box<dyn EventPredicate>>,
     source_filter: Option<Box<dyn SourceFilter>>,
     sinks: Vec<SinkSlot>,
+    /// Held for reading while an object is processed, and for writing by
+    /// a checkpoint's commit: a commit never falls between two batches of
+    /// one object. A sink that records which objects a commit holds (the
+    /// Iceberg ledger) would otherwise record an object whose later batches
+    /// come after the commit, and take them for a redo.
+    deliveries: RwLock<()>,
     fail_fast: bool,
     verify: Option<(Box<dyn Attestation>, VerifyMode)>,
 }
@@ -653,12 +660,14 @@ impl Pipeline {
                     }
                     in_flight.fetch_add(1, Ordering::SeqCst);
                     let mut outcome = FileOutcome::new(object);
+                    let delivering = this.deliveries.read().unwrap_or_else(|p| p.into_inner());
+                    let mut delivered = false;
                     // A panic anywhere in this object's work (source, decoder,
                     // filter, predicate, sink) fails this object only: the
                     // sinks' locks tolerate poisoning, and the decoder, whose
                     // buffers may be half-updated, is replaced.
                     let run = catch_unwind(AssertUnwindSafe(|| {
-                        this.process(source, worker, &mut decoder, &mut outcome)
+                        this.process(source, worker, &mut decoder, &mut outcome, &mut delivered)
                     }));
                     if let Err(payload) = run {
                         decoder = Decoder::new(this.decode.clone());
@@ -667,6 +676,12 @@ impl Pipeline {
                             kind: FileErrorKind::Internal(panic_message(&*payload)),
                         });
                     }
+                    if outcome.result.is_err() && delivered {
+                        for slot in &this.sinks {
+                            slot.lane(worker).file_failed(&outcome.object);
+                        }
+                    }
+                    drop(delivering);
                     if this.fail_fast && outcome.result.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -763,6 +778,8 @@ impl Pipeline {
 impl Shared {
     /// Commits every sink; the first failure names its sink and reason.
     fn commit_sinks(&self) -> Result<(), (String, String)> {
+        // Wait for the objects being delivered: see `deliveries`.
+        let _between_objects = self.deliveries.write().unwrap_or_else(|p| p.into_inner());
         let mut first_failure = None;
         for slot in &self.sinks {
             for lane in 0..slot.lanes.len() {
@@ -777,13 +794,15 @@ impl Shared {
     }
 
     /// Reads, decodes, filters and delivers `outcome.object`, and records how
-    /// it went in `outcome`.
+    /// it went in `outcome`; sets `events_delivered` once a sink was handed
+    /// an event of it (even if the object fails later, or this panics).
     fn process(
         &self,
         source: &dyn Source,
         worker: usize,
         decoder: &mut Decoder,
         outcome: &mut FileOutcome,
+        events_delivered: &mut bool,
     ) {
         let fail = |object: &SourceObject, kind| {
             Err(FileError {
@@ -843,6 +862,7 @@ impl Shared {
             if delivered.is_empty() {
                 return Ok(());
             }
+            *events_delivered = true;
             for slot in &self.sinks {
                 if let Err(e) = slot.lane(worker).write_batch(object, delivered) {
                     let name = &slot.name;

@@ -11,14 +11,21 @@
 //!   no locking of its own.
 //! - **Files.** After the last batch of a file, [`Sink::file_done`] is called
 //!   (also for files with no events). A sink may use it to count.
+//! - **Failed files.** A file that fails after some of its events reached the
+//!   sinks (a sink's error, a decode error midway through a streamed file)
+//!   gets [`Sink::file_failed`] instead of `file_done`: those events are
+//!   delivered, and the file will be redone.
 //! - **Commit.** [`Sink::commit`] makes every event received so far durable
 //!   (commit the transaction; flush, fsync and, for files that appear
 //!   atomically, rename) and returns only once they are. The pipeline calls it
 //!   at checkpoints and only then reports the files finished before it as
 //!   durable: the state store marks them done, the SQS worker deletes their
-//!   messages. A sink may also commit on its own between checkpoints (to bound
-//!   a transaction or a buffer); that is always safe, since a file counts as
-//!   done only after a checkpoint's commit.
+//!   messages. A checkpoint waits for the files being delivered, so the
+//!   pipeline never commits between two batches of one file: every file a
+//!   commit covers is whole, done or failed. A sink may also commit on its
+//!   own between checkpoints (to bound a transaction or a buffer); that is
+//!   always safe, since a file counts as done only after a checkpoint's
+//!   commit.
 //! - **Finish.** [`Sink::finish`] is called once, after every file, and must
 //!   make everything durable, like `commit`, then close the sink. Its
 //!   [`SinkStats`] go into the run summary.
@@ -49,6 +56,15 @@ pub trait Sink: Send {
     fn file_done(&mut self, file: &SourceObject) -> Result<(), SinkError> {
         let _ = file;
         Ok(())
+    }
+
+    /// Called instead of [`Sink::file_done`] when `file` failed after some
+    /// of its events were delivered (to this sink or another). The file will
+    /// be redone; a sink that must not store part of a file (one that
+    /// records whole files, as the Iceberg ledger does) gives up what it
+    /// holds of it here.
+    fn file_failed(&mut self, file: &SourceObject) {
+        let _ = file;
     }
 
     /// Makes every event received so far durable, and returns once it is.
