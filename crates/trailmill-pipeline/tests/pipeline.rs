@@ -310,6 +310,71 @@ fn a_failed_commit_fails_the_files_it_covered() {
     );
 }
 
+/// Regression: a checkpoint's commit could fall between two batches of one
+/// file (batches of files being delivered by other workers interleave), so
+/// a sink that records whole files at a commit (the Iceberg ledger) held
+/// part of a file. Every commit must now find no file half-delivered, and
+/// every file must get `file_done` (none failed).
+#[test]
+fn a_checkpoint_never_falls_between_two_batches_of_one_file() {
+    #[derive(Default)]
+    struct Whole {
+        delivering: HashSet<String>,
+        done: usize,
+        commits: Arc<Mutex<Vec<usize>>>,
+    }
+    impl Sink for Whole {
+        fn name(&self) -> String {
+            "whole".into()
+        }
+        fn write_batch(&mut self, file: &SourceObject, _: &[Event<'_>]) -> Result<(), SinkError> {
+            self.delivering.insert(file.key.clone());
+            Ok(())
+        }
+        fn file_done(&mut self, file: &SourceObject) -> Result<(), SinkError> {
+            self.delivering.remove(&file.key);
+            self.done += 1;
+            Ok(())
+        }
+        fn commit(&mut self) -> Result<(), SinkError> {
+            // How many files were half-delivered at this commit.
+            self.commits.lock().unwrap().push(self.delivering.len());
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<SinkStats, SinkError> {
+            self.commit()?;
+            Ok(SinkStats {
+                events_received: self.done as u64,
+                ..SinkStats::default()
+            })
+        }
+    }
+    let commits = Arc::new(Mutex::new(Vec::new()));
+    let summary = Pipeline::builder()
+        .threads(4)
+        .batch_size(1)
+        .sink(Whole {
+            commits: commits.clone(),
+            ..Whole::default()
+        })
+        .checkpoint_policy(CheckpointPolicy {
+            max_files: 1,
+            ..CheckpointPolicy::default()
+        })
+        .on_checkpoint(|_: &[FileOutcome]| {})
+        .build()
+        .run(&LocalSource::new([fixtures("trail")]));
+    assert!(summary.is_success());
+    let commits = commits.lock().unwrap();
+    // A checkpoint after each of the 16 files, and the final one.
+    assert!(commits.len() >= 17, "{} commits", commits.len());
+    assert!(
+        commits.iter().all(|&half| half == 0),
+        "files half-delivered at each commit: {commits:?}"
+    );
+    assert_eq!(summary.sinks[0].1.events_received, 16);
+}
+
 /// Regression: without checkpoints (no state), a sink whose final commit
 /// failed left the summary at "16 files ok, 0 failed" although none of their
 /// events was stored.
