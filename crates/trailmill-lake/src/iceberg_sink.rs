@@ -26,9 +26,19 @@
 //!    are skipped (their events count as duplicates) and the rest are
 //!    written again.
 //!
-//! When a commit's outcome cannot be known (the catalog cannot be reached to
+//! Before it concludes anything from a failed attempt, the sink looks for
+//! its commit ID in the table: a commit that landed although the catalog
+//! answered with an error or a conflict (Glue's answer to the SDK's retry of
+//! an `UpdateTable` whose reply was lost) is kept. When a commit's outcome
+//! cannot be known (the table does not show it, or cannot be reached to
 //! check), the window fails but its files stay: deleting them could break a
 //! table that holds them. The redo settles it through the ledger.
+//!
+//! The ledger records whole objects, so a commit must hold whole objects:
+//! the pipeline never commits between two batches of one object, the sink
+//! refuses a commit while an object is half-written, and an object that
+//! fails midway ([`Sink::file_failed`]) makes the next commit give up the
+//! window, whose objects are then redone whole.
 //!
 //! Objects the ledger already held when they arrived are skipped at once,
 //! so a redelivered message costs a decode, not a commit.
@@ -599,6 +609,7 @@ impl Sink for IcebergSink {
         if files.is_empty() {
             // Nothing to add: objects without events need no record, a redo
             // adds nothing either.
+            self.inner.window_committed();
             self.window.clear();
             self.window_ids.clear();
             self.last = None;
@@ -616,6 +627,7 @@ impl Sink for IcebergSink {
         ));
         match result {
             Ok(table) => {
+                self.inner.window_committed();
                 let bytes: u64 = files.iter().map(|f| f.file_size_in_bytes()).sum();
                 self.inner.stats_mut().bytes_written += bytes;
                 self.commits += 1;
@@ -768,5 +780,118 @@ impl PartitionWriter for TableFiles {
                 let _ = io.delete(f.file_path()).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trailmill_core::{DecodeOptions, Decoder};
+
+    /// A log file's text with `n` events whose IDs are `{prefix}-{i}`.
+    fn log(prefix: &str, n: usize) -> String {
+        let records: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"eventVersion":"1.08","eventID":"{prefix}-{i}","eventTime":"2024-01-01T00:00:00Z","eventName":"GetObject","awsRegion":"us-east-1","recipientAccountId":"111122223333"}}"#
+                )
+            })
+            .collect();
+        format!(r#"{{"Records":[{}]}}"#, records.join(","))
+    }
+
+    /// Decodes `text` in batches of `batch` events and hands each to `f`.
+    fn batches(text: &str, batch: usize, f: &mut dyn FnMut(&[Event<'_>])) {
+        let mut opts = DecodeOptions::default();
+        opts.batch_size = batch;
+        Decoder::new(opts)
+            .decode(text.as_bytes(), &mut |events| {
+                f(events);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    fn sink(dir: &std::path::Path) -> IcebergSink {
+        let catalog = format!("sqlite:{}", dir.join("catalog.db").display());
+        let warehouse = dir.join("warehouse").display().to_string();
+        IcebergSink::open(&IcebergOptions::new("ct.events", &catalog, &warehouse)).unwrap()
+    }
+
+    /// `total-records` of the table's current snapshot (0 without one).
+    fn total_records(sink: &IcebergSink) -> u64 {
+        sink.table()
+            .metadata()
+            .current_snapshot()
+            .and_then(|s| {
+                s.summary()
+                    .additional_properties
+                    .get("total-records")
+                    .cloned()
+            })
+            .map_or(0, |n| n.parse().unwrap())
+    }
+
+    /// Writes every event of `text` as `object`, then `file_done`.
+    fn write_whole(sink: &mut IcebergSink, object: &SourceObject, text: &str) {
+        batches(text, 10, &mut |events| {
+            sink.write_batch(object, events).unwrap()
+        });
+        sink.file_done(object).unwrap();
+    }
+
+    #[test]
+    fn an_object_that_failed_midway_gives_up_its_window_and_is_redone_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = sink(dir.path());
+        let (x, y) = (
+            SourceObject::new("x.json", "x.json"),
+            SourceObject::new("y.json", "y.json"),
+        );
+        let (x_log, y_log) = (log("x", 30), log("y", 5));
+        // x's first 10 events, then x fails; y is whole.
+        let mut first = true;
+        batches(&x_log, 10, &mut |events| {
+            if std::mem::take(&mut first) {
+                sink.write_batch(&x, events).unwrap();
+            }
+        });
+        sink.file_failed(&x);
+        write_whole(&mut sink, &y, &y_log);
+        let err = sink.commit().unwrap_err().to_string();
+        assert!(
+            err.contains("x.json failed after some of its events were written"),
+            "{err}"
+        );
+        assert_eq!(total_records(&sink), 0);
+        // The redo of both objects stores each event once.
+        write_whole(&mut sink, &x, &x_log);
+        write_whole(&mut sink, &y, &y_log);
+        sink.commit().unwrap();
+        assert_eq!(total_records(&sink), 35);
+        assert_eq!(sink.finish().unwrap().events_written, 35);
+    }
+
+    #[test]
+    fn a_commit_refuses_an_object_still_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = sink(dir.path());
+        let x = SourceObject::new("x.json", "x.json");
+        let mut parts = Vec::new();
+        batches(&log("x", 20), 10, &mut |events| {
+            // Each batch is written as it comes; the commit is tried after the first.
+            sink.write_batch(&x, events).unwrap();
+            if parts.is_empty() {
+                parts.push(sink.commit().map_err(|e| e.to_string()));
+            }
+        });
+        let err = parts[0].as_ref().unwrap_err();
+        assert!(
+            err.contains("cannot commit while x.json is only partly written"),
+            "{err}"
+        );
+        sink.file_done(&x).unwrap();
+        sink.commit().unwrap();
+        assert_eq!(total_records(&sink), 20);
     }
 }

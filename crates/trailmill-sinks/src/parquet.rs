@@ -589,6 +589,9 @@ pub struct PartitionedWriter<W: PartitionWriter> {
     failure: Arc<Mutex<Option<String>>>,
     seen: SeenKeys,
     stats: SinkStats,
+    /// Events of `stats.events_written` that are not durable yet: an abort
+    /// takes them back.
+    window_written: u64,
 }
 
 struct Partition {
@@ -642,6 +645,7 @@ impl<W: PartitionWriter> PartitionedWriter<W> {
             encoders,
             failure,
             stats: SinkStats::default(),
+            window_written: 0,
         })
     }
 
@@ -763,6 +767,7 @@ impl<W: PartitionWriter> PartitionedWriter<W> {
             columns.append(&Row::new(e, &key, time, &file.name));
             self.buffered_bytes += e.raw.len();
             self.stats.events_written += 1;
+            self.window_written += 1;
             if columns.rows >= self.opts.batch_rows {
                 self.flush_partition(i)?;
             }
@@ -802,10 +807,20 @@ impl<W: PartitionWriter> PartitionedWriter<W> {
         }
     }
 
+    /// Marks the window's events durable (after [`PartitionedWriter::commit`]
+    /// and whatever the sink does with what it returns): a later abort no
+    /// longer takes them back from [`SinkStats::events_written`].
+    pub fn window_committed(&mut self) {
+        self.window_written = 0;
+    }
+
     /// Forgets the window after a failed commit: the writers drop what they
-    /// wrote, the failure is cleared, and the in-run deduplication forgets
-    /// its keys, since the events it saw were not stored and will be redone.
+    /// wrote, the failure is cleared, the window's events no longer count as
+    /// written, and the in-run deduplication forgets its keys, since the
+    /// events it saw were not stored and will be redone.
     pub fn abort(&mut self) {
+        self.stats.events_written -= self.window_written;
+        self.window_written = 0;
         self.partitions.clear();
         self.by_dir.clear();
         self.last = None;
@@ -935,6 +950,7 @@ impl Sink for ParquetSink {
         // A failure lost rows of the window, so the sink stays failed (the
         // encoders keep the failure): no later commit can report them durable.
         let bytes: u64 = self.inner.commit()?.into_iter().sum();
+        self.inner.window_committed();
         self.inner.stats_mut().bytes_written += bytes;
         Ok(())
     }
