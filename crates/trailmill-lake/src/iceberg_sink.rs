@@ -802,9 +802,10 @@ mod tests {
 
     /// Decodes `text` in batches of `batch` events and hands each to `f`.
     fn batches(text: &str, batch: usize, f: &mut dyn FnMut(&[Event<'_>])) {
-        let mut opts = DecodeOptions::default();
-        opts.batch_size = batch;
-        Decoder::new(opts)
+        Decoder::new(DecodeOptions {
+            batch_size: batch,
+            ..DecodeOptions::default()
+        })
             .decode(text.as_bytes(), &mut |events| {
                 f(events);
                 Ok(())
