@@ -806,11 +806,11 @@ mod tests {
             batch_size: batch,
             ..DecodeOptions::default()
         })
-            .decode(text.as_bytes(), &mut |events| {
-                f(events);
-                Ok(())
-            })
-            .unwrap();
+        .decode(text.as_bytes(), &mut |events| {
+            f(events);
+            Ok(())
+        })
+        .unwrap();
     }
 
     fn sink(dir: &std::path::Path) -> IcebergSink {
