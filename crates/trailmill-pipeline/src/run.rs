@@ -29,7 +29,7 @@ use trailmill_core::{
 
 use crate::checkpoint::{CheckpointListener, CheckpointPolicy};
 use crate::sink::{Sink, SinkError, SinkStats};
-use crate::source::{ListStats, Source, SourceError, SourceObject};
+use crate::source::{ListStats, ObjectData, Source, SourceError, SourceObject};
 
 /// Decides from the object alone whether to read it (CPL's `SourceFilter`).
 pub trait SourceFilter: Send + Sync {
@@ -660,28 +660,42 @@ impl Pipeline {
                     }
                     in_flight.fetch_add(1, Ordering::SeqCst);
                     let mut outcome = FileOutcome::new(object);
-                    let delivering = this.deliveries.read().unwrap_or_else(|p| p.into_inner());
-                    let mut delivered = false;
                     // A panic anywhere in this object's work (source, decoder,
                     // filter, predicate, sink) fails this object only: the
                     // sinks' locks tolerate poisoning, and the decoder, whose
                     // buffers may be half-updated, is replaced.
-                    let run = catch_unwind(AssertUnwindSafe(|| {
-                        this.process(source, worker, &mut decoder, &mut outcome, &mut delivered)
-                    }));
-                    if let Err(payload) = run {
-                        decoder = Decoder::new(this.decode.clone());
+                    let internal = |outcome: &mut FileOutcome, payload: &(dyn Any + Send)| {
                         outcome.result = Err(FileError {
                             name: outcome.object.name.clone(),
-                            kind: FileErrorKind::Internal(panic_message(&*payload)),
+                            kind: FileErrorKind::Internal(panic_message(payload)),
                         });
-                    }
-                    if outcome.result.is_err() && delivered {
-                        for slot in &this.sinks {
-                            slot.lane(worker).file_failed(&outcome.object);
+                    };
+                    let data = catch_unwind(AssertUnwindSafe(|| this.read(source, &mut outcome)))
+                        .unwrap_or_else(|payload| {
+                            internal(&mut outcome, &*payload);
+                            None
+                        });
+                    if let Some(data) = data {
+                        // Sinks see the object from here on; a checkpoint's
+                        // commit waits until they have all of it, or know it
+                        // failed (see `deliveries`). The download is not
+                        // waited for.
+                        let delivering = this.deliveries.read().unwrap_or_else(|p| p.into_inner());
+                        let mut delivered = false;
+                        let run = catch_unwind(AssertUnwindSafe(|| {
+                            this.deliver(worker, &mut decoder, &data, &mut outcome, &mut delivered)
+                        }));
+                        if let Err(payload) = run {
+                            decoder = Decoder::new(this.decode.clone());
+                            internal(&mut outcome, &*payload);
                         }
+                        if outcome.result.is_err() && delivered {
+                            for slot in &this.sinks {
+                                slot.lane(worker).file_failed(&outcome.object);
+                            }
+                        }
+                        drop(delivering);
                     }
-                    drop(delivering);
                     if this.fail_fast && outcome.result.is_err() {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -793,14 +807,32 @@ impl Shared {
         first_failure.map_or(Ok(()), Err)
     }
 
-    /// Reads, decodes, filters and delivers `outcome.object`, and records how
-    /// it went in `outcome`; sets `events_delivered` once a sink was handed
-    /// an event of it (even if the object fails later, or this panics).
-    fn process(
+    /// Reads `outcome.object`; a failure is recorded in `outcome`.
+    fn read(&self, source: &dyn Source, outcome: &mut FileOutcome) -> Option<ObjectData> {
+        match source.read(&outcome.object) {
+            Ok(data) => {
+                outcome.bytes_read = data.len() as u64;
+                Some(data)
+            }
+            Err(SourceError { reason, .. }) => {
+                outcome.result = Err(FileError {
+                    name: outcome.object.name.clone(),
+                    kind: FileErrorKind::Read(reason),
+                });
+                None
+            }
+        }
+    }
+
+    /// Decodes, filters and delivers the `data` of `outcome.object`, and
+    /// records how it went in `outcome`; sets `events_delivered` once a sink
+    /// was handed an event of it (even if the object fails later, or this
+    /// panics).
+    fn deliver(
         &self,
-        source: &dyn Source,
         worker: usize,
         decoder: &mut Decoder,
+        data: &ObjectData,
         outcome: &mut FileOutcome,
         events_delivered: &mut bool,
     ) {
@@ -810,14 +842,6 @@ impl Shared {
                 kind,
             })
         };
-        let data = match source.read(&outcome.object) {
-            Ok(d) => d,
-            Err(SourceError { reason, .. }) => {
-                outcome.result = fail(&outcome.object, FileErrorKind::Read(reason));
-                return;
-            }
-        };
-        outcome.bytes_read = data.len() as u64;
         let keyless = matches!(outcome.object.classify(), Classified::Other { .. })
             && !self.keyless_filter.is_pass_all();
         let pass_all = self.filter.is_pass_all() && self.predicate.is_none() && !keyless;
@@ -874,12 +898,12 @@ impl Shared {
             Ok(())
         };
         let mut result = match &expected {
-            Some(hash) => decoder.decode_verified(&data, hash, &mut deliver),
-            None => decoder.decode(&data, &mut deliver),
+            Some(hash) => decoder.decode_verified(data, hash, &mut deliver),
+            None => decoder.decode(data, &mut deliver),
         };
         if warn_only && let Err(mismatch @ DecodeError::HashMismatch { .. }) = &result {
             warnings.push(format!("not verified: {mismatch}; emitted anyway"));
-            result = decoder.decode(&data, &mut deliver);
+            result = decoder.decode(data, &mut deliver);
         }
         outcome.events_out = events_out;
         outcome.warnings = warnings;
