@@ -45,6 +45,18 @@ fn read_table(catalog: &str, warehouse: &str, table: &str, extra: &[&str]) -> Va
     serde_json::from_slice(&out.stdout).expect("read-iceberg.py prints JSON")
 }
 
+/// [`read_table`] of a table in moto's Glue catalog, with its warehouse on
+/// moto's S3.
+fn read_glue_table(moto: &Moto, warehouse: &str, table: &str) -> Value {
+    let mut props = s3_props(&moto.endpoint);
+    props.extend([
+        "--property".to_owned(),
+        format!("glue.endpoint={}", moto.endpoint),
+    ]);
+    let props: Vec<&str> = props.iter().map(String::as_str).collect();
+    read_table("glue", warehouse, table, &props)
+}
+
 /// The S3 properties pyiceberg needs for the moto server at `endpoint`.
 fn s3_props(endpoint: &str) -> Vec<String> {
     [
@@ -781,13 +793,7 @@ fn the_glue_catalog_holds_the_table_athena_would_read() {
     assert!(first.contains("2900 written"), "{first}");
     let second = run();
     assert!(second.contains("0 written, 2900 duplicates"), "{second}");
-    let mut props = s3_props(&moto.endpoint);
-    props.extend([
-        "--property".to_owned(),
-        format!("glue.endpoint={}", moto.endpoint),
-    ]);
-    let props: Vec<&str> = props.iter().map(String::as_str).collect();
-    let table = read_table("glue", &warehouse, "security.cloudtrail", &props);
+    let table = read_glue_table(&moto, &warehouse, "security.cloudtrail");
     let ids = table_ids_once(&table);
     assert!(ids == all_ids(&event_ids_by_file(&datasets().join("invictus-ir"))));
     assert_eq!(table["snapshots"].as_array().unwrap().len(), 1);
@@ -835,14 +841,8 @@ fn a_commit_that_landed_behind_a_conflict_answer_is_kept() {
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
-    let mut props = s3_props(&moto.endpoint);
-    props.extend([
-        "--property".to_owned(),
-        format!("glue.endpoint={}", moto.endpoint),
-    ]);
-    let props: Vec<&str> = props.iter().map(String::as_str).collect();
     // Reading every row reads every data file the snapshot names.
-    let table = read_table("glue", &warehouse, "security.cloudtrail", &props);
+    let table = read_glue_table(&moto, &warehouse, "security.cloudtrail");
     assert_eq!(table["rows"], 2900);
     assert!(table_ids_once(&table) == all_ids(&event_ids_by_file(&datasets().join("invictus-ir"))));
     assert_eq!(table["snapshots"].as_array().unwrap().len(), 1);
