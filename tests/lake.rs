@@ -632,7 +632,10 @@ fn a_fleet_of_workers_fills_one_table_on_s3_exactly_once_through_sigkill_and_sig
             .arg("--deletion-log")
             .arg(log)
             .args(["--visibility-timeout", "5", "--wait-seconds", "1"])
-            .args(["--threads", "1", "--max-in-flight", "2", "--until-empty"])
+            // Objects of 20 events in batches of 7, on two threads: a
+            // commit could fall between the batches of one object.
+            .args(["--threads", "2", "--batch-size", "7"])
+            .args(["--max-in-flight", "2", "--until-empty"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -720,7 +723,15 @@ fn process_into_iceberg_killed_three_times_and_resumed_stores_each_event_once() 
             .args(iceberg_args(&catalog, &warehouse, "trail.events"))
             .arg("--state")
             .arg(&state)
-            .args(["--threads", "1", "--checkpoint-files", "2"])
+            // Objects of 50 events in batches of 16, on two threads.
+            .args([
+                "--threads",
+                "2",
+                "--batch-size",
+                "16",
+                "--checkpoint-files",
+                "2",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -69,6 +69,9 @@ pub struct WorkerArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Most events per sink call (CPL's maxEventsPerEmit), as in `process`.
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
     /// Largest uncompressed size accepted for one file, in MiB.
     #[arg(long, default_value_t = 8192, value_name = "MIB")]
     pub max_uncompressed_mib: u64,
@@ -145,6 +148,7 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<bool> {
         .threads(threads)
         .decode_options(DecodeOptions {
             max_decompressed_bytes: a.max_uncompressed_mib.saturating_mul(1 << 20),
+            batch_size: a.batch_size.max(1),
             ..DecodeOptions::default()
         })
         .selection(a.selection.to_selection())
