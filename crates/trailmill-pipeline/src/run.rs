@@ -459,9 +459,10 @@ struct Shared {
     predicate: Option<Box<dyn EventPredicate>>,
     source_filter: Option<Box<dyn SourceFilter>>,
     sinks: Vec<SinkSlot>,
-    /// Held for reading while an object is processed, and for writing by
-    /// a checkpoint's commit: a commit never falls between two batches of
-    /// one object. A sink that records which objects a commit holds (the
+    /// Held for reading while an object's events are delivered (from its
+    /// decoding to `file_done` or `file_failed`), and for writing by a
+    /// checkpoint's commit: a commit never falls between two batches of one
+    /// object. A sink that records which objects a commit holds (the
     /// Iceberg ledger) would otherwise record an object whose later batches
     /// come after the commit, and take them for a redo.
     deliveries: RwLock<()>,
