@@ -117,12 +117,7 @@ fn all_ids(by_file: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
 
 /// The table's eventIDs, asserting that none is there twice.
 fn table_ids_once(table: &Value) -> BTreeSet<String> {
-    let ids: Vec<String> = table["event_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
+    let ids: Vec<String> = support::strings(&table["event_ids"]);
     let set: BTreeSet<String> = ids.iter().cloned().collect();
     if set.len() != ids.len() {
         let mut seen = BTreeSet::new();
@@ -422,13 +417,7 @@ print(json.dumps({"ids": t.column("event_id").to_pylist(),
         .unwrap();
     assert!(read.status.success(), "{}", stderr(&read));
     let read: Value = serde_json::from_slice(&read.stdout).unwrap();
-    let ids = read["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
-    (ids, read["accounts"].clone())
+    (support::strings(&read["ids"]), read["accounts"].clone())
 }
 
 #[test]

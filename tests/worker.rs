@@ -297,12 +297,7 @@ fn deletions_since(log: &Path, offset: usize) -> (Vec<(String, Vec<String>)>, us
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let objects = v["objects"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|o| o.as_str().unwrap().to_owned())
-                .collect();
+            let objects = support::strings(&v["objects"]);
             (v["message_id"].as_str().unwrap().to_owned(), objects)
         })
         .collect();

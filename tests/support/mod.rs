@@ -161,6 +161,16 @@ pub fn gunzip(path: &Path) -> String {
     s
 }
 
+/// The strings of a JSON array (panics on anything else: test data).
+pub fn strings<C: FromIterator<String>>(array: &serde_json::Value) -> C {
+    array
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The eventIDs of the gzip log file at `path`, in file order.
 pub fn log_event_ids<C: FromIterator<String>>(path: &Path) -> C {
     let log: serde_json::Value = serde_json::from_str(&gunzip(path)).unwrap();
