@@ -7,8 +7,8 @@
 //!    uncompressed size (see [`crate::gzip`]); data after the gzip stream is an error;
 //! 2. recognises the envelope: `{"Records":[…]}` (delivered files), a bare
 //!    array of events (exports), or JSON Lines;
-//! 3. parses with simd-json into a tape (never a DOM) and walks the tape and
-//!    simd-json's structural indexes in lockstep, which yields both typed,
+//! 3. indexes the text where it lies (see [`crate::json`]: a SIMD structural
+//!    index, fully validated, never a tree or a tape) and walks it, which yields both typed,
 //!    unescaped field values and the exact original bytes of every record;
 //! 4. hands the events to a callback in batches of at most
 //!    [`DecodeOptions::batch_size`].
@@ -35,11 +35,10 @@
 
 use std::error::Error as StdError;
 
-use sha2::{Digest as _, Sha256};
-use simd_json::{Buffers, INPUT_PADDING, Node, Tape};
-
-use crate::event::{At, Doc, Event};
+use crate::event::Event;
 use crate::gzip::{self, BoundedGzReader, InflateError};
+use crate::json::{self, At, Doc, Kind};
+use sha2::{Digest as _, Sha256};
 
 /// Limits and batch size for decoding.
 #[derive(Clone, Debug)]
@@ -187,10 +186,12 @@ pub struct Decoder {
     opts: DecodeOptions,
     /// Inflated bytes (whole-buffer path) or the sliding window (streaming path).
     raw: Vec<u8>,
-    /// A padded copy of what is being parsed: simd-json unescapes strings in place.
+    /// The streaming path's runs of records, copied out of the window as one array.
     scratch: Vec<u8>,
-    buffers: Buffers,
-    tape: Tape<'static>,
+    /// The structural index of the text being walked.
+    index: json::Index,
+    /// Unescaped copies of the strings read from the text being walked.
+    arena: json::Arena,
     spans: Vec<(usize, usize)>,
     whole: gzip::WholeInflater,
 }
@@ -198,13 +199,12 @@ pub struct Decoder {
 impl Decoder {
     /// A decoder with the given options.
     pub fn new(opts: DecodeOptions) -> Self {
-        let buffers = Buffers::with_max_depth(1 << 16, opts.max_depth);
         Decoder {
             opts,
             raw: Vec::new(),
             scratch: Vec::new(),
-            buffers,
-            tape: Tape::null(),
+            index: json::Index::default(),
+            arena: json::Arena::default(),
             spans: Vec::new(),
             whole: gzip::WholeInflater::new(),
         }
@@ -399,22 +399,17 @@ impl Decoder {
         checks: &mut FileChecks,
         on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
     ) -> Result<(), DecodeError> {
-        self.scratch.clear();
-        self.scratch.extend_from_slice(bytes);
-        self.scratch.resize(bytes.len() + INPUT_PADDING, 0);
         let batch_size = self.opts.batch_size;
         let parsed = with_doc(
-            &mut self.scratch,
-            bytes.len(),
-            &mut self.buffers,
-            &mut self.tape,
+            &mut self.index,
+            &mut self.arena,
             bytes,
-            0,
+            self.opts.max_depth,
             |doc| {
-                let root = At { t: 0, s: 0 };
-                let records = match doc.nodes[0] {
-                    Node::Array { .. } => root,
-                    Node::Object { .. } => match find_records(doc, root)? {
+                let root = doc.root();
+                let records = match doc.kind(root) {
+                    Kind::Array => root,
+                    Kind::Object => match find_records(doc, root)? {
                         Some(records) => records,
                         // A lone event object, as in a one-line JSON Lines file.
                         None => {
@@ -427,40 +422,41 @@ impl Decoder {
                         ));
                     }
                 };
-                let Node::Array { len, .. } = doc.nodes[records.t] else {
-                    unreachable!("find_records returns arrays")
-                };
                 // Check every record is an object, and that the file is
-                // CloudTrail, before emitting any: a walk over the tape alone,
-                // jumping over each record.
-                let mut t = records.t + 1;
-                for i in 0..len {
-                    match doc.nodes[t] {
-                        Node::Object { count, .. } => {
-                            checks.judged = checks.judged || has_core_field(doc, t);
-                            t += count + 1;
-                        }
-                        _ => {
-                            return Err(DecodeError::NotCloudTrail(format!(
-                                "record {i} is not a JSON object"
-                            )));
-                        }
+                // CloudTrail, before emitting any: each record is skipped in one step.
+                let mut len = 0;
+                let mut found = Ok(());
+                doc.elements(records, |record| {
+                    if found.is_err() {
+                        return;
                     }
-                }
+                    if doc.kind(record) == Kind::Object {
+                        checks.judged = checks.judged || has_core_field(doc, record);
+                    } else {
+                        found = Err(DecodeError::NotCloudTrail(format!(
+                            "record {len} is not a JSON object"
+                        )));
+                    }
+                    len += 1;
+                });
+                found?;
                 if len > 0 && !checks.judged {
                     return Err(no_cloudtrail_record(len as u64));
                 }
-                let first = At {
-                    t: records.t + 1,
-                    s: records.s + 1,
-                };
-                emit_events(doc, first, len, batch_size, stats, checks, on_batch)
+                emit_events(
+                    doc,
+                    At(records.0 + 1),
+                    len,
+                    batch_size,
+                    stats,
+                    checks,
+                    on_batch,
+                )
             },
         );
         match parsed {
-            // simd-json reports a complete document followed by more data, or
-            // a cut-off one, as an internal or generic error; say what is
-            // wrong with the file instead, as the streaming path does.
+            // Say what a person can act on when the data after a complete
+            // document, or a cut-off one, is the trouble, as the streaming path does.
             Err(DecodeError::InvalidJson(_)) if let Some(why) = diagnose_invalid_json(bytes) => {
                 Err(DecodeError::InvalidJson(why))
             }
@@ -470,7 +466,7 @@ impl Decoder {
 
     /// Parses the records at `spans` of `window` (a run of complete records) as one
     /// array: the scratch copy is `[` + the run with the gaps between records
-    /// turned into `,` + `]`, so every byte keeps its offset (shifted by one).
+    /// turned into `,` + `]`.
     fn parse_run(
         &mut self,
         window: &[u8],
@@ -498,28 +494,22 @@ impl Decoder {
         }
         self.scratch.push(b']');
         debug_assert_eq!(self.scratch.len(), len);
-        self.scratch.resize(len + INPUT_PADDING, 0);
         let batch_size = self.opts.batch_size;
         with_doc(
-            &mut self.scratch,
-            len,
-            &mut self.buffers,
-            &mut self.tape,
-            window,
-            start as isize - 1,
+            &mut self.index,
+            &mut self.arena,
+            &self.scratch,
+            self.opts.max_depth,
             |doc| {
                 // The splitter passed only objects, so every element is one.
                 if !checks.judged {
-                    let mut t = 1;
+                    let mut record = At(1);
                     for _ in 0..spans.len() {
-                        if has_core_field(doc, t) {
+                        if has_core_field(doc, record) {
                             checks.judged = true;
                             break;
                         }
-                        let Node::Object { count, .. } = doc.nodes[t] else {
-                            unreachable!("the splitter passes only objects")
-                        };
-                        t += count + 1;
+                        record = At(doc.after(record) + 1);
                     }
                     if !checks.judged {
                         checks.withheld += spans.len() as u64;
@@ -529,8 +519,7 @@ impl Decoder {
                         return Ok(RunOutcome::Restart);
                     }
                 }
-                let first = At { t: 1, s: 1 };
-                emit_events(doc, first, spans.len(), batch_size, stats, checks, on_batch)?;
+                emit_events(doc, At(1), spans.len(), batch_size, stats, checks, on_batch)?;
                 Ok(RunOutcome::Emitted)
             },
         )
@@ -611,7 +600,7 @@ impl Decoder {
             }
             if !self.spans.is_empty() {
                 let spans = std::mem::take(&mut self.spans);
-                // Parse in runs of about one chunk: the tape of a run is several
+                // Parse in runs of about one chunk: the index of a run is several
                 // times its size, and the window may hold far more than a chunk.
                 let mut r = Ok(RunOutcome::Emitted);
                 let mut rest = &spans[..];
@@ -692,33 +681,20 @@ fn no_cloudtrail_record(records: u64) -> DecodeError {
     ))
 }
 
-/// True when the record object at tape index `t` has one of the core fields
-/// as a string: the test that makes a file CloudTrail. A walk over the
-/// record's top-level members on the tape alone.
-fn has_core_field(doc: &Doc<'_>, t: usize) -> bool {
-    let Node::Object { len, .. } = doc.nodes[t] else {
-        return false;
-    };
-    let mut at = t + 1;
-    for _ in 0..len {
-        let Node::String(key) = doc.nodes[at] else {
-            return false;
-        };
-        let value = at + 1;
-        if matches!(key, "eventVersion" | "eventTime" | "eventName")
-            && matches!(doc.nodes[value], Node::String(_))
-        {
-            return true;
-        }
-        at = match doc.nodes[value] {
-            Node::Object { count, .. } | Node::Array { count, .. } => value + count + 1,
-            _ => value + 1,
-        };
-    }
-    false
+/// True when the record object at `record` has one of the core fields as a
+/// string: the test that makes a file CloudTrail. A walk over the record's
+/// top-level members that stops at the first core field.
+fn has_core_field(doc: &Doc<'_>, record: At) -> bool {
+    let mut found = false;
+    doc.members(record, |key, value| {
+        found = found
+            || (matches!(key, "eventVersion" | "eventTime" | "eventName")
+                && doc.kind(value) == Kind::String);
+    });
+    found
 }
 
-/// Says what is wrong with `bytes`, which simd-json rejected, when it is one
+/// Says what is wrong with `bytes`, which the JSON index refused, when it is one
 /// of two things a person can act on: data after a complete first value, or
 /// data that ends inside a value. Only strings, escapes and nesting are
 /// tracked, which is enough to find where the first value ends.
@@ -776,34 +752,20 @@ fn first_value_end(bytes: &[u8]) -> Result<usize, Unbalanced> {
     Err(Unbalanced::Truncated)
 }
 
-/// Parses `scratch[..len]` (padded) into the reusable tape and calls `f` with
-/// the document; `original` holds the unescaped bytes (`original` index =
-/// parsed index + `shift`).
-#[allow(clippy::too_many_arguments)] // the decoder's reusable buffers, split to satisfy the borrow checker
+/// Indexes `text` with the decoder's reusable buffers and calls `f` with the document.
 fn with_doc<R>(
-    scratch: &mut [u8],
-    len: usize,
-    buffers: &mut Buffers,
-    tape_slot: &mut Tape<'static>,
-    original: &[u8],
-    shift: isize,
+    index: &mut json::Index,
+    arena: &mut json::Arena,
+    text: &[u8],
+    max_depth: usize,
     f: impl FnOnce(&Doc<'_>) -> Result<R, DecodeError>,
 ) -> Result<R, DecodeError> {
-    let mut tape: Tape<'_> = std::mem::replace(tape_slot, Tape::null());
-    let result = match simd_json::fill_tape_padded(scratch, len, buffers, &mut tape) {
+    arena.clear();
+    let arena = &*arena;
+    match index.parse(text, max_depth, arena) {
+        Ok(doc) => f(&doc),
         Err(e) => Err(DecodeError::InvalidJson(e.to_string())),
-        Ok(()) => {
-            let doc = Doc {
-                nodes: &tape.0,
-                structurals: buffers.structural_indexes(),
-                original,
-                shift,
-            };
-            f(&doc)
-        }
-    };
-    *tape_slot = tape.reset();
-    result
+    }
 }
 
 fn check_hash(bytes: &[u8], expected: Option<&[u8; 32]>) -> Result<(), DecodeError> {
@@ -891,52 +853,17 @@ fn find_records(doc: &Doc<'_>, root: At) -> Result<Option<At>, DecodeError> {
     let mut digest_keys = 0;
     let mut event_keys = 0;
     let mut wrong_type = false;
-    // Walk the root's members on the tape alone, counting structurals only up
-    // to `Records`: skipping the records array by its structurals would cost
-    // a pass over the whole document.
-    let Node::Object { len, .. } = doc.nodes[root.t] else {
-        return Ok(None);
-    };
-    let mut at = At {
-        t: root.t + 1,
-        s: root.s + 1,
-    };
-    let mut counting = true;
-    for _ in 0..len {
-        let Node::String(key) = doc.nodes[at.t] else {
-            break;
-        };
-        let value = At {
-            t: at.t + 1,
-            s: at.s + 2,
-        };
-        match key {
-            "Records" => match doc.nodes[value.t] {
-                Node::Array { .. } if counting => {
-                    records = Some(value);
-                    counting = false;
-                }
-                Node::Array { .. } => {}
-                _ => wrong_type = true,
-            },
-            "digestStartTime" | "digestEndTime" | "logFiles" | "digestS3Object" => digest_keys += 1,
-            "eventVersion" | "eventTime" | "eventName" | "eventSource" => event_keys += 1,
-            _ => {}
-        }
-        at = if counting {
-            let after = doc.skip(value);
-            At {
-                t: after.t,
-                s: after.s + 1,
+    doc.members(root, |key, value| match key {
+        "Records" => match doc.kind(value) {
+            Kind::Array => {
+                records = records.or(Some(value));
             }
-        } else {
-            let t = match doc.nodes[value.t] {
-                Node::Object { count, .. } | Node::Array { count, .. } => value.t + count + 1,
-                _ => value.t + 1,
-            };
-            At { t, s: 0 }
-        };
-    }
+            _ => wrong_type = true,
+        },
+        "digestStartTime" | "digestEndTime" | "logFiles" | "digestS3Object" => digest_keys += 1,
+        "eventVersion" | "eventTime" | "eventName" | "eventSource" => event_keys += 1,
+        _ => {}
+    });
     if wrong_type {
         return Err(DecodeError::NotCloudTrail(
             "\"Records\" is not an array".into(),
@@ -970,15 +897,9 @@ fn emit_events(
     let mut batch = Vec::with_capacity(count.min(batch_size.max(1)));
     let mut at = first;
     for i in 0..count {
-        let Node::Object { count: nodes, .. } = doc.nodes[at.t] else {
-            unreachable!("callers pass only objects")
-        };
         let (event, close) = Event::from_doc(doc, at);
         // The next record starts after this one's `}` and the `,` after it.
-        at = At {
-            t: at.t + nodes + 1,
-            s: close + 2,
-        };
+        at = At(close + 2);
         checks.check(&event, stats.events + i as u64);
         batch.push(event);
         if batch.len() >= batch_size.max(1) {
@@ -1351,8 +1272,8 @@ impl Splitter {
             Envelope::Unknown => Err(DecodeError::InvalidJson("no JSON value found".into())),
             Envelope::Object | Envelope::Array => {
                 // The whole-file path parses the envelope too: reject what it rejects.
-                let mut envelope = self.skeleton.clone();
-                simd_json::to_borrowed_value(&mut envelope)
+                json::Index::default()
+                    .parse(&self.skeleton, self.max_depth, &json::Arena::default())
                     .map(drop)
                     .map_err(|e| DecodeError::InvalidJson(format!("outside the records: {e}")))
             }

@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use simd_json::{Node, StaticNode};
+use crate::json::{At, Doc, Kind};
 
 /// The exact text of one JSON value, as it appears in the source file.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,201 +59,29 @@ impl fmt::Display for RawJson<'_> {
     }
 }
 
-/// A parsed document: simd-json's tape, the structural indexes of the text
-/// that was parsed, and the original bytes that text was copied from.
-///
-/// Tape node `t` and structural index `s` are walked in lockstep: every value
-/// starts at a structural character, so the byte span of any value (its exact
-/// original text) is found without a second parse. How many structural
-/// characters a container spans follows from its tape nodes alone (see
-/// [`Doc::structural_len`]), so no bracket matching is needed.
-#[derive(Clone, Copy)]
-pub(crate) struct Doc<'a> {
-    pub(crate) nodes: &'a [Node<'a>],
-    pub(crate) structurals: &'a [u32],
-    /// The bytes that were parsed, before simd-json unescaped strings in place.
-    pub(crate) original: &'a [u8],
-    /// `original` index = parsed index + `shift` (the streaming path parses a
-    /// copy of a window of the file that starts one byte earlier).
-    pub(crate) shift: isize,
-}
-
-/// Structural characters of the value at a tape node, not counting the
-/// contents of a container: a scalar or string is one; a container is its
-/// two brackets plus its separators (an object's `:` per member and `,`
-/// between members, an array's `,` between elements).
-#[inline]
-fn own_structurals(node: &Node<'_>) -> usize {
-    match *node {
-        Node::Object { len, .. } => 2 + (2 * len).saturating_sub(1),
-        Node::Array { len, .. } => 2 + len.saturating_sub(1),
-        _ => 1,
-    }
-}
-
-/// A position in a [`Doc`]: a tape node and the structural index where its value starts.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct At {
-    pub(crate) t: usize,
-    pub(crate) s: usize,
-}
-
-impl<'a> Doc<'a> {
-    fn orig_pos(&self, parsed_pos: usize) -> usize {
-        (parsed_pos as isize + self.shift) as usize
-    }
-
-    /// How many structural characters the value at tape node `t` spans, its
-    /// contents included: every node inside a container contributes its own
-    /// (see [`own_structurals`]), in one linear pass over the tape.
-    #[inline]
-    pub(crate) fn structural_len(&self, t: usize) -> usize {
-        match self.nodes[t] {
-            Node::Object { count, .. } | Node::Array { count, .. } => {
-                self.nodes[t..=t + count].iter().map(own_structurals).sum()
-            }
-            _ => 1,
-        }
-    }
-
-    /// The position just after the value at `at`, and the structural index of
-    /// the byte after the value's last character (the `,`, `}` or `]` that follows).
-    pub(crate) fn skip(&self, at: At) -> At {
-        match self.nodes[at.t] {
-            Node::Object { count, .. } | Node::Array { count, .. } => At {
-                t: at.t + count + 1,
-                s: at.s + self.structural_len(at.t),
-            },
-            _ => At {
-                t: at.t + 1,
-                s: at.s + 1,
-            },
-        }
-    }
-
-    /// The original bytes from the structural character at index `open` to the
-    /// one at `close`, both included.
-    pub(crate) fn span(&self, open: usize, close: usize) -> &'a [u8] {
-        let start = self.orig_pos(self.structurals[open] as usize);
-        let end = self.orig_pos(self.structurals[close] as usize) + 1;
-        &self.original[start..end]
-    }
-
-    /// The exact original bytes of the value at `at`.
-    pub(crate) fn raw(&self, at: At) -> &'a [u8] {
-        let start = self.orig_pos(self.structurals[at.s] as usize);
-        let end = match self.nodes[at.t] {
-            Node::Object { .. } | Node::Array { .. } => {
-                let close = at.s + self.structural_len(at.t) - 1;
-                self.orig_pos(self.structurals[close] as usize) + 1
-            }
-            _ => {
-                // A scalar ends where the next structural character starts, less any whitespace.
-                let next = self.orig_pos(self.structurals[at.s + 1] as usize);
-                let mut end = next;
-                while end > start && self.original[end - 1].is_ascii_whitespace() {
-                    end -= 1;
-                }
-                end
-            }
-        };
-        &self.original[start..end]
-    }
-
-    /// Calls `f(key, value position)` for each member of the object at `at`,
-    /// and returns the structural index of its closing `}` (found on the way).
-    pub(crate) fn members(&self, at: At, mut f: impl FnMut(&'a str, At)) -> usize {
-        self.members_spanned(at, |key, value, _| f(key, value))
-    }
-
-    /// Like [`Doc::members`], also passing the structural index that follows
-    /// each value, so that a caller taking a container's bytes
-    /// ([`Doc::raw_until`]) does not count its structurals a second time.
-    pub(crate) fn members_spanned(&self, at: At, mut f: impl FnMut(&'a str, At, usize)) -> usize {
-        let Node::Object { len, .. } = self.nodes[at.t] else {
-            return at.s;
-        };
-        // Key at (t+1, s+1); ':' at s+2; value at (t+2, s+3).
-        let mut key = At {
-            t: at.t + 1,
-            s: at.s + 1,
-        };
-        for _ in 0..len {
-            let Node::String(k) = self.nodes[key.t] else {
-                return at.s;
-            };
-            let value = At {
-                t: key.t + 1,
-                s: key.s + 2,
-            };
-            let after = self.skip(value);
-            f(k, value, after.s);
-            key = At {
-                t: after.t,
-                s: after.s + 1,
-            };
-        }
-        // After the last member, `key.s` is one past the `}`; for `{}` it is
-        // one past the `{`, and the `}` is there.
-        if len == 0 { at.s + 1 } else { key.s - 1 }
-    }
-
-    /// Calls `f(element position)` for each element of the array at `at`.
-    pub(crate) fn elements(&self, at: At, mut f: impl FnMut(At)) {
-        let Node::Array { len, .. } = self.nodes[at.t] else {
-            return;
-        };
-        let mut el = At {
-            t: at.t + 1,
-            s: at.s + 1,
-        };
-        for _ in 0..len {
-            f(el);
-            let after = self.skip(el);
-            el = At {
-                t: after.t,
-                s: after.s + 1,
-            };
-        }
-    }
-
-    pub(crate) fn str_at(&self, at: At) -> Option<&'a str> {
-        match self.nodes[at.t] {
-            Node::String(s) => Some(s),
+/// A boolean field: JSON `true` or `false`, or (as some older records write
+/// them) the strings `"true"` and `"false"`.
+fn bool_at(doc: &Doc<'_>, at: At) -> Option<bool> {
+    match doc.kind(at) {
+        Kind::True => Some(true),
+        Kind::False => Some(false),
+        Kind::String => match doc.raw(at) {
+            b"\"true\"" => Some(true),
+            b"\"false\"" => Some(false),
             _ => None,
-        }
+        },
+        _ => None,
     }
+}
 
-    fn bool_at(&self, at: At) -> Option<bool> {
-        match self.nodes[at.t] {
-            Node::Static(StaticNode::Bool(b)) => Some(b),
-            // Some older records carry booleans as strings.
-            Node::String("true") => Some(true),
-            Node::String("false") => Some(false),
-            _ => None,
-        }
-    }
+/// A free-form field's exact text; `None` when it is `null`.
+fn raw_json_at<'a>(doc: &Doc<'a>, at: At) -> Option<RawJson<'a>> {
+    (doc.kind(at) != Kind::Null).then(|| RawJson(doc.raw(at)))
+}
 
-    fn raw_json_at(&self, at: At) -> Option<RawJson<'a>> {
-        match self.nodes[at.t] {
-            Node::Static(StaticNode::Null) => None,
-            _ => Some(RawJson(self.raw(at))),
-        }
-    }
-
-    /// [`Doc::raw_json_at`] for a value whose following structural index,
-    /// `next`, is known.
-    fn raw_json_until(&self, at: At, next: usize) -> Option<RawJson<'a>> {
-        match self.nodes[at.t] {
-            Node::Static(StaticNode::Null) => None,
-            Node::Object { .. } | Node::Array { .. } => Some(RawJson(self.span(at.s, next - 1))),
-            _ => Some(RawJson(self.raw(at))),
-        }
-    }
-
-    fn is_object(&self, at: At) -> bool {
-        matches!(self.nodes[at.t], Node::Object { .. })
-    }
+/// The position of a field's value when it is an object.
+fn object_at(doc: &Doc<'_>, at: At) -> Option<At> {
+    (doc.kind(at) == Kind::Object).then_some(at)
 }
 
 /// One CloudTrail record: typed, borrowed views of the documented fields plus
@@ -408,7 +236,7 @@ impl<'a> Event<'a> {
             addendum: None,
             has_unknown: false,
         };
-        let close = doc.members_spanned(at, |key, v, next| match key {
+        let close = doc.members(at, |key, v| match key {
             "eventVersion" => e.event_version = doc.str_at(v),
             "eventTime" => e.event_time = doc.str_at(v),
             "eventSource" => e.event_source = doc.str_at(v),
@@ -422,28 +250,28 @@ impl<'a> Event<'a> {
             "eventID" => e.event_id = doc.str_at(v),
             "eventType" => e.event_type = doc.str_at(v),
             "apiVersion" => e.api_version = doc.str_at(v),
-            "readOnly" => e.read_only = doc.bool_at(v),
-            "managementEvent" => e.management_event = doc.bool_at(v),
+            "readOnly" => e.read_only = bool_at(doc, v),
+            "managementEvent" => e.management_event = bool_at(doc, v),
             "recipientAccountId" => e.recipient_account_id = doc.str_at(v),
             "sharedEventID" => e.shared_event_id = doc.str_at(v),
             "vpcEndpointId" => e.vpc_endpoint_id = doc.str_at(v),
             "vpcEndpointAccountId" => e.vpc_endpoint_account_id = doc.str_at(v),
             "eventCategory" => e.event_category = doc.str_at(v),
             "sessionCredentialFromConsole" => e.session_credential_from_console = doc.str_at(v),
-            "requestParameters" => e.request_parameters = doc.raw_json_until(v, next),
-            "responseElements" => e.response_elements = doc.raw_json_until(v, next),
-            "additionalEventData" => e.additional_event_data = doc.raw_json_until(v, next),
-            "serviceEventDetails" => e.service_event_details = doc.raw_json_until(v, next),
-            "eventContext" => e.event_context = doc.raw_json_until(v, next),
-            "edgeDeviceDetails" => e.edge_device_details = doc.raw_json_until(v, next),
-            "insightDetails" => e.insight_details = doc.raw_json_until(v, next),
-            "userIdentity" => e.user_identity = doc.is_object(v).then_some(v),
-            "resources" => e.resources = matches!(doc.nodes[v.t], Node::Array { .. }).then_some(v),
-            "tlsDetails" => e.tls_details = doc.is_object(v).then_some(v),
-            "addendum" => e.addendum = doc.is_object(v).then_some(v),
+            "requestParameters" => e.request_parameters = raw_json_at(doc, v),
+            "responseElements" => e.response_elements = raw_json_at(doc, v),
+            "additionalEventData" => e.additional_event_data = raw_json_at(doc, v),
+            "serviceEventDetails" => e.service_event_details = raw_json_at(doc, v),
+            "eventContext" => e.event_context = raw_json_at(doc, v),
+            "edgeDeviceDetails" => e.edge_device_details = raw_json_at(doc, v),
+            "insightDetails" => e.insight_details = raw_json_at(doc, v),
+            "userIdentity" => e.user_identity = object_at(doc, v),
+            "resources" => e.resources = (doc.kind(v) == Kind::Array).then_some(v),
+            "tlsDetails" => e.tls_details = object_at(doc, v),
+            "addendum" => e.addendum = object_at(doc, v),
             _ => e.has_unknown = true,
         });
-        e.raw = doc.span(at.s, close);
+        e.raw = doc.raw(at);
         (e, close)
     }
 
@@ -464,7 +292,7 @@ impl<'a> Event<'a> {
         if let Some(at) = self.resources {
             let doc = self.doc;
             doc.elements(at, |el| {
-                if doc.is_object(el) {
+                if doc.kind(el) == Kind::Object {
                     out.push(Resource::from_doc(doc, el));
                 }
             });
@@ -608,10 +436,10 @@ impl<'a> UserIdentity<'a> {
             "invokedBy" => u.invoked_by = doc.str_at(v),
             "identityProvider" => u.identity_provider = doc.str_at(v),
             "credentialId" => u.credential_id = doc.str_at(v),
-            "sessionContext" if doc.is_object(v) => {
+            "sessionContext" if doc.kind(v) == Kind::Object => {
                 u.session_context = Some(SessionContext::from_doc(doc, v))
             }
-            "onBehalfOf" if doc.is_object(v) => {
+            "onBehalfOf" if doc.kind(v) == Kind::Object => {
                 let mut o = OnBehalfOf::default();
                 doc.members(v, |k, v| match k {
                     "userId" => o.user_id = doc.str_at(v),
@@ -620,7 +448,7 @@ impl<'a> UserIdentity<'a> {
                 });
                 u.on_behalf_of = Some(o);
             }
-            "inScopeOf" if doc.is_object(v) => {
+            "inScopeOf" if doc.kind(v) == Kind::Object => {
                 let mut o = InScopeOf::default();
                 doc.members(v, |k, v| match k {
                     "sourceArn" => o.source_arn = doc.str_at(v),
@@ -668,7 +496,7 @@ impl<'a> SessionContext<'a> {
                     _ => {}
                 });
             }
-            "sessionIssuer" if doc.is_object(v) => {
+            "sessionIssuer" if doc.kind(v) == Kind::Object => {
                 let mut i = SessionIssuer::default();
                 doc.members(v, |k, v| match k {
                     "type" => i.issuer_type = doc.str_at(v),
@@ -680,11 +508,11 @@ impl<'a> SessionContext<'a> {
                 });
                 c.session_issuer = Some(i);
             }
-            "webIdFederationData" if doc.is_object(v) => {
+            "webIdFederationData" if doc.kind(v) == Kind::Object => {
                 let mut w = WebIdFederationData::default();
                 doc.members(v, |k, v| match k {
                     "federatedProvider" => w.federated_provider = doc.str_at(v),
-                    "attributes" => w.attributes = doc.raw_json_at(v),
+                    "attributes" => w.attributes = raw_json_at(doc, v),
                     _ => {}
                 });
                 c.web_id_federation_data = Some(w);

@@ -17,6 +17,7 @@ pub mod decode;
 pub mod event;
 pub mod filter;
 pub mod gzip;
+mod json;
 pub mod key;
 pub mod notification;
 pub mod time;
