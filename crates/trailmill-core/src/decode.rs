@@ -7,7 +7,7 @@
 //!    uncompressed size (see [`crate::gzip`]); data after the gzip stream is an error;
 //! 2. recognises the envelope: `{"Records":[…]}` (delivered files), a bare
 //!    array of events (exports), or JSON Lines;
-//! 3. indexes the text where it lies (see [`crate::json`]: a SIMD structural
+//! 3. indexes the text where it lies (trailmill-core's `json` module: a SIMD structural
 //!    index, fully validated, never a tree or a tape) and walks it, which yields both typed,
 //!    unescaped field values and the exact original bytes of every record;
 //! 4. hands the events to a callback in batches of at most
@@ -213,6 +213,20 @@ impl Decoder {
     /// The options this decoder was built with.
     pub fn options(&self) -> &DecodeOptions {
         &self.opts
+    }
+
+    /// Checks that `text` (uncompressed) is one valid JSON value within the
+    /// nesting limit, without decoding any record: the indexing half of what
+    /// [`Decoder::decode`] does to a file's text.
+    /// Returns how many structural positions the text has.
+    pub fn check_json(&mut self, text: &[u8]) -> Result<usize, DecodeError> {
+        with_doc(
+            &mut self.index,
+            &mut self.arena,
+            text,
+            self.opts.max_depth,
+            |doc| Ok(doc.positions()),
+        )
     }
 
     /// Decodes one whole file, gzip or not, calling `on_batch` with its events.

@@ -60,7 +60,7 @@ pub(crate) struct Index {
     jump: Vec<u32>,
     /// Byte offsets of the character after each escaping backslash in a string.
     escapes: Vec<u32>,
-    /// Open containers, as indexes into `pos`, while stage 2 runs.
+    /// Open containers, as indexes into `pos` (with [`ARRAY`] set for arrays), while stage 2 runs.
     stack: Vec<u32>,
 }
 
@@ -74,8 +74,9 @@ impl Index {
         max_depth: usize,
         arena: &'a Arena,
     ) -> Result<Doc<'a>, JsonError> {
-        if u32::try_from(text.len()).is_err() {
-            return Err(error(0, "a JSON text of 4 GiB or more"));
+        // Positions are u32, and stage 2 keeps a flag in their top bit.
+        if text.len() >= 1 << 31 {
+            return Err(error(0, "a JSON text of 2 GiB or more"));
         }
         if simdutf8::basic::from_utf8(text).is_err() {
             let at = std::str::from_utf8(text).map_or_else(|e| e.valid_up_to(), |_| 0);
@@ -98,7 +99,7 @@ impl Index {
             stack: &mut self.stack,
             max_depth,
         };
-        Stage2::default().run(stages)?;
+        stage2(stages)?;
         check_escapes(text, &self.escapes)?;
         Ok(Doc {
             text,
@@ -168,6 +169,11 @@ pub(crate) struct Doc<'a> {
 }
 
 impl<'a> Doc<'a> {
+    /// How many structural positions the text has.
+    pub(crate) fn positions(&self) -> usize {
+        self.pos.len()
+    }
+
     /// The root value.
     pub(crate) fn root(&self) -> At {
         At(0)
@@ -228,10 +234,22 @@ impl<'a> Doc<'a> {
         let mut i = at.0 + 1;
         while i < close {
             let value = At(i + 2);
-            f(self.string(At(i)), value);
+            f(self.key(i), value);
             i = self.after(value) + 1;
         }
         close
+    }
+
+    /// The key at position `i`, whose `:` is at `i + 1`.
+    #[inline]
+    fn key(&self, i: usize) -> &'a str {
+        let start = self.pos[i] as usize + 1;
+        // Only whitespace can stand between a key's closing quote and its ':'.
+        let mut end = self.pos[i + 1] as usize - 1;
+        while self.text[end] != b'"' {
+            end -= 1;
+        }
+        self.string_between(start, end)
     }
 
     /// Calls `f(element)` for each element of the array at `at`, in order.
@@ -253,17 +271,21 @@ impl<'a> Doc<'a> {
     /// The string at `at`, which must be one.
     fn string(&self, at: At) -> &'a str {
         let raw = self.raw(at);
-        let inner = &raw[1..raw.len() - 1];
+        let start = self.pos[at.0] as usize + 1;
+        self.string_between(start, start + raw.len() - 2)
+    }
+
+    /// The string whose text (between its quotes) is `text[start..end]`, unescaped.
+    #[inline]
+    fn string_between(&self, start: usize, end: usize) -> &'a str {
+        let inner = &self.text[start..end];
         // Escapes are rare and most strings short: a search of the escapes
         // stage 1 found costs less than looking at the string's bytes.
-        let start = self.pos[at.0] as usize + 1;
-        let first = self.escapes.partition_point(|&e| (e as usize) < start);
-        if self
-            .escapes
-            .get(first)
-            .is_some_and(|&e| (e as usize) < start + inner.len())
-        {
-            return self.arena.keep(unescape(inner));
+        if !self.escapes.is_empty() {
+            let first = self.escapes.partition_point(|&e| (e as usize) < start);
+            if self.escapes.get(first).is_some_and(|&e| (e as usize) < end) {
+                return self.arena.keep(unescape(inner));
+            }
         }
         // SAFETY: `Index::parse` checked the whole text is UTF-8 before a Doc
         // of it could exist, and `inner` is cut at two ASCII quotes, which are
@@ -771,139 +793,120 @@ enum Expect {
 /// What stage 2 works on.
 struct Stages<'s> {
     text: &'s [u8],
-    /// The positions stage 1 has found so far.
     pos: &'s [u32],
     jump: &'s mut [u32],
     stack: &'s mut Vec<u32>,
     max_depth: usize,
 }
 
-/// Stage 2's progress: the grammar is checked one structural position at a time.
-struct Stage2 {
-    /// The next position to look at.
-    i: usize,
-    expect: Expect,
-}
-
-impl Default for Stage2 {
-    fn default() -> Self {
-        Stage2 {
-            i: 0,
-            expect: Expect::Value,
-        }
-    }
-}
-
-impl Stage2 {
-    /// Checks the grammar, numbers and literals over the positions, and fills `jump`.
-    #[inline(never)]
-    fn run(&mut self, st: Stages<'_>) -> Result<(), JsonError> {
-        let Stages {
-            text,
-            pos,
-            jump,
-            stack,
-            max_depth,
-        } = st;
-        let n = pos.len();
-        let at = |i: usize| pos.get(i).map_or(text.len(), |&p| p as usize);
-        let byte = |i: usize| pos.get(i).map(|&p| text[p as usize]);
-        let (mut i, mut expect) = (self.i, self.expect);
-        loop {
-            match expect {
-                Expect::Value => {
-                    let Some(c) = byte(i) else {
-                        return Err(error(text.len(), "the data ends where a value should be"));
-                    };
-                    match c {
-                        b'{' | b'[' => {
-                            if stack.len() >= max_depth {
-                                let what = format!("nesting deeper than {max_depth} levels");
-                                return Err(error(at(i), what));
-                            }
-                            stack.push(i as u32);
-                            expect = if c == b'{' {
-                                Expect::KeyOrClose
-                            } else {
-                                Expect::ValueOrClose
-                            };
-                            i += 1;
-                            continue;
+/// Checks the grammar, numbers and literals over the positions, and fills `jump`.
+fn stage2(st: Stages<'_>) -> Result<(), JsonError> {
+    let Stages {
+        text,
+        pos,
+        jump,
+        stack,
+        max_depth,
+    } = st;
+    let n = pos.len();
+    let at = |i: usize| pos.get(i).map_or(text.len(), |&p| p as usize);
+    let byte = |i: usize| pos.get(i).map(|&p| text[p as usize]);
+    let (mut i, mut expect) = (0, Expect::Value);
+    loop {
+        match expect {
+            Expect::Value => {
+                let Some(c) = byte(i) else {
+                    return Err(error(text.len(), "the data ends where a value should be"));
+                };
+                match c {
+                    b'{' | b'[' => {
+                        if stack.len() >= max_depth {
+                            let what = format!("nesting deeper than {max_depth} levels");
+                            return Err(error(at(i), what));
                         }
-                        b'"' => {}
-                        b't' => literal(text, at(i), b"true")?,
-                        b'f' => literal(text, at(i), b"false")?,
-                        b'n' => literal(text, at(i), b"null")?,
-                        b'-' | b'0'..=b'9' => number(text, at(i))?,
-                        other => return Err(unexpected(other, at(i), "a value")),
+                        stack.push(i as u32 | if c == b'[' { ARRAY } else { 0 });
+                        expect = if c == b'{' {
+                            Expect::KeyOrClose
+                        } else {
+                            Expect::ValueOrClose
+                        };
+                        i += 1;
+                        continue;
                     }
-                    i += 1;
+                    b'"' => {}
+                    b't' => literal(text, at(i), b"true")?,
+                    b'f' => literal(text, at(i), b"false")?,
+                    b'n' => literal(text, at(i), b"null")?,
+                    b'-' | b'0'..=b'9' => number(text, at(i))?,
+                    other => return Err(unexpected(other, at(i), "a value")),
+                }
+                i += 1;
+                expect = Expect::Next;
+            }
+            Expect::KeyOrClose => {
+                if byte(i) == Some(b'}') {
+                    close(stack, jump, &mut i);
                     expect = Expect::Next;
+                } else {
+                    key(text, pos, i)?;
+                    i += 2;
+                    expect = Expect::Value;
                 }
-                Expect::KeyOrClose => {
-                    if byte(i) == Some(b'}') {
-                        close(stack, jump, &mut i);
-                        expect = Expect::Next;
-                    } else {
-                        key(text, pos, i)?;
-                        i += 2;
+            }
+            Expect::ValueOrClose => {
+                if byte(i) == Some(b']') {
+                    close(stack, jump, &mut i);
+                    expect = Expect::Next;
+                } else {
+                    expect = Expect::Value;
+                }
+            }
+            Expect::Next => {
+                let Some(&open) = stack.last() else {
+                    if i < n {
+                        return Err(error(at(i), "trailing data after the JSON value"));
+                    }
+                    return Ok(());
+                };
+                let in_object = open & ARRAY == 0;
+                match (byte(i), in_object) {
+                    (Some(b','), true) => {
+                        key(text, pos, i + 1)?;
+                        i += 3;
                         expect = Expect::Value;
                     }
-                }
-                Expect::ValueOrClose => {
-                    if byte(i) == Some(b']') {
-                        close(stack, jump, &mut i);
-                        expect = Expect::Next;
-                    } else {
+                    (Some(b','), false) => {
+                        i += 1;
                         expect = Expect::Value;
                     }
-                }
-                Expect::Next => {
-                    let Some(&open) = stack.last() else {
-                        if i < n {
-                            return Err(error(at(i), "trailing data after the JSON value"));
-                        }
-                        break;
-                    };
-                    let in_object = text[pos[open as usize] as usize] == b'{';
-                    match (byte(i), in_object) {
-                        (Some(b','), true) => {
-                            key(text, pos, i + 1)?;
-                            i += 3;
-                            expect = Expect::Value;
-                        }
-                        (Some(b','), false) => {
-                            i += 1;
-                            expect = Expect::Value;
-                        }
-                        (Some(b'}'), true) | (Some(b']'), false) => {
-                            close(stack, jump, &mut i);
-                        }
-                        (None, _) => {
-                            let what = "the data ends inside an object or array";
-                            return Err(error(text.len(), what));
-                        }
-                        (Some(other), true) => {
-                            let wanted = "',' or '}' after an object member";
-                            return Err(unexpected(other, at(i), wanted));
-                        }
-                        (Some(other), false) => {
-                            let wanted = "',' or ']' after an array element";
-                            return Err(unexpected(other, at(i), wanted));
-                        }
+                    (Some(b'}'), true) | (Some(b']'), false) => {
+                        close(stack, jump, &mut i);
+                    }
+                    (None, _) => {
+                        let what = "the data ends inside an object or array";
+                        return Err(error(text.len(), what));
+                    }
+                    (Some(other), true) => {
+                        let wanted = "',' or '}' after an object member";
+                        return Err(unexpected(other, at(i), wanted));
+                    }
+                    (Some(other), false) => {
+                        let wanted = "',' or ']' after an array element";
+                        return Err(unexpected(other, at(i), wanted));
                     }
                 }
             }
         }
-        (self.i, self.expect) = (i, expect);
-        Ok(())
     }
 }
+
+/// The bit of a stack entry that marks an array; the rest is the position of its `[`.
+const ARRAY: u32 = 1 << 31;
 
 #[inline(always)]
 fn close(stack: &mut Vec<u32>, jump: &mut [u32], i: &mut usize) {
     if let Some(open) = stack.pop() {
-        jump[open as usize] = *i as u32;
+        jump[(open & !ARRAY) as usize] = *i as u32;
     }
     *i += 1;
 }
