@@ -911,11 +911,12 @@ fn emit_events(
     let mut batch = Vec::with_capacity(count.min(batch_size.max(1)));
     let mut at = first;
     for i in 0..count {
-        let (event, close) = Event::from_doc(doc, at);
+        let close = Event::push_from_doc(&mut batch, doc, at);
         // The next record starts after this one's `}` and the `,` after it.
         at = At(close + 2);
-        checks.check(&event, stats.events + i as u64);
-        batch.push(event);
+        if let Some(event) = batch.last() {
+            checks.check(event, stats.events + i as u64);
+        }
         if batch.len() >= batch_size.max(1) {
             on_batch(&batch).map_err(DecodeError::Handler)?;
             batch.clear();

@@ -195,10 +195,12 @@ pub const KNOWN_FIELDS: &[&str] = &[
 ];
 
 impl<'a> Event<'a> {
-    /// Builds the view of the record object at `at`, walking its members once;
-    /// also returns the structural index of the record's closing `}`.
-    pub(crate) fn from_doc(doc: &'a Doc<'a>, at: At) -> (Event<'a>, usize) {
-        let mut e = Event {
+    /// Appends to `batch` the view of the record object at `at`, walking its
+    /// members once; returns the structural index of the record's closing `}`.
+    /// The view is built where it will stay: an `Event` is some 600 bytes,
+    /// and building it on the stack first would copy each one once more.
+    pub(crate) fn push_from_doc(batch: &mut Vec<Event<'a>>, doc: &'a Doc<'a>, at: At) -> usize {
+        batch.push(Event {
             raw: &[],
             event_version: None,
             event_time: None,
@@ -235,6 +237,9 @@ impl<'a> Event<'a> {
             tls_details: None,
             addendum: None,
             has_unknown: false,
+        });
+        let Some(e) = batch.last_mut() else {
+            unreachable!("an event was just pushed")
         };
         let close = doc.members(at, |key, v| match key {
             "eventVersion" => e.event_version = doc.str_at(v),
@@ -272,7 +277,7 @@ impl<'a> Event<'a> {
             _ => e.has_unknown = true,
         });
         e.raw = doc.raw(at);
-        (e, close)
+        close
     }
 
     /// The record's exact original text.
