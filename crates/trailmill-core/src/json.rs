@@ -128,12 +128,11 @@ impl Arena {
     }
 
     fn keep(&self, s: String) -> &str {
-        let boxed = s.into_boxed_str();
-        let ptr: *const str = &*boxed;
-        self.strings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(boxed);
+        let mut strings = self.strings.lock().unwrap_or_else(|e| e.into_inner());
+        strings.push(s.into_boxed_str());
+        // The pointer is taken from the box where it now stays, not before
+        // the box was moved there.
+        let ptr: *const str = strings.last().map_or("", |b| &**b);
         // SAFETY: the string's heap allocation does not move when the Vec of
         // boxes grows, and boxes are only dropped by `clear`, which takes
         // `&mut self` and so cannot run while this `&self` borrow is alive.
