@@ -681,12 +681,23 @@ fn classify_portable(block: &[u8; 64]) -> Masks {
     m
 }
 
+/// The AVX2 classifier's whitespace table, by low nibble (simdjson's).
+#[cfg(target_arch = "x86_64")]
+const WHITESPACE_TABLE: [u8; 16] = [
+    b' ', 100, 100, 100, 17, 100, 113, 2, 100, b'\t', b'\n', 112, 100, b'\r', 100, 100,
+];
+
+/// The AVX2 classifier's operator table, by low nibble: `:`, `{`, `,`, `}`.
+#[cfg(target_arch = "x86_64")]
+const OPERATOR_TABLE: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b':', b'{', b',', b'}', 0, 0];
+
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn classify_avx2_inner(block: &[u8; 64]) -> Masks {
     use std::arch::x86_64::{
-        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8,
-        _mm256_or_si256, _mm256_set1_epi8, _mm256_setr_epi8, _mm256_shuffle_epi8,
+        __m256i, _mm_loadu_si128, _mm256_broadcastsi128_si256, _mm256_cmpeq_epi8,
+        _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256,
+        _mm256_set1_epi8, _mm256_shuffle_epi8,
     };
     #[inline(always)]
     fn eq(v: __m256i, c: u8) -> __m256i {
@@ -711,44 +722,10 @@ unsafe fn classify_avx2_inner(block: &[u8; 64]) -> Masks {
         // stage 1 refuses anyway.
         // SAFETY: inlined into the AVX2 function only.
         unsafe {
-            let whitespace_table = _mm256_setr_epi8(
-                b' ' as i8,
-                100,
-                100,
-                100,
-                17,
-                100,
-                113,
-                2,
-                100,
-                b'\t' as i8,
-                b'\n' as i8,
-                112,
-                100,
-                b'\r' as i8,
-                100,
-                100,
-                b' ' as i8,
-                100,
-                100,
-                100,
-                17,
-                100,
-                113,
-                2,
-                100,
-                b'\t' as i8,
-                b'\n' as i8,
-                112,
-                100,
-                b'\r' as i8,
-                100,
-                100,
-            );
-            let operator_table = _mm256_setr_epi8(
-                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b':' as i8, b'{' as i8, b',' as i8, b'}' as i8, 0, 0,
-                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b':' as i8, b'{' as i8, b',' as i8, b'}' as i8, 0, 0,
-            );
+            let table =
+                |t: &[u8; 16]| _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr().cast()));
+            let whitespace_table = table(&WHITESPACE_TABLE);
+            let operator_table = table(&OPERATOR_TABLE);
             let whitespace = _mm256_cmpeq_epi8(_mm256_shuffle_epi8(whitespace_table, v), v);
             let folded = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
             let operator = _mm256_cmpeq_epi8(_mm256_shuffle_epi8(operator_table, v), folded);

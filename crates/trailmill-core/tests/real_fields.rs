@@ -25,8 +25,11 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Field names and values, as text: what the test compares.
+type Fields = Vec<(String, Option<String>)>;
+
 /// What a test compares of one event: every typed field, as text.
-fn typed(e: &Event<'_>) -> Vec<(String, Option<String>)> {
+fn typed(e: &Event<'_>) -> Fields {
     let s = |name: &str, v: Option<&str>| (name.to_owned(), v.map(str::to_owned));
     let raw = |name: &str, v: Option<trailmill_core::RawJson<'_>>| {
         (name.to_owned(), v.map(|r| r.as_str().to_owned()))
@@ -102,7 +105,7 @@ fn typed(e: &Event<'_>) -> Vec<(String, Option<String>)> {
 }
 
 /// The same fields, as serde_json reads them from the record's text.
-fn expected(record: &Value) -> Vec<(String, Option<String>)> {
+fn expected(record: &Value) -> Fields {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     let boolean = |v: Option<&Value>| match v {
         Some(Value::Bool(b)) => Some(b.to_string()),
@@ -215,7 +218,7 @@ const FREE_FORM: &[&str] = &[
 
 /// Free-form values come out of the decoder as exact text: read them back so
 /// that they compare with serde_json's rendering of the same value.
-fn normalise(fields: Vec<(String, Option<String>)>) -> Vec<(String, Option<String>)> {
+fn normalise(fields: Fields) -> Fields {
     fields
         .into_iter()
         .map(|(k, v)| {
@@ -229,7 +232,7 @@ fn normalise(fields: Vec<(String, Option<String>)>) -> Vec<(String, Option<Strin
         .collect()
 }
 
-fn decode(decoder: &mut Decoder, bytes: &[u8]) -> Vec<(Vec<u8>, Vec<(String, Option<String>)>)> {
+fn decode(decoder: &mut Decoder, bytes: &[u8]) -> Vec<(Vec<u8>, Fields)> {
     let mut out = Vec::new();
     decoder
         .decode(bytes, &mut |batch| {
