@@ -205,6 +205,7 @@ impl<'a> Doc<'a> {
     }
 
     /// The exact bytes of the value at `at`.
+    #[inline]
     pub(crate) fn raw(&self, at: At) -> &'a [u8] {
         let start = self.pos[at.0] as usize;
         match self.byte(at) {
@@ -268,28 +269,48 @@ impl<'a> Doc<'a> {
     }
 
     /// The string at `at`, which must be one.
+    #[inline]
     fn string(&self, at: At) -> &'a str {
-        let raw = self.raw(at);
         let start = self.pos[at.0] as usize + 1;
-        self.string_between(start, start + raw.len() - 2)
+        // The closing quote is the last byte before the next structural
+        // position that is not whitespace.
+        let next = self
+            .pos
+            .get(at.0 + 1)
+            .map_or(self.text.len(), |&p| p as usize);
+        let mut end = next - 1;
+        while self.text[end] != b'"' {
+            end -= 1;
+        }
+        self.string_between(start, end)
     }
 
     /// The string whose text (between its quotes) is `text[start..end]`, unescaped.
-    #[inline]
+    #[inline(always)]
     fn string_between(&self, start: usize, end: usize) -> &'a str {
-        let inner = &self.text[start..end];
-        // Escapes are rare and most strings short: a search of the escapes
-        // stage 1 found costs less than looking at the string's bytes.
-        if !self.escapes.is_empty() {
-            let first = self.escapes.partition_point(|&e| (e as usize) < start);
-            if self.escapes.get(first).is_some_and(|&e| (e as usize) < end) {
-                return self.arena.keep(unescape(inner));
-            }
+        if !self.escapes.is_empty() && self.has_escape(start, end) {
+            return self.unescaped(start, end);
         }
         // SAFETY: `Index::parse` checked the whole text is UTF-8 before a Doc
-        // of it could exist, and `inner` is cut at two ASCII quotes, which are
-        // character boundaries.
-        unsafe { std::str::from_utf8_unchecked(inner) }
+        // of it could exist, and the string is cut at two ASCII quotes, which
+        // are character boundaries.
+        unsafe { std::str::from_utf8_unchecked(&self.text[start..end]) }
+    }
+
+    /// True when stage 1 found an escape sequence in `text[start..end]`.
+    /// Escapes are rare and most strings short: a search of the escapes
+    /// costs less than looking at the string's bytes.
+    #[inline]
+    fn has_escape(&self, start: usize, end: usize) -> bool {
+        let first = self.escapes.partition_point(|&e| (e as usize) < start);
+        self.escapes.get(first).is_some_and(|&e| (e as usize) < end)
+    }
+
+    /// The string `text[start..end]`, which has escape sequences, unescaped into the arena.
+    #[cold]
+    #[inline(never)]
+    fn unescaped(&self, start: usize, end: usize) -> &'a str {
+        self.arena.keep(unescape(&self.text[start..end]))
     }
 }
 
