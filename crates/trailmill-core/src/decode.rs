@@ -380,28 +380,49 @@ impl Decoder {
         let Some(first) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
             return Err(DecodeError::Empty);
         };
-        match bytes[first] {
-            b'{' if is_json_lines(&bytes[first..]) => {
-                // Parse JSON Lines as one window, like the streaming path does.
-                let mut splitter = Splitter::new(Envelope::Lines, self.opts.max_depth);
-                self.spans.clear();
-                splitter
-                    .scan(bytes, 0, &mut self.spans)
-                    .map_err(DecodeError::InvalidJson)?;
-                splitter.finish()?;
-                let spans = std::mem::take(&mut self.spans);
-                let r = self.parse_run(bytes, &spans, stats, checks, on_batch);
-                self.spans = spans;
-                match r? {
-                    RunOutcome::Withheld => Err(no_cloudtrail_record(checks.withheld)),
-                    RunOutcome::Emitted | RunOutcome::Restart => Ok(()),
-                }
+        let text = &bytes[first..];
+        match text[0] {
+            // Files as CloudTrail delivers them are one long line: the
+            // document is tried first, which spares them a search for a line
+            // break through all of their text. JSON Lines is never one valid
+            // document, and nothing is emitted from a refused one, so the
+            // order of the two tries changes no outcome, only what it costs.
+            b'{' if !text.starts_with(b"{\"Records\"") && is_json_lines(text) => {
+                self.decode_lines(bytes, stats, checks, on_batch)
             }
-            b'{' | b'[' => self.parse_document(bytes, stats, checks, on_batch),
+            b'{' | b'[' => match self.parse_document(bytes, stats, checks, on_batch) {
+                Err(DecodeError::InvalidJson(_)) if text[0] == b'{' && is_json_lines(text) => {
+                    self.decode_lines(bytes, stats, checks, on_batch)
+                }
+                other => other,
+            },
             other => Err(DecodeError::NotCloudTrail(format!(
                 "content starts with {:?}, not '{{' or '['",
                 char::from(other)
             ))),
+        }
+    }
+
+    /// Decodes JSON Lines held whole, as one window, like the streaming path does.
+    fn decode_lines(
+        &mut self,
+        bytes: &[u8],
+        stats: &mut DecodeStats,
+        checks: &mut FileChecks,
+        on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
+    ) -> Result<(), DecodeError> {
+        let mut splitter = Splitter::new(Envelope::Lines, self.opts.max_depth);
+        self.spans.clear();
+        splitter
+            .scan(bytes, 0, &mut self.spans)
+            .map_err(DecodeError::InvalidJson)?;
+        splitter.finish()?;
+        let spans = std::mem::take(&mut self.spans);
+        let r = self.parse_run(bytes, &spans, stats, checks, on_batch);
+        self.spans = spans;
+        match r? {
+            RunOutcome::Withheld => Err(no_cloudtrail_record(checks.withheld)),
+            RunOutcome::Emitted | RunOutcome::Restart => Ok(()),
         }
     }
 
@@ -1407,6 +1428,33 @@ mod tests {
             Ok(())
         })
         .unwrap();
+    }
+
+    #[test]
+    fn json_lines_of_records_envelopes_are_lines_whichever_parse_is_tried_first() {
+        // Delivered files (`{"Records"…` on one line) are tried as one document
+        // before the line-break search; lines that each hold such a document
+        // must still be read as JSON Lines, as before that change.
+        let line = format!("{{\"Records\":[{REC1}]}}");
+        let input = format!("{line}\n{line}\n");
+        for opts in [
+            DecodeOptions::default(),
+            DecodeOptions {
+                whole_file_limit: 8,
+                ..DecodeOptions::default()
+            },
+        ] {
+            match collect(&mut Decoder::new(opts), input.as_bytes()) {
+                Err(DecodeError::NotCloudTrail(why)) => {
+                    assert!(why.contains("none of its 2 record(s)"), "{why}");
+                }
+                other => panic!("expected two records without core fields, got {other:?}"),
+            }
+        }
+        // One such line is one document, on both paths.
+        let (raws, _) = collect(&mut Decoder::new(DecodeOptions::default()), line.as_bytes())
+            .expect("one delivered document");
+        assert_eq!(raws, [REC1.as_bytes()]);
     }
 
     #[test]
