@@ -312,8 +312,8 @@ impl EventFilter {
     /// Compiles the globs once; the result is what workers share.
     pub fn compile(&self) -> CompiledFilter {
         CompiledFilter {
-            event_names: self.event_names.iter().map(|g| WildMatch::new(g)).collect(),
-            user_arns: self.user_arns.iter().map(|g| WildMatch::new(g)).collect(),
+            event_names: self.event_names.iter().map(|g| Glob::new(g)).collect(),
+            user_arns: self.user_arns.iter().map(|g| Glob::new(g)).collect(),
             spec: self.clone(),
         }
     }
@@ -323,8 +323,39 @@ impl EventFilter {
 #[derive(Clone, Debug)]
 pub struct CompiledFilter {
     spec: EventFilter,
-    event_names: Vec<WildMatch>,
-    user_arns: Vec<WildMatch>,
+    event_names: Vec<Glob>,
+    user_arns: Vec<Glob>,
+}
+
+/// A compiled `*`/`?` glob. The common shapes, a plain name and a prefix
+/// such as `Describe*`, are compared directly: a general glob matcher cost
+/// more per event than the filter's other conditions together.
+#[derive(Clone, Debug)]
+enum Glob {
+    Exact(String),
+    Prefix(String),
+    Other(WildMatch),
+}
+
+impl Glob {
+    fn new(glob: &str) -> Glob {
+        let wild = |c: char| c == '*' || c == '?';
+        match glob.find(wild) {
+            None => Glob::Exact(glob.to_owned()),
+            Some(i) if i + 1 == glob.len() && glob.ends_with('*') => {
+                Glob::Prefix(glob[..i].to_owned())
+            }
+            Some(_) => Glob::Other(WildMatch::new(glob)),
+        }
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        match self {
+            Glob::Exact(name) => text == name,
+            Glob::Prefix(prefix) => text.starts_with(prefix.as_str()),
+            Glob::Other(glob) => glob.matches(text),
+        }
+    }
 }
 
 impl CompiledFilter {
@@ -403,6 +434,48 @@ mod tests {
         {"eventVersion":"1.08","eventTime":"2024-01-01T01:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","awsRegion":"us-east-1","readOnly":false,"errorCode":"AccessDenied","recipientAccountId":"2","eventCategory":"Management","userIdentity":{"arn":"arn:aws:iam::2:role/bob"}},
         {"eventVersion":"1.08","eventTime":"2024-01-01T02:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutObject","awsRegion":"eu-west-1","readOnly":false,"recipientAccountId":"1","eventCategory":"Data"}
     ]}"#;
+
+    #[test]
+    fn plain_and_prefix_globs_match_as_the_general_matcher_does() {
+        let globs = [
+            "",
+            "*",
+            "**",
+            "Get*",
+            "GetObject",
+            "Get?bject",
+            "?etObject",
+            "Get*Object",
+            "*Object",
+            "Describe*",
+            "Describe",
+            "é*",
+            "g*",
+        ];
+        let names = [
+            "",
+            "Get",
+            "GetObject",
+            "GetObjectAcl",
+            "get",
+            "DescribeInstances",
+            "Describe",
+            "PutObject",
+            "é",
+            "éa",
+        ];
+        for glob in globs {
+            for name in names {
+                assert_eq!(
+                    Glob::new(glob).matches(name),
+                    WildMatch::new(glob).matches(name),
+                    "glob {glob:?}, name {name:?}"
+                );
+            }
+        }
+        assert!(matches!(Glob::new("Describe*"), Glob::Prefix(_)));
+        assert!(matches!(Glob::new("GetObject"), Glob::Exact(_)));
+    }
 
     #[test]
     fn each_condition_filters() {
