@@ -412,35 +412,31 @@ impl Stage1 {
         pos: &mut Vec<u32>,
         escapes: &mut Vec<u32>,
     ) -> Result<(), JsonError> {
-        let chunk = text;
-        let whole = chunk.len() / 64 * 64;
-        let base = 0;
-        if self.avx2 {
+        let whole = text.len() / 64 * 64;
+        let blocks = &text[..whole];
+        #[cfg(target_arch = "x86_64")]
+        let done = self.avx2 && {
             // SAFETY: the CPU has AVX2, POPCNT, BMI1 and PCLMULQDQ.
-            unsafe { stage1_blocks_avx2(&chunk[..whole], base, &mut self.carry, pos, escapes)? };
-        } else {
-            let blocks = &chunk[..whole];
-            stage1_blocks(
-                blocks,
-                base,
-                &mut self.carry,
-                pos,
-                escapes,
-                classify_portable,
-                prefix_xor,
-            )?;
+            unsafe { stage1_blocks_avx2(blocks, &mut self.carry, pos, escapes)? };
+            true
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = false;
+        if !done {
+            let carry = &mut self.carry;
+            stage1_blocks(blocks, carry, pos, escapes, classify_portable, prefix_xor)?;
         }
-        let rest = &chunk[whole..];
+        let rest = &text[whole..];
         if !rest.is_empty() {
             // The text's last block, padded with spaces, which are never structural.
             let mut block = [b' '; 64];
             block[..rest.len()].copy_from_slice(rest);
-            let base = base + whole as u32;
+            let masks = classify_portable(&block);
             step(
                 &mut self.carry,
-                classify_portable(&block),
+                masks,
                 prefix_xor,
-                base,
+                whole as u32,
                 pos,
                 escapes,
             )?;
@@ -459,14 +455,12 @@ impl Stage1 {
 #[target_feature(enable = "avx2,popcnt,bmi1,pclmulqdq")]
 unsafe fn stage1_blocks_avx2(
     text: &[u8],
-    base: u32,
     carry: &mut Carry,
     pos: &mut Vec<u32>,
     escapes: &mut Vec<u32>,
 ) -> Result<(), JsonError> {
     stage1_blocks(
         text,
-        base,
         carry,
         pos,
         escapes,
@@ -485,36 +479,17 @@ unsafe fn stage1_blocks_avx2(
     )
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn stage1_blocks_avx2(
-    text: &[u8],
-    base: u32,
-    carry: &mut Carry,
-    pos: &mut Vec<u32>,
-    escapes: &mut Vec<u32>,
-) -> Result<(), JsonError> {
-    stage1_blocks(
-        text,
-        base,
-        carry,
-        pos,
-        escapes,
-        classify_portable,
-        prefix_xor,
-    )
-}
-
-/// Stage 1 over `text`, whose length is a multiple of 64 and which starts at byte `base`.
+/// Stage 1 over `text`, whose length is a multiple of 64.
 #[inline(always)]
 fn stage1_blocks(
     text: &[u8],
-    mut base: u32,
     carry: &mut Carry,
     pos: &mut Vec<u32>,
     escapes: &mut Vec<u32>,
     classify: impl Fn(&[u8; 64]) -> Masks,
     prefix_xor: impl Fn(u64) -> u64,
 ) -> Result<(), JsonError> {
+    let mut base = 0u32;
     for block in text.chunks_exact(64) {
         let block: &[u8; 64] = block.try_into().unwrap_or(&[b' '; 64]);
         step(carry, classify(block), &prefix_xor, base, pos, escapes)?;
