@@ -36,7 +36,7 @@ impl<'a> RawJson<'a> {
 
     /// The value's text (the decoder has validated it as UTF-8).
     pub fn as_str(&self) -> &'a str {
-        // The decoder only hands out slices of documents simd-json validated,
+        // The decoder only hands out slices of text it validated as UTF-8,
         // cut at structural characters, so this cannot fail; be defensive anyway.
         std::str::from_utf8(self.0).unwrap_or_default()
     }

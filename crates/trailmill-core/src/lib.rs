@@ -5,7 +5,8 @@
 //!
 //! - [`key`] parses and formats CloudTrail object keys (log, digest and Insights files).
 //! - [`decode`] turns a file's bytes (gzip or not; `{"Records":[…]}`, a bare array or
-//!   JSON Lines) into [`event::Event`] views, with simd-json and without building a DOM.
+//!   JSON Lines) into [`event::Event`] views, through its own SIMD structural index
+//!   and without building a DOM or a tape.
 //! - [`event`] is the borrowed, typed view of one record, which always carries the
 //!   record's exact original bytes.
 //! - [`filter`] selects events by field, as the CLI's filter flags do.
