@@ -255,3 +255,32 @@ unsafe fn avx2_classify(block: &[u8; 64]) -> Masks {
     // SAFETY: the caller checked the CPU has AVX2.
     unsafe { classify_avx2_inner(block) }
 }
+
+/// Stage 1 on CPUs without AVX2 (the portable classifier and prefix XOR over
+/// every block) records what the AVX2 path records, on real-shaped text.
+#[test]
+fn the_portable_stage_1_finds_what_the_avx2_one_finds() {
+    let text = format!(
+        "{{\"Records\":[{}]}}",
+        (0..40)
+            .map(|i| {
+                format!(
+                    r#"{{"eventVersion":"1.08","eventName":"Get\"{i}\u00e9","requestParameters":{{"a":[1,-2.5e3,true,null,"\\\\"]}},"n": {i} }}"#
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",\n ")
+    );
+    let run = |avx2: bool| {
+        let (mut pos, mut escapes) = (Vec::new(), Vec::new());
+        let mut stage1 = Stage1::new();
+        stage1.avx2 = avx2 && has_avx2();
+        stage1
+            .run(text.as_bytes(), &mut pos, &mut escapes)
+            .expect("valid");
+        (pos, escapes)
+    };
+    let (pos, escapes) = run(false);
+    assert_eq!(run(true), (pos.clone(), escapes.clone()));
+    assert!(pos.len() > 40 * 20 && escapes.len() >= 40 * 3);
+}
