@@ -500,8 +500,7 @@ impl Decoder {
     }
 
     /// Parses the records at `spans` of `window` (a run of complete records) as one
-    /// array: the scratch copy is `[` + the run with the gaps between records
-    /// turned into `,` + `]`.
+    /// array: the scratch copy is `[` + the records separated by `,` + `]`.
     fn parse_run(
         &mut self,
         window: &[u8],
@@ -513,22 +512,21 @@ impl Decoder {
         let (Some(&(start, _)), Some(&(_, end))) = (spans.first(), spans.last()) else {
             return Ok(RunOutcome::Emitted);
         };
-        let len = end - start + 2;
         self.scratch.clear();
+        self.scratch.reserve(end - start + 2);
         self.scratch.push(b'[');
         let mut prev_end = start;
         for &(a, b) in spans {
             if a > prev_end {
-                // The gap between two records: whitespace and one comma.
+                // The gap between two records (whitespace and one comma)
+                // becomes one comma: events are slices of this copy, so
+                // nothing needs the window's offsets.
                 self.scratch.push(b',');
-                self.scratch
-                    .resize(self.scratch.len() + (a - prev_end - 1), b' ');
             }
             self.scratch.extend_from_slice(&window[a..b]);
             prev_end = b;
         }
         self.scratch.push(b']');
-        debug_assert_eq!(self.scratch.len(), len);
         let batch_size = self.opts.batch_size;
         with_doc(
             &mut self.index,
@@ -718,7 +716,7 @@ fn no_cloudtrail_record(records: u64) -> DecodeError {
 
 /// True when the record object at `record` has one of the core fields as a
 /// string: the test that makes a file CloudTrail. A walk over the record's
-/// top-level members that stops at the first core field.
+/// top-level members (callers stop asking once one record has passed).
 fn has_core_field(doc: &Doc<'_>, record: At) -> bool {
     let mut found = false;
     doc.members(record, |key, value| {
