@@ -420,6 +420,48 @@ print(json.dumps({"ids": t.column("event_id").to_pylist(),
     (support::strings(&read["ids"]), read["accounts"].clone())
 }
 
+/// Several writers may share a lake's prefix, so a sink that opens aborts
+/// only the uploads a crashed writer left (started over an hour ago), never
+/// one that another writer has in progress. moto dates every upload
+/// 2010-11-10, so the proxy in front of it dates them now.
+#[test]
+fn an_upload_in_progress_under_the_prefix_is_left_alone() {
+    let moto = Moto::start();
+    let bucket = moto.new_bucket("young-upload");
+    let running =
+        "events/account=123837392027/region=us-east-1/date=2023-07-10/part-another-writer.parquet";
+    moto.admin("start_upload", json!({ "bucket": bucket, "key": running }));
+    let proxy = support::proxy::Proxy::start(
+        &moto.endpoint.replace("http://", ""),
+        support::proxy::Faults {
+            uploads_started_now: true,
+            ..support::proxy::Faults::default()
+        },
+    );
+    let out = succeed(
+        moto.trailmill()
+            .env("AWS_ENDPOINT_URL_S3", &proxy.endpoint)
+            .arg("process")
+            .arg(datasets().join("invictus-ir"))
+            .args([
+                "--sink",
+                &format!("parquet:s3://{bucket}/events"),
+                "--no-state",
+            ]),
+    );
+    assert!(out.contains("2900 written"), "{out}");
+    assert!(
+        proxy
+            .counts
+            .upload_lists_redated
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0,
+        "the sink lists the uploads under its prefix, through the proxy"
+    );
+    let keys = moto.admin("list", json!({ "bucket": bucket }));
+    assert_eq!(keys["uploads"], json!([running]));
+}
+
 #[test]
 fn parquet_on_s3_appears_as_whole_files_in_the_hive_layout() {
     let moto = Moto::start();
@@ -805,6 +847,70 @@ fn the_glue_catalog_holds_the_table_athena_would_read() {
         .find(|c| c[0] == "event_time")
         .unwrap();
     assert_eq!(time[1], "timestamp");
+}
+
+/// A commit attempt that meets a conflict has already written its ledger
+/// files (segments and a root) for a snapshot that never lands. They were
+/// left behind, one set per conflict, in the table's metadata; a fleet of
+/// writers meets conflicts all the time. The proxy answers the first
+/// `UpdateTable` with a conflict without forwarding it, and the second
+/// attempt lands: only its ledger files may remain.
+#[test]
+fn the_ledger_files_of_an_attempt_that_met_a_conflict_are_deleted() {
+    let moto = Moto::start();
+    let bucket = moto.new_bucket("glue-retry");
+    let warehouse = format!("s3://{bucket}/warehouse");
+    let proxy = support::proxy::Proxy::start(
+        &moto.endpoint.replace("http://", ""),
+        support::proxy::Faults {
+            conflict_without_forwarding: Some("AWSGlue.UpdateTable"),
+            ..support::proxy::Faults::default()
+        },
+    );
+    let out = succeed(
+        moto.trailmill()
+            .env("AWS_ENDPOINT_URL_GLUE", &proxy.endpoint)
+            .arg("process")
+            .arg(datasets().join("invictus-ir"))
+            .args(iceberg_args("glue", &warehouse, "security.cloudtrail"))
+            .arg("--no-state"),
+    );
+    assert!(out.contains("2900 written"), "{out}");
+    assert_eq!(
+        proxy
+            .counts
+            .conflicts_without_forwarding
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let table = read_glue_table(&moto, &warehouse, "security.cloudtrail");
+    assert_eq!(table["rows"], 2900);
+    assert_eq!(table["snapshots"].as_array().unwrap().len(), 1);
+    let keys: Vec<String> =
+        support::strings(&moto.admin("list", json!({ "bucket": bucket }))["keys"]);
+    let ledger: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.contains("/metadata/trailmill-ledger/"))
+        .collect();
+    // Files are named `root-<commit id>-<attempt>.json` and
+    // `seg-<commit id>-<attempt>-<day>.bin`: the second attempt landed.
+    let attempt = |key: &str| {
+        let name = key.rsplit('/').next().unwrap();
+        let tagged = name
+            .strip_prefix("root-")
+            .or_else(|| name.strip_prefix("seg-"))
+            .unwrap_or_else(|| panic!("an unexpected ledger file: {key}"));
+        tagged
+            .trim_end_matches(".json")
+            .split('-')
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        !ledger.is_empty() && ledger.iter().all(|k| attempt(k) == "2"),
+        "ledger files: {ledger:?}"
+    );
 }
 
 /// Regression: a commit that landed although the catalog answered

@@ -54,6 +54,14 @@ pub struct Faults {
     /// answers so when a reply is lost and the SDK retries the request,
     /// since the retry's `VersionId` is no longer the table's.
     pub conflict_after_forwarding: Option<&'static str>,
+    /// When set, the first request whose head contains this text is not
+    /// forwarded but answered with Glue's `ConcurrentModificationException`,
+    /// as when another writer's commit came first: the write did not happen.
+    pub conflict_without_forwarding: Option<&'static str>,
+    /// Every multipart upload that `ListMultipartUploads` lists is dated
+    /// now: moto dates them all 2010-11-10, so an upload started a moment
+    /// ago otherwise looks years old.
+    pub uploads_started_now: bool,
 }
 
 /// What happened to the requests so far.
@@ -74,6 +82,12 @@ pub struct Counts {
     /// Requests forwarded and then answered with a conflict (see
     /// [`Faults::conflict_after_forwarding`]).
     pub conflicts_after_forwarding: AtomicU64,
+    /// Requests answered with a conflict unforwarded (see
+    /// [`Faults::conflict_without_forwarding`]).
+    pub conflicts_without_forwarding: AtomicU64,
+    /// `ListMultipartUploads` answers redated (see
+    /// [`Faults::uploads_started_now`]).
+    pub upload_lists_redated: AtomicU64,
 }
 
 /// A running proxy; stops accepting on drop.
@@ -237,6 +251,19 @@ fn serve(
             }
             continue;
         }
+        if faults
+            .conflict_without_forwarding
+            .is_some_and(|t| head.contains(t))
+            && counts
+                .conflicts_without_forwarding
+                .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            if glue_conflict(&mut client).is_err() {
+                return;
+            }
+            continue;
+        }
         match fault {
             Fault::SlowDown => {
                 if slow_down(&mut client, counts).is_err() {
@@ -255,7 +282,19 @@ fn serve(
             reset(&client);
             return;
         };
-        let (resp_head, resp_body, keep_alive) = frame(&response, line.starts_with("HEAD "));
+        let (mut resp_head, resp_body, keep_alive) = frame(&response, line.starts_with("HEAD "));
+        let redated;
+        let resp_body = if faults.uploads_started_now
+            && resp_body
+                .windows(b"<ListMultipartUploadsResult".len())
+                .any(|w| w == b"<ListMultipartUploadsResult")
+        {
+            counts.upload_lists_redated.fetch_add(1, Ordering::Relaxed);
+            (resp_head, redated) = started_now(&resp_head, resp_body);
+            &redated[..]
+        } else {
+            resp_body
+        };
         if matches!(fault, Fault::Truncate) {
             if resp_body.len() < 2 {
                 // Nothing to cut: fail the request as a 503 instead.
@@ -279,6 +318,41 @@ fn serve(
             return;
         }
     }
+}
+
+/// A `ListMultipartUploads` answer with every `<Initiated>` set to now, and
+/// its `Content-Length` to match.
+fn started_now(head: &[u8], body: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        .to_string();
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::new();
+    let mut rest = &text[..];
+    while let Some(open) = rest.find("<Initiated>") {
+        let value = open + "<Initiated>".len();
+        let close = rest[value..]
+            .find("</Initiated>")
+            .expect("an <Initiated> element is closed");
+        out.push_str(&rest[..value]);
+        out.push_str(&now);
+        rest = &rest[value + close..];
+    }
+    out.push_str(rest);
+    let head: String = String::from_utf8_lossy(head)
+        .split_inclusive("\r\n")
+        .map(|line| {
+            if line
+                .split_once(':')
+                .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+            {
+                format!("Content-Length: {}\r\n", out.len())
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    (head.into_bytes(), out.into_bytes())
 }
 
 /// Answers `503 SlowDown` with S3's XML error body, and counts it.

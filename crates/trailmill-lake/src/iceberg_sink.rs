@@ -68,7 +68,7 @@ use trailmill_pipeline::{Sink, SinkError, SinkStats, SourceObject};
 use trailmill_sinks::parquet::{ParquetOptions, PartitionWriter, PartitionedWriter};
 
 use crate::catalog::{self, CatalogKind, Pinned, message};
-use crate::ledger::{LEDGER_PROPERTY, Ledger, LedgerEntry};
+use crate::ledger::{LEDGER_PROPERTY, Ledger, LedgerEntry, Staged};
 use crate::table::{RowMapping, partition_spec, schema, schema_without_zones};
 
 /// What an Iceberg sink writes to, and how.
@@ -300,12 +300,22 @@ impl IcebergSink {
     /// redone.
     fn abort(&mut self, files: &[DataFile], staged: &[String]) {
         self.inner.abort();
-        let io = self.table.file_io().clone();
         let paths: Vec<String> = files
             .iter()
             .map(|f| f.file_path().to_owned())
             .chain(staged.iter().cloned())
             .collect();
+        self.delete_unused(paths);
+        self.window.clear();
+        self.window_ids.clear();
+        self.last = None;
+        self.broken = None;
+    }
+
+    /// Deletes files no snapshot or ledger root refers to; a failure only
+    /// leaves an orphan, so it is logged.
+    fn delete_unused(&self, paths: Vec<String>) {
+        let io = self.table.file_io().clone();
         self.runtime.block_on(async {
             for p in paths {
                 if let Err(e) = io.delete(&p).await {
@@ -313,13 +323,12 @@ impl IcebergSink {
                 }
             }
         });
-        self.window.clear();
-        self.window_ids.clear();
-        self.last = None;
-        self.broken = None;
     }
 
     /// Commits `files` and the window's objects, as the module docs say.
+    /// `staged_out` receives the ledger files of every attempt; on success,
+    /// the ones the commit does not use (of attempts that met a conflict),
+    /// on failure all of them.
     async fn commit_window(
         catalog: &Arc<dyn Catalog>,
         ident: &TableIdent,
@@ -331,6 +340,9 @@ impl IcebergSink {
     ) -> Result<Table, CommitFailure> {
         let commit_id = uuid::Uuid::new_v4();
         let mut last_conflict = String::new();
+        // The ledger files of each attempt: all but the one that lands are
+        // unused, and their tags keep their names apart.
+        let mut attempts_staged: Vec<Staged> = Vec::new();
         for attempt in 1..=attempts {
             let base = catalog.load_table(ident).await.map_err(|e| {
                 CommitFailure::Error(format!("cannot load the table: {}", message(&e)))
@@ -342,6 +354,8 @@ impl IcebergSink {
             // commit would delete the files the new snapshot holds.
             if attempt > 1 && committed_by(&base, &commit_id) {
                 tracing::info!(attempt, "a commit reported as conflicting had landed");
+                let landed = ledger_of_commit(&base, &commit_id);
+                *staged_out = unused_ledger_files(attempts_staged, landed.as_deref());
                 return Ok(base);
             }
             ledger
@@ -358,16 +372,18 @@ impl IcebergSink {
                 .await
                 .map_err(CommitFailure::Error)?;
             staged_out.extend(staged.written.iter().cloned());
+            let root_path = staged.root_path.clone();
+            attempts_staged.push(staged);
             let summary = HashMap::from([
                 ("trailmill.commit-id".to_owned(), commit_id.to_string()),
                 ("trailmill.objects".to_owned(), window.len().to_string()),
                 ("trailmill.writer".to_owned(), writer.to_owned()),
-                (LEDGER_PROPERTY.to_owned(), staged.root_path.clone()),
+                (LEDGER_PROPERTY.to_owned(), root_path.clone()),
             ]);
             let tx = Transaction::new(&base);
             let tx = tx
                 .update_table_properties()
-                .set(LEDGER_PROPERTY.to_owned(), staged.root_path.clone())
+                .set(LEDGER_PROPERTY.to_owned(), root_path.clone())
                 .apply(tx)
                 .and_then(|tx| {
                     tx.fast_append()
@@ -395,9 +411,10 @@ impl IcebergSink {
                             message(&e)
                         ))
                     })?;
-                    if now.properties_ledger() == Some(staged.root_path.as_str())
+                    if now.properties_ledger() == Some(root_path.as_str())
                         || committed_by(&now, &commit_id)
                     {
+                        *staged_out = unused_ledger_files(attempts_staged, Some(&root_path));
                         return Ok(now);
                     }
                     return Err(CommitFailure::Error(
@@ -417,7 +434,11 @@ impl IcebergSink {
                     // deleting them could break the table.
                     let reason = message(&e);
                     return match catalog.load_table(ident).await {
-                        Ok(now) if committed_by(&now, &commit_id) => Ok(now),
+                        Ok(now) if committed_by(&now, &commit_id) => {
+                            let landed = ledger_of_commit(&now, &commit_id);
+                            *staged_out = unused_ledger_files(attempts_staged, landed.as_deref());
+                            Ok(now)
+                        }
                         Ok(_) => Err(CommitFailure::Unknown(format!("commit failed: {reason}"))),
                         Err(_) => Err(CommitFailure::Unknown(format!(
                             "commit failed, and the table cannot be reloaded to see whether it happened: {reason}"
@@ -451,6 +472,40 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// True when a snapshot of `table` carries `commit_id`.
+/// The ledger root that the snapshot of commit `commit_id` set, from its
+/// summary.
+fn ledger_of_commit(table: &Table, commit_id: &uuid::Uuid) -> Option<String> {
+    let id = commit_id.to_string();
+    table
+        .metadata()
+        .snapshots()
+        .find(|s| s.summary().additional_properties.get("trailmill.commit-id") == Some(&id))
+        .and_then(|s| {
+            s.summary()
+                .additional_properties
+                .get(LEDGER_PROPERTY)
+                .cloned()
+        })
+}
+
+/// The files of the attempts whose root is not `landed`: staged for
+/// commits that met a conflict and never landed. When the landed root is
+/// unknown, none: deleting a file the table uses would break it, whereas an
+/// orphan costs only its bytes.
+fn unused_ledger_files(attempts: Vec<Staged>, landed: Option<&str>) -> Vec<String> {
+    let Some(landed) = landed else {
+        return Vec::new();
+    };
+    if !attempts.iter().any(|a| a.root_path == landed) {
+        return Vec::new();
+    }
+    attempts
+        .into_iter()
+        .filter(|a| a.root_path != landed)
+        .flat_map(|a| a.written)
+        .collect()
+}
+
 fn committed_by(table: &Table, commit_id: &uuid::Uuid) -> bool {
     let id = commit_id.to_string();
     table
@@ -628,6 +683,10 @@ impl Sink for IcebergSink {
         match result {
             Ok(table) => {
                 self.inner.window_committed();
+                if !staged.is_empty() {
+                    tracing::debug!(sink = %self.name, files = staged.len(), "deleting the ledger files of attempts that met a conflict");
+                    self.delete_unused(staged);
+                }
                 let bytes: u64 = files.iter().map(|f| f.file_size_in_bytes()).sum();
                 self.inner.stats_mut().bytes_written += bytes;
                 self.commits += 1;
