@@ -849,24 +849,18 @@ fn the_glue_catalog_holds_the_table_athena_would_read() {
     assert_eq!(time[1], "timestamp");
 }
 
-/// A commit attempt that meets a conflict has already written its ledger
-/// files (segments and a root) for a snapshot that never lands. They were
-/// left behind, one set per conflict, in the table's metadata; a fleet of
-/// writers meets conflicts all the time. The proxy answers the first
-/// `UpdateTable` with a conflict without forwarding it, and the second
-/// attempt lands: only its ledger files may remain.
-#[test]
-fn the_ledger_files_of_an_attempt_that_met_a_conflict_are_deleted() {
+/// Runs `process` over invictus-ir into the Glue table
+/// `security.cloudtrail`, with moto's Glue behind a proxy that applies
+/// `faults`, and checks that the table holds every event once, in one
+/// snapshot. Returns moto, the bucket and the proxy.
+fn process_into_glue_behind(
+    what: &str,
+    faults: support::proxy::Faults,
+) -> (Moto, String, support::proxy::Proxy) {
     let moto = Moto::start();
-    let bucket = moto.new_bucket("glue-retry");
+    let bucket = moto.new_bucket(what);
     let warehouse = format!("s3://{bucket}/warehouse");
-    let proxy = support::proxy::Proxy::start(
-        &moto.endpoint.replace("http://", ""),
-        support::proxy::Faults {
-            conflict_without_forwarding: Some("AWSGlue.UpdateTable"),
-            ..support::proxy::Faults::default()
-        },
-    );
+    let proxy = support::proxy::Proxy::start(&moto.endpoint.replace("http://", ""), faults);
     let out = succeed(
         moto.trailmill()
             .env("AWS_ENDPOINT_URL_GLUE", &proxy.endpoint)
@@ -876,6 +870,29 @@ fn the_ledger_files_of_an_attempt_that_met_a_conflict_are_deleted() {
             .arg("--no-state"),
     );
     assert!(out.contains("2900 written"), "{out}");
+    // Reading every row reads every data file the snapshot names.
+    let table = read_glue_table(&moto, &warehouse, "security.cloudtrail");
+    assert_eq!(table["rows"], 2900);
+    assert!(table_ids_once(&table) == all_ids(&event_ids_by_file(&datasets().join("invictus-ir"))));
+    assert_eq!(table["snapshots"].as_array().unwrap().len(), 1);
+    (moto, bucket, proxy)
+}
+
+/// A commit attempt that meets a conflict has already written its ledger
+/// files (segments and a root) for a snapshot that never lands. They were
+/// left behind, one set per conflict, in the table's metadata; a fleet of
+/// writers meets conflicts all the time. The proxy answers the first
+/// `UpdateTable` with a conflict without forwarding it, and the second
+/// attempt lands: only its ledger files may remain.
+#[test]
+fn the_ledger_files_of_an_attempt_that_met_a_conflict_are_deleted() {
+    let (moto, bucket, proxy) = process_into_glue_behind(
+        "glue-retry",
+        support::proxy::Faults {
+            conflict_without_forwarding: Some("AWSGlue.UpdateTable"),
+            ..support::proxy::Faults::default()
+        },
+    );
     assert_eq!(
         proxy
             .counts
@@ -883,9 +900,6 @@ fn the_ledger_files_of_an_attempt_that_met_a_conflict_are_deleted() {
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
-    let table = read_glue_table(&moto, &warehouse, "security.cloudtrail");
-    assert_eq!(table["rows"], 2900);
-    assert_eq!(table["snapshots"].as_array().unwrap().len(), 1);
     let keys: Vec<String> =
         support::strings(&moto.admin("list", json!({ "bucket": bucket }))["keys"]);
     let ledger: Vec<&String> = keys
@@ -921,25 +935,13 @@ fn the_ledger_files_of_an_attempt_that_met_a_conflict_are_deleted() {
 /// the first `UpdateTable` and answers `ConcurrentModificationException`.
 #[test]
 fn a_commit_that_landed_behind_a_conflict_answer_is_kept() {
-    let moto = Moto::start();
-    let bucket = moto.new_bucket("glue-conflict");
-    let warehouse = format!("s3://{bucket}/warehouse");
-    let proxy = support::proxy::Proxy::start(
-        &moto.endpoint.replace("http://", ""),
+    let (_moto, _, proxy) = process_into_glue_behind(
+        "glue-conflict",
         support::proxy::Faults {
             conflict_after_forwarding: Some("AWSGlue.UpdateTable"),
             ..support::proxy::Faults::default()
         },
     );
-    let out = succeed(
-        moto.trailmill()
-            .env("AWS_ENDPOINT_URL_GLUE", &proxy.endpoint)
-            .arg("process")
-            .arg(datasets().join("invictus-ir"))
-            .args(iceberg_args("glue", &warehouse, "security.cloudtrail"))
-            .arg("--no-state"),
-    );
-    assert!(out.contains("2900 written"), "{out}");
     assert_eq!(
         proxy
             .counts
@@ -947,11 +949,6 @@ fn a_commit_that_landed_behind_a_conflict_answer_is_kept() {
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
-    // Reading every row reads every data file the snapshot names.
-    let table = read_glue_table(&moto, &warehouse, "security.cloudtrail");
-    assert_eq!(table["rows"], 2900);
-    assert!(table_ids_once(&table) == all_ids(&event_ids_by_file(&datasets().join("invictus-ir"))));
-    assert_eq!(table["snapshots"].as_array().unwrap().len(), 1);
 }
 
 #[test]

@@ -238,27 +238,21 @@ fn serve(
             }
             continue;
         }
-        if faults
-            .conflict_after_forwarding
-            .is_some_and(|t| head.contains(t))
-            && counts
-                .conflicts_after_forwarding
-                .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if first_match(
+            faults.conflict_after_forwarding,
+            &head,
+            &counts.conflicts_after_forwarding,
+        ) {
             if forward(upstream, &head, &body).is_none() || glue_conflict(&mut client).is_err() {
                 return;
             }
             continue;
         }
-        if faults
-            .conflict_without_forwarding
-            .is_some_and(|t| head.contains(t))
-            && counts
-                .conflicts_without_forwarding
-                .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if first_match(
+            faults.conflict_without_forwarding,
+            &head,
+            &counts.conflicts_without_forwarding,
+        ) {
             if glue_conflict(&mut client).is_err() {
                 return;
             }
@@ -359,6 +353,15 @@ fn started_now(head: &[u8], body: &[u8]) -> (Vec<u8>, Vec<u8>) {
 fn slow_down(client: &mut TcpStream, counts: &Counts) -> std::io::Result<()> {
     counts.slow_downs.fetch_add(1, Ordering::Relaxed);
     xml_error(client, "503 Slow Down", "", SLOW_DOWN)
+}
+
+/// Whether `head` is the first request to contain `target` (a fault that
+/// strikes once), counting it in `count`.
+fn first_match(target: Option<&str>, head: &str, count: &AtomicU64) -> bool {
+    target.is_some_and(|t| head.contains(t))
+        && count
+            .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
 
 /// Answers as Glue does an `UpdateTable` whose `VersionId` is stale.
