@@ -1,4 +1,5 @@
-//! Helpers the stores share: the deduplication key and event-time parsing.
+//! Helpers the stores share: the deduplication key, event-time parsing, and
+//! early writeback of the files they sync at commits.
 
 use std::borrow::Cow;
 
@@ -14,6 +15,31 @@ pub fn event_key<'a>(e: &Event<'a>) -> Cow<'a, str> {
         Some(id) => Cow::Borrowed(id),
         None => Cow::Owned(format!("sha256:{}", hex::encode(Sha256::digest(e.raw)))),
     }
+}
+
+/// Bytes a file grows by between two starts of its writeback.
+pub const WRITEBACK_EVERY: usize = 8 << 20;
+
+/// Has the kernel start writing `file`'s dirty pages to the disk, without
+/// waiting. The fsync when the file closes at a commit then waits for the
+/// last few MB only, instead of for everything written since the last
+/// commit: the kernel would otherwise hold it all (its background writeback
+/// starts at 10% of memory dirty, or after 30 s). On the 618 MB corpus the
+/// Parquet lake's fsyncs had waited 0.28 s of a 2.8 s run, and a JSON Lines
+/// file's 0.78 s of 1.4 s. Linux only: elsewhere nothing is started early.
+pub fn start_writeback(file: &std::fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor stays open for the call, which only reads
+        // its arguments. Failure is harmless (the fsync at close reports
+        // real errors), so the result is ignored.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
 }
 
 /// Microseconds since the Unix epoch of a CloudTrail time such as

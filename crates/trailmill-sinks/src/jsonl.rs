@@ -40,6 +40,18 @@ enum Output {
     Closed,
 }
 
+impl Output {
+    /// The file written to, if any.
+    fn file(&self) -> Option<&File> {
+        match self {
+            Output::Plain(w) | Output::Between(w, _) => Some(w.get_ref()),
+            Output::Gzip(w) => Some(w.get_ref().get_ref()),
+            Output::Zstd(w) => Some(w.get_ref().get_ref()),
+            Output::Stdout(_) | Output::Closed => None,
+        }
+    }
+}
+
 /// Writes each event's exact original bytes, one per line, to stdout or a file.
 ///
 /// The only change ever made to a record: line breaks between tokens (from
@@ -64,6 +76,8 @@ pub struct JsonLinesSink {
     stats: SinkStats,
     line: Vec<u8>,
     resumed: Option<Resumed>,
+    /// Bytes of lines written since the file's writeback was last started.
+    since_writeback: usize,
 }
 
 /// What [`JsonLinesSink::append`] found in the file it resumes.
@@ -162,6 +176,7 @@ impl JsonLinesSink {
             stats: SinkStats::default(),
             line: Vec::new(),
             resumed: None,
+            since_writeback: 0,
         }
     }
 
@@ -320,6 +335,13 @@ impl Sink for JsonLinesSink {
         if result.is_ok() {
             self.stats.events_written += events.len() as u64;
             self.stats.bytes_written += line.len() as u64;
+            self.since_writeback += line.len();
+            if self.since_writeback >= crate::common::WRITEBACK_EVERY {
+                self.since_writeback = 0;
+                if let Some(file) = self.out.file() {
+                    crate::common::start_writeback(file);
+                }
+            }
         }
         self.line = line;
         result

@@ -1175,31 +1175,6 @@ struct OpenFile {
     written_back: usize,
 }
 
-/// Bytes a file grows by between two starts of its writeback.
-const WRITEBACK_EVERY: usize = 8 << 20;
-
-/// Has the kernel start writing `file`'s dirty pages to the disk, without
-/// waiting. The fsync when the file closes at a commit then waits for the
-/// last few MB only, instead of for everything written since the last
-/// commit: the kernel would otherwise hold it all (its background writeback
-/// starts at 10% of memory dirty, or after 30 s). On the 618 MB corpus the
-/// commit's fsyncs had waited 0.28 s of a 2.8 s run. Linux only: elsewhere
-/// nothing is started early.
-fn start_writeback(file: &File) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: the descriptor stays open for the call, which only reads
-        // its arguments. Failure is harmless (the fsync at close reports
-        // real errors), so the result is ignored.
-        unsafe {
-            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = file;
-}
-
 struct ClosedFile {
     tmp: PathBuf,
     path: PathBuf,
@@ -1234,10 +1209,12 @@ impl PartitionWriter for LocalFiles {
             return Err(self.discard(dir, &e));
         }
         f.rows += batch.num_rows() as u64;
-        if self.publisher.is_none() && f.writer.bytes_written() - f.written_back >= WRITEBACK_EVERY
+        // A file to publish is read back at once and never synced.
+        if self.publisher.is_none()
+            && f.writer.bytes_written() - f.written_back >= crate::common::WRITEBACK_EVERY
         {
             f.written_back = f.writer.bytes_written();
-            start_writeback(f.writer.inner());
+            crate::common::start_writeback(f.writer.inner());
         }
         let size = f.writer.bytes_written() + f.writer.in_progress_size();
         if f.rows >= self.max_file_rows || size as u64 >= self.target_file_bytes {
