@@ -25,7 +25,7 @@
 //! runs one inside the commit that crosses its threshold, on the writing
 //! thread: on this machine's disk (685 MB/s) those syncs were 2.7 s of a
 //! 7.0 s load of 480,000 events, during which nothing was inserted. Here a
-//! [`LogCopier`] thread with its own connection runs them instead, after
+//! log-copying thread with its own connection runs them instead, after
 //! each commit, while the writer goes on inserting. A log is only reset
 //! for reuse when a transaction starts with every committed page copied,
 //! so once the log holds [`SqliteSink::WAL_LIMIT`] bytes the writer waits
@@ -453,14 +453,19 @@ impl Drop for LogCopier {
 fn copy_log_when_asked(conn: &Connection, shared: &(Mutex<CopierState>, Condvar), name: &str) {
     /// Marks the copier ended however the loop leaves, so no writer waits
     /// for it forever.
-    struct Ended<'a>(&'a (Mutex<CopierState>, Condvar));
+    struct Ended<'a>(&'a (Mutex<CopierState>, Condvar), &'a str);
     impl Drop for Ended<'_> {
         fn drop(&mut self) {
-            self.0.0.lock().unwrap_or_else(|p| p.into_inner()).ended = true;
+            let mut state = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
+            if !state.stop {
+                // The log now grows until the sink is dropped: say so once.
+                state.failure = Some(format!("{}: the write-ahead log's copier stopped", self.1));
+            }
+            state.ended = true;
             self.0.1.notify_all();
         }
     }
-    let _ended = Ended(shared);
+    let _ended = Ended(shared, name);
     let (lock, wake) = shared;
     let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
     loop {
