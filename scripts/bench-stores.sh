@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures `trailmill process` into the stores on one synthetic corpus:
-# a null baseline (JSON Lines to /dev/null), Parquet, and PostgreSQL.
+# a null baseline (JSON Lines to /dev/null), Parquet, SQLite and PostgreSQL.
 #
 #   scripts/bench-stores.sh                  # seed 1, best of 3
 #   SEED=7 RUNS=1 scripts/bench-stores.sh
@@ -78,6 +78,8 @@ run() {
 ROWS=()
 noop() { :; }
 clean_lake() { rm -rf "$WORK/lake"; }
+# The database, its log and the state kept beside it.
+clean_sqlite() { rm -f "$WORK"/events.db*; }
 fresh_pg() {
     pg_admin "DROP DATABASE IF EXISTS trailmill_bench WITH (FORCE)"
     pg_admin "CREATE DATABASE trailmill_bench"
@@ -88,6 +90,8 @@ log "warming the page cache"
 run "null (jsonl to /dev/null)" noop "jsonl:/dev/null"
 run "parquet" clean_lake "parquet:$WORK/lake"
 LAKE_MB=$(du -sm "$WORK/lake" | cut -f1)
+run "sqlite" clean_sqlite "sqlite:$WORK/events.db"
+SQLITE_MB=$(du -sm "$WORK/events.db" | cut -f1)
 run "postgres" fresh_pg "postgres:$(pg_db_url trailmill_bench)"
 PG_ROWS=$("$PSQL_BIN" "$(pg_db_url trailmill_bench)" -qAtX -c "SELECT count(*) FROM events")
 PG_SIZE=$("$PSQL_BIN" "$(pg_db_url trailmill_bench)" -qAtX -c "SELECT pg_size_pretty(pg_total_relation_size('events'))")
@@ -96,7 +100,7 @@ echo
 echo "trailmill bench-stores, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "corpus $CORPUS (synth ${SYNTH_ARGS[*]}); best of $RUNS runs"
-echo "parquet lake: ${LAKE_MB} MB on disk; postgres: $PG_ROWS rows, table with indexes $PG_SIZE"
+echo "parquet lake: ${LAKE_MB} MB on disk; sqlite: ${SQLITE_MB} MB; postgres: $PG_ROWS rows, table with indexes $PG_SIZE"
 echo
 python3 - "${ROWS[@]}" <<'EOF'
 import sys
@@ -109,5 +113,6 @@ for name, spec, secs, events, mb in rows:
     print(f"{name:28} {s:8.2f} {int(events)/s:12,.0f} {float(mb)/s:8.0f}")
 print()
 print(f"parquet/null throughput: {rate['parquet'] / rate['null']:.0%} (target >= 50%)")
+print(f"sqlite: {rate['sqlite']:,.0f} events/s (target >= 200,000)")
 print(f"postgres: {rate['postgres']:,.0f} events/s (target >= 100,000)")
 EOF
