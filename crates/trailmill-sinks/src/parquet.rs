@@ -408,8 +408,18 @@ macro_rules! columns {
                 self.bytes += row.e.raw.len();
             }
 
-            /// The buffered rows as one batch; the builders keep room for a
-            /// batch as large as this one, as the next is likely to be.
+            /// The buffered rows as one batch; the builders start empty.
+            fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch, arrow_schema::ArrowError> {
+                let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+                $( if self.keep.$name { arrays.push(Arc::new(self.$name.finish())); } )*
+                self.rows = 0;
+                self.bytes = 0;
+                RecordBatch::try_new(schema.clone(), arrays)
+            }
+
+            /// Like `finish`, but the builders keep room for a batch as
+            /// large as this one: for a builder that makes one batch after
+            /// another (a partition's buffers are dropped instead).
             fn finish_and_reserve(&mut self, schema: &SchemaRef) -> Result<RecordBatch, arrow_schema::ArrowError> {
                 let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
                 $( if self.keep.$name {
@@ -713,11 +723,12 @@ impl<W: PartitionWriter> PartitionedWriter<W> {
             return Ok(());
         }
         self.buffered_bytes -= p.columns.bytes;
-        // The builders keep the room this batch took: grown from empty, a
-        // partition's `raw` alone was copied about twice more (3% of a
-        // load's CPU). `flush_all` drops every partition's room, at most
-        // `max_buffered_bytes` apart, which bounds what is kept.
-        let batch = p.columns.finish_and_reserve(&self.schema).map_err(|e| {
+        // The builders start empty again. Keeping their room would save the
+        // copies of their growth (about 3% of a load's CPU), but the room
+        // of every partition seen since the last `flush_all` would stay: a
+        // backfill read in key order fills one day's partitions after
+        // another, up to 1,024 of them, several MB each.
+        let batch = p.columns.finish(&self.schema).map_err(|e| {
             SinkError::with_source(format!("{}: cannot build a record batch", self.name), e)
         })?;
         let job = Job::Write {
