@@ -471,21 +471,28 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(jitter)
 }
 
-/// True when a snapshot of `table` carries `commit_id`.
-/// The ledger root that the snapshot of commit `commit_id` set, from its
-/// summary.
-fn ledger_of_commit(table: &Table, commit_id: &uuid::Uuid) -> Option<String> {
+/// The summary properties of the snapshot of commit `commit_id`, if
+/// `table` has it.
+fn commit_summary<'t>(
+    table: &'t Table,
+    commit_id: &uuid::Uuid,
+) -> Option<&'t HashMap<String, String>> {
     let id = commit_id.to_string();
     table
         .metadata()
         .snapshots()
-        .find(|s| s.summary().additional_properties.get("trailmill.commit-id") == Some(&id))
-        .and_then(|s| {
-            s.summary()
-                .additional_properties
-                .get(LEDGER_PROPERTY)
-                .cloned()
-        })
+        .map(|s| &s.summary().additional_properties)
+        .find(|p| p.get("trailmill.commit-id") == Some(&id))
+}
+
+/// True when a snapshot of `table` carries `commit_id`.
+fn committed_by(table: &Table, commit_id: &uuid::Uuid) -> bool {
+    commit_summary(table, commit_id).is_some()
+}
+
+/// The ledger root that the snapshot of commit `commit_id` set.
+fn ledger_of_commit(table: &Table, commit_id: &uuid::Uuid) -> Option<String> {
+    commit_summary(table, commit_id).and_then(|p| p.get(LEDGER_PROPERTY).cloned())
 }
 
 /// The files of the attempts whose root is not `landed`: staged for
@@ -504,14 +511,6 @@ fn unused_ledger_files(attempts: Vec<Staged>, landed: Option<&str>) -> Vec<Strin
         .filter(|a| a.root_path != landed)
         .flat_map(|a| a.written)
         .collect()
-}
-
-fn committed_by(table: &Table, commit_id: &uuid::Uuid) -> bool {
-    let id = commit_id.to_string();
-    table
-        .metadata()
-        .snapshots()
-        .any(|s| s.summary().additional_properties.get("trailmill.commit-id") == Some(&id))
 }
 
 /// The ledger root a table names.

@@ -27,10 +27,10 @@
 //! 7.0 s load of 480,000 events, during which nothing was inserted. Here a
 //! log-copying thread with its own connection runs them instead, once
 //! commits have added [`SqliteSink::COPY_EVERY`] bytes of records, while the
-//! writer goes on inserting. A log is only reset
-//! for reuse when a transaction starts with every committed page copied,
-//! so once the log holds [`SqliteSink::WAL_LIMIT`] bytes the writer waits
-//! for the copier to catch up before it starts the next transaction. The
+//! writer goes on inserting. A log is only reset for reuse when a
+//! transaction starts with every committed page copied, so once the log
+//! holds [`SqliteSink::WAL_LIMIT`] bytes the writer waits for the copier to
+//! catch up before it starts the next transaction. The
 //! writer counts the records' bytes it commits, which the log holds at
 //! least, and the copier counts the log's pages after each pass, which is
 //! exact but late: the `-wal` file stays under about the limit plus two
