@@ -535,9 +535,18 @@ mod tests {
     ]}"#;
 
     fn load(sink: &mut SqliteSink) {
+        decode_into(sink, LOG, DecodeOptions::default().batch_size);
+    }
+
+    /// Decodes the log `text` into `sink`, in batches of `batch_size`.
+    fn decode_into(sink: &mut SqliteSink, text: &str, batch_size: usize) {
         let object = SourceObject::new("f.json", "f.json");
-        Decoder::new(DecodeOptions::default())
-            .decode(LOG.as_bytes(), &mut |batch| {
+        let options = DecodeOptions {
+            batch_size,
+            ..DecodeOptions::default()
+        };
+        Decoder::new(options)
+            .decode(text.as_bytes(), &mut |batch| {
                 sink.write_batch(&object, batch).map_err(|e| e.into())
             })
             .unwrap();
@@ -647,17 +656,11 @@ mod tests {
                 )
             })
             .collect();
-        let log = format!(r#"{{"Records":[{}]}}"#, records.join(","));
-        let object = SourceObject::new("f.json", "f.json");
-        let options = DecodeOptions {
-            batch_size: 50,
-            ..DecodeOptions::default()
-        };
-        Decoder::new(options)
-            .decode(log.as_bytes(), &mut |batch| {
-                sink.write_batch(&object, batch).map_err(|e| e.into())
-            })
-            .unwrap();
+        decode_into(
+            sink,
+            &format!(r#"{{"Records":[{}]}}"#, records.join(",")),
+            50,
+        );
     }
 
     /// Pins the background copy of the write-ahead log: the writer never
