@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""Runs a moto server (S3, SQS, SNS, CloudTrail, Organizations) on 127.0.0.1
+"""Runs a moto server (S3, SQS, SNS, Glue, S3 Tables, CloudTrail, Organizations) on 127.0.0.1
 for the tests and for the reference validator (scripts/aws-validate-logs.py).
 
 moto 5.2.5 answers CloudTrail ListPublicKeys with HTTP 500 NotImplementedError,
 so this launcher patches it to answer from the keys file named by
 TRAILMILL_MOTO_PUBLIC_KEYS (the output format of `aws cloudtrail
-list-public-keys`), or with no keys. It also removes a per-request cost of
-moto's server (see below), which the benchmarks would otherwise measure.
+list-public-keys`), or with no keys. moto 5.2.5 (and 5.2.6) also answers S3
+Tables GetTable with `"managedByService": false`, where the service's model
+has a string that is absent for a customer's own table; the AWS SDK for Rust
+refuses the whole response ("expected ValueString or ValueNull"), so the
+launcher drops the field when it is not a string. It also removes a
+per-request cost of moto's server (see below), which the benchmarks would
+otherwise measure.
 
 Usage: moto-server.py PORT [--setup FILE]
 With PORT 0 the server listens on a free port and prints that port, one line
@@ -33,6 +38,7 @@ import sys
 
 import moto.backends
 from moto.cloudtrail.responses import CloudTrailResponse
+from moto.s3tables.responses import S3TablesResponse
 
 
 def list_public_keys(self):
@@ -42,6 +48,19 @@ def list_public_keys(self):
 
 
 CloudTrailResponse.list_public_keys = list_public_keys
+
+_get_table = S3TablesResponse.get_table
+
+
+def get_table(self):
+    status, headers, body = _get_table(self)
+    table = json.loads(body)
+    if not isinstance(table.get("managedByService"), str):
+        table.pop("managedByService", None)
+    return status, headers, json.dumps(table)
+
+
+S3TablesResponse.get_table = get_table
 
 # moto's server routes every request by first checking whether the Host names
 # one of its service modules, which lists its package folder and stats each of

@@ -16,6 +16,13 @@ Usage:
   postgres://... or postgresql://...
                             SqlCatalog on postgresql+psycopg2://...
   glue                      pyiceberg GlueCatalog (database = NS)
+  arn:aws:s3tables:REGION:ACCOUNT:bucket/NAME
+                            an Amazon S3 Tables table bucket: boto3's s3tables
+                            client gives the table's metadata location
+                            (GetTableMetadataLocation), which pyiceberg's
+                            StaticTable reads (pyiceberg has no S3 Tables
+                            catalog of its own). Its endpoint is the
+                            s3tables.endpoint property, else s3.endpoint.
 --catalog-name: the SQL catalog's name, the catalog_name column of its
   iceberg_tables and iceberg_namespace_properties tables (default trailmill;
   unused by Glue).
@@ -156,6 +163,33 @@ def open_catalog(args):
     return SqlCatalog(args.catalog_name, **props)
 
 
+def is_table_bucket(uri):
+    return uri.startswith("arn:") and ":s3tables:" in uri
+
+
+def load_s3tables_table(args):
+    """The table of an S3 Tables bucket, from its current metadata location."""
+    import boto3
+    from pyiceberg.table import StaticTable
+
+    props = catalog_properties(args)
+    region = args.catalog_uri.split(":")[3]
+    client = boto3.client(
+        "s3tables",
+        endpoint_url=props.get("s3tables.endpoint", props.get("s3.endpoint")),
+        region_name=region,
+        aws_access_key_id=props.get("s3.access-key-id"),
+        aws_secret_access_key=props.get("s3.secret-access-key"),
+    )
+    try:
+        location = client.get_table_metadata_location(
+            tableBucketARN=args.catalog_uri, namespace=args.namespace, name=args.table_name
+        )["metadataLocation"]
+    except client.exceptions.NotFoundException as e:
+        die(f"table {args.table} does not exist in {args.catalog_uri}: {e}", EXIT_MISSING)
+    return StaticTable.from_metadata(location, properties=props)
+
+
 def load_table(catalog, args):
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
@@ -209,8 +243,10 @@ def main(argv):
     # Neither boto3 (Glue) nor pyarrow's AWS SDK (S3) may look for
     # credentials on the EC2 instance metadata service: a test has no network.
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-    catalog = open_catalog(args)
-    table = load_table(catalog, args)
+    if is_table_bucket(args.catalog_uri):
+        table = load_s3tables_table(args)
+    else:
+        table = load_table(open_catalog(args), args)
 
     import pyarrow as pa
     import pyarrow.compute as pc

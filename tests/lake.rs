@@ -980,3 +980,174 @@ fn a_postgresql_catalog_serves_one_table_to_every_writer() {
     let ids = table_ids_once(&table);
     assert!(ids == all_ids(&event_ids_by_file(&datasets().join("invictus-ir"))));
 }
+
+/// A new S3 Tables table bucket on moto; returns its ARN.
+fn table_bucket(moto: &Moto, what: &str) -> String {
+    let name = support::moto::unique(what);
+    let created = moto.admin("create_table_bucket", json!({ "name": name }));
+    created["arn"].as_str().unwrap().to_owned()
+}
+
+/// [`read_table`] of a table in the S3 Tables bucket `arn` on moto.
+fn read_s3tables_table(moto: &Moto, arn: &str, table: &str) -> Value {
+    let props = s3_props(&moto.endpoint);
+    let props: Vec<&str> = props.iter().map(String::as_str).collect();
+    read_table(arn, "", table, &props)
+}
+
+/// `--sink iceberg:TABLE` into the S3 Tables bucket `arn`: no warehouse,
+/// as the service places each table.
+fn s3tables_args(arn: &str, table: &str) -> Vec<String> {
+    vec![
+        "--sink".into(),
+        format!("iceberg:{table}"),
+        "--iceberg-catalog".into(),
+        arn.into(),
+    ]
+}
+
+#[test]
+fn an_s3_tables_bucket_holds_the_table_once_where_the_service_placed_it() {
+    let moto = Moto::start();
+    let arn = table_bucket(&moto, "trails");
+    let run = |extra: &[&str]| {
+        moto.trailmill()
+            .arg("process")
+            .arg(datasets().join("invictus-ir"))
+            .args(s3tables_args(&arn, "security.cloudtrail"))
+            .args(extra)
+            .arg("--no-state")
+            .output()
+            .unwrap()
+    };
+    // S3 Tables chooses each table's location; a warehouse is refused
+    // before anything is created.
+    let refused = run(&["--iceberg-warehouse", "s3://elsewhere/wh"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains(
+            "an S3 Tables bucket chooses where each table goes: drop --iceberg-warehouse s3://elsewhere/wh"
+        ),
+        "{}",
+        stderr(&refused)
+    );
+
+    // A bucket that does not exist is named, in one line.
+    let missing = arn.replace(":bucket/", ":bucket/missing-");
+    let refused = moto
+        .trailmill()
+        .arg("process")
+        .arg(datasets().join("invictus-ir"))
+        .args(s3tables_args(&missing, "security.cloudtrail"))
+        .arg("--no-state")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains(&format!(
+            "cannot open the S3 Tables bucket {missing}: NotFoundException: "
+        )),
+        "{}",
+        stderr(&refused)
+    );
+
+    let first = run(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("2900 written"),
+        "{}",
+        stderr(&first)
+    );
+    let second = run(&[]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("0 written, 2900 duplicates"),
+        "{}",
+        stderr(&second)
+    );
+
+    let table = read_s3tables_table(&moto, &arn, "security.cloudtrail");
+    assert!(table_ids_once(&table) == all_ids(&event_ids_by_file(&datasets().join("invictus-ir"))));
+    assert_eq!(table["snapshots"].as_array().unwrap().len(), 1);
+    // The table lives where the service put it (moto, like S3 Tables, names
+    // a bucket `…--table-s3`), with its data files and ledger there.
+    let location = table["location"].as_str().unwrap();
+    assert!(
+        location.starts_with("s3://") && location.ends_with("--table-s3"),
+        "{location}"
+    );
+    for file in support::strings::<Vec<String>>(&table["data_files"]) {
+        assert!(file.starts_with(&format!("{location}/data/")), "{file}");
+    }
+    assert!(
+        table["properties"]["trailmill.ledger"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{location}/metadata/trailmill-ledger/")),
+        "{}",
+        table["properties"]
+    );
+    let time = table["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c[0] == "event_time")
+        .unwrap();
+    assert_eq!(time[1], "timestamptz");
+}
+
+/// Workers that share one S3 Tables table commit through its version token
+/// (`UpdateTableMetadataLocation` fails with a conflict when another writer
+/// committed since the table was loaded): each event lands once.
+#[test]
+fn workers_sharing_an_s3_tables_table_store_each_event_once() {
+    let moto = Moto::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let trail = tmp.path().join("trail");
+    support::Synth {
+        accounts: 2,
+        regions: 1,
+        hours: 6,
+        logs_per_hour: 4,
+        records: 20,
+        extra: &[],
+    }
+    .write(&trail);
+    let expected = event_ids_by_file(&trail);
+    assert_eq!(expected.len(), 48);
+    let (_, queue, _) = moto.enqueued_trail(&trail, "s3tables-fleet", 1);
+    let arn = table_bucket(&moto, "fleet");
+    let worker = || {
+        moto.trailmill()
+            .args(["worker", "--queue", &queue])
+            .args(s3tables_args(&arn, "trail.events"))
+            .env("TRAILMILL_LOG", "trailmill_lake=debug")
+            .args(["--visibility-timeout", "5", "--wait-seconds", "1"])
+            .args(["--max-in-flight", "2", "--until-empty"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let workers: Vec<Child> = (0..3).map(|_| worker()).collect();
+    let outputs: Vec<String> = workers
+        .into_iter()
+        .map(|w| {
+            let out = w.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            stderr(&out)
+        })
+        .collect();
+    assert_eq!(moto.counts(&queue), (0, 0, 0), "{outputs:#?}");
+    let table = read_s3tables_table(&moto, &arn, "trail.events");
+    assert_eq!(table_ids_once(&table), all_ids(&expected), "{outputs:#?}");
+    let commits = table["snapshots"].as_array().unwrap().len();
+    let conflicts: usize = outputs
+        .iter()
+        .map(|o| o.matches("commit conflict; reloading").count())
+        .sum();
+    eprintln!(
+        "{} events in {commits} commits, after {conflicts} conflicts",
+        expected.values().map(BTreeSet::len).sum::<usize>()
+    );
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Test set-up and inspection against a moto server, with boto3 (installed
-with moto in .venv/moto): buckets, uploads, queues, topics, notifications.
+with moto in .venv/moto): buckets, S3 Tables buckets, uploads, queues, topics,
+notifications.
 
 Usage: moto_admin.py ENDPOINT COMMAND JSON-ARGS
 Prints the command's result as JSON.
@@ -40,6 +41,12 @@ def upload_tree(a):
             s3.upload_file(path, a["bucket"], a.get("prefix", "") + rel)
             n += 1
     return {"uploaded": n}
+
+
+def create_table_bucket(a):
+    """A new S3 Tables table bucket; returns its ARN."""
+    s3tables = boto3.client("s3tables", **KW)
+    return {"arn": s3tables.create_table_bucket(name=a["name"])["arn"]}
 
 
 def put_object(a):

@@ -312,10 +312,12 @@ pub struct SinkArgs {
     #[arg(long = "sink", value_name = "SPEC", default_value = "jsonl:-")]
     pub sinks: Vec<SinkSpec>,
     /// The Iceberg catalog of iceberg: sinks: sqlite:PATH or postgres://… (the SQL catalog,
-    /// catalog name "trailmill"), or glue (the AWS Glue Data Catalog).
+    /// catalog name "trailmill"), glue (the AWS Glue Data Catalog), or an Amazon S3 Tables
+    /// bucket's ARN (arn:aws:s3tables:REGION:ACCOUNT:bucket/NAME).
     #[arg(long, value_name = "URI")]
     pub iceberg_catalog: Option<String>,
-    /// Where new Iceberg tables go: s3://BUCKET/PREFIX or a local directory.
+    /// Where new Iceberg tables go: s3://BUCKET/PREFIX or a local directory (not with S3
+    /// Tables, which chooses).
     #[arg(long, value_name = "LOCATION")]
     pub iceberg_warehouse: Option<String>,
     /// A catalog or storage property for iceberg: sinks (repeatable), such as

@@ -4,14 +4,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_config::{BehaviorVersion, Region};
 use iceberg::table::Table;
 use iceberg::{
     Catalog, CatalogBuilder, Namespace, NamespaceIdent, Result, TableCommit, TableCreation,
     TableIdent,
 };
 use iceberg_catalog_glue::GlueCatalogBuilder;
+use iceberg_catalog_s3tables::S3TablesCatalogBuilder;
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
+use trailmill_aws::retry::describe;
 
 /// The catalog name trailmill registers its tables under in an SQL catalog
 /// (the `catalog_name` column of `iceberg_tables`); readers such as
@@ -27,6 +30,15 @@ pub enum CatalogKind {
     Postgres(String),
     /// `glue`: the AWS Glue Data Catalog of the configured account and region.
     Glue,
+    /// `arn:aws:s3tables:REGION:ACCOUNT:bucket/NAME`: an Amazon S3 Tables
+    /// table bucket, through the S3 Tables API. The service chooses each
+    /// table's location.
+    S3Tables {
+        /// The table bucket's ARN, as given.
+        arn: String,
+        /// The region the ARN names, where the bucket and its tables are.
+        region: String,
+    },
 }
 
 impl CatalogKind {
@@ -45,14 +57,69 @@ impl CatalogKind {
         if uri == "glue" {
             return Ok(CatalogKind::Glue);
         }
+        if uri.starts_with("arn:") {
+            return parse_table_bucket_arn(uri);
+        }
         if uri.starts_with("http://") || uri.starts_with("https://") {
             return Err(format!(
-                "{uri:?}: REST catalogs are not in this build; use sqlite:PATH, postgres://… or glue"
+                "{uri:?}: REST catalogs are not in this build; use sqlite:PATH, postgres://…, glue \
+                 or an S3 Tables bucket ARN"
             ));
         }
         Err(format!(
-            "{uri:?} is not a catalog; expected sqlite:PATH, postgres://… or glue"
+            "{uri:?} is not a catalog; expected sqlite:PATH, postgres://…, glue or \
+             arn:aws:s3tables:REGION:ACCOUNT:bucket/NAME"
         ))
+    }
+
+    /// True when the catalog places tables itself, so that a warehouse
+    /// location cannot be given.
+    pub fn chooses_locations(&self) -> bool {
+        matches!(self, CatalogKind::S3Tables { .. })
+    }
+
+    /// True when files under the table's location can be deleted. S3 Tables
+    /// refuses `DeleteObject` on its table buckets (its unreferenced-file
+    /// removal deletes what no snapshot holds), so there files that no
+    /// commit uses are left to it.
+    pub fn can_delete_files(&self) -> bool {
+        !matches!(self, CatalogKind::S3Tables { .. })
+    }
+
+    /// Properties the catalog itself implies: an S3 Tables bucket's region
+    /// for its API and its storage. The AWS environment's come before them,
+    /// and `--iceberg-property` values after.
+    pub fn implied_properties(&self) -> HashMap<String, String> {
+        match self {
+            CatalogKind::S3Tables { region, .. } => HashMap::from([
+                ("region_name".to_owned(), region.clone()),
+                ("s3.region".to_owned(), region.clone()),
+            ]),
+            _ => HashMap::new(),
+        }
+    }
+}
+
+/// An S3 Tables bucket ARN: `arn:PARTITION:s3tables:REGION:ACCOUNT:bucket/NAME`.
+fn parse_table_bucket_arn(uri: &str) -> std::result::Result<CatalogKind, String> {
+    let parts: Vec<&str> = uri.splitn(6, ':').collect();
+    let bucket = parts.get(5).and_then(|r| r.strip_prefix("bucket/"));
+    match (parts.get(2), parts.get(3), parts.get(4), bucket) {
+        (Some(&"s3tables"), Some(region), Some(account), Some(name))
+            if !region.is_empty()
+                && !account.is_empty()
+                && !name.is_empty()
+                && !name.contains('/') =>
+        {
+            Ok(CatalogKind::S3Tables {
+                arn: uri.to_owned(),
+                region: (*region).to_owned(),
+            })
+        }
+        _ => Err(format!(
+            "{uri:?} is not the ARN of an S3 Tables table bucket \
+             (arn:aws:s3tables:REGION:ACCOUNT:bucket/NAME)"
+        )),
     }
 }
 
@@ -83,8 +150,9 @@ pub fn environment_properties() -> HashMap<String, String> {
 }
 
 /// Opens the catalog. `warehouse` is where new tables go (`s3://…` or a
-/// local directory); `props` go to the catalog and its storage. Must run
-/// inside a tokio runtime.
+/// local directory; unused by a catalog that [chooses
+/// locations](CatalogKind::chooses_locations)); `props` go to the catalog and
+/// its storage. Must run inside a tokio runtime.
 pub async fn open(
     kind: &CatalogKind,
     warehouse: &str,
@@ -124,6 +192,34 @@ pub async fn open(
                 .load("glue", props)
                 .await
                 .map_err(|e| format!("cannot open the Glue catalog: {}", message(&e)))?;
+            Ok(Arc::new(catalog))
+        }
+        CatalogKind::S3Tables { arn, region } => {
+            // trailmill's own client, from the AWS environment as for its
+            // S3, SQS and SNS clients (`AWS_ENDPOINT_URL_S3TABLES` or
+            // `AWS_ENDPOINT_URL`, the credential chain), so that a bucket
+            // that does not exist or cannot be reached is reported as one
+            // line before anything is written.
+            let region = props.get("region_name").unwrap_or(region).clone();
+            let mut config =
+                aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region));
+            if let Some(endpoint) = props.get("endpoint_url") {
+                config = config.endpoint_url(endpoint);
+            }
+            let client = aws_sdk_s3tables::Client::new(&config.load().await);
+            client
+                .get_table_bucket()
+                .table_bucket_arn(arn)
+                .send()
+                .await
+                .map_err(|e| format!("cannot open the S3 Tables bucket {arn}: {}", describe(e)))?;
+            let catalog = S3TablesCatalogBuilder::default()
+                .with_client(client)
+                .with_table_bucket_arn(arn.clone())
+                .with_storage_factory(factory)
+                .load("s3tables", props)
+                .await
+                .map_err(|e| format!("cannot open the S3 Tables catalog: {}", message(&e)))?;
             Ok(Arc::new(catalog))
         }
     }
@@ -337,6 +433,26 @@ mod tests {
                 .unwrap_err()
                 .contains("REST")
         );
+        assert_eq!(
+            CatalogKind::parse("arn:aws:s3tables:eu-west-1:111122223333:bucket/trails"),
+            Ok(CatalogKind::S3Tables {
+                arn: "arn:aws:s3tables:eu-west-1:111122223333:bucket/trails".into(),
+                region: "eu-west-1".into()
+            })
+        );
+        for not_a_table_bucket in [
+            "arn:aws:s3:::trails",
+            "arn:aws:s3tables:eu-west-1:111122223333:table/x",
+            "arn:aws:s3tables::111122223333:bucket/trails",
+            "arn:aws:s3tables:eu-west-1:111122223333:bucket/",
+            "arn:aws:s3tables:eu-west-1",
+        ] {
+            let e = CatalogKind::parse(not_a_table_bucket).unwrap_err();
+            assert!(
+                e.contains("not the ARN of an S3 Tables table bucket"),
+                "{e}"
+            );
+        }
         assert!(CatalogKind::parse("hive").is_err());
         assert!(CatalogKind::parse("sqlite:").is_err());
     }

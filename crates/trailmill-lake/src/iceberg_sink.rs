@@ -77,10 +77,11 @@ pub struct IcebergOptions {
     /// `NAMESPACE.TABLE` (the namespace may itself have dots: the last part
     /// is the table).
     pub table: String,
-    /// `--iceberg-catalog`: `sqlite:PATH`, `postgres://…` or `glue`.
+    /// `--iceberg-catalog`: `sqlite:PATH`, `postgres://…`, `glue`, or an S3
+    /// Tables bucket ARN (`arn:aws:s3tables:REGION:ACCOUNT:bucket/NAME`).
     pub catalog: String,
     /// `--iceberg-warehouse`: where new tables go, `s3://bucket/prefix` or a
-    /// local directory.
+    /// local directory; empty for S3 Tables, which chooses.
     pub warehouse: String,
     /// `--iceberg-property KEY=VALUE` pairs, for the catalog and its storage;
     /// they override what the AWS environment gives.
@@ -135,6 +136,9 @@ pub struct IcebergSink {
     /// written: the window cannot be committed (the ledger would hold a
     /// part of it, and the redo would skip the rest).
     broken: Option<String>,
+    /// False where the storage refuses deletes (S3 Tables): files no commit
+    /// uses are then left to the service's unreferenced-file removal.
+    can_delete_files: bool,
 }
 
 impl IcebergSink {
@@ -149,13 +153,23 @@ impl IcebergSink {
             _ => return Err(fail(format!("{:?} is not NAMESPACE.TABLE", options.table))),
         };
         let kind = CatalogKind::parse(&options.catalog).map_err(&fail)?;
-        if options.warehouse.is_empty() {
+        let warehouse = if kind.chooses_locations() {
+            if !options.warehouse.is_empty() {
+                return Err(fail(format!(
+                    "an S3 Tables bucket chooses where each table goes: drop --iceberg-warehouse {}",
+                    options.warehouse
+                )));
+            }
+            String::new()
+        } else if options.warehouse.is_empty() {
             return Err(fail(
                 "no warehouse: give --iceberg-warehouse s3://bucket/prefix or a directory".into(),
             ));
-        }
-        let warehouse = local_warehouse(&options.warehouse).map_err(&fail)?;
+        } else {
+            local_warehouse(&options.warehouse).map_err(&fail)?
+        };
         let mut props = catalog::environment_properties();
+        props.extend(kind.implied_properties());
         props.extend(options.properties.iter().cloned());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -240,6 +254,7 @@ impl IcebergSink {
                 max_open,
                 tick: 0,
                 file_io: file_io.clone(),
+                can_delete_files: kind.can_delete_files(),
             }
         })?;
         if let Some(e) = failed {
@@ -263,6 +278,7 @@ impl IcebergSink {
             commits: 0,
             delivering: HashSet::new(),
             broken: None,
+            can_delete_files: kind.can_delete_files(),
         })
     }
 
@@ -315,6 +331,10 @@ impl IcebergSink {
     /// Deletes files no snapshot or ledger root refers to; a failure only
     /// leaves an orphan, so it is logged.
     fn delete_unused(&self, paths: Vec<String>) {
+        if !self.can_delete_files {
+            tracing::debug!(sink = %self.name, files = paths.len(), "leaving unused files to the storage's own removal");
+            return;
+        }
         let io = self.table.file_io().clone();
         self.runtime.block_on(async {
             for p in paths {
@@ -550,10 +570,9 @@ async fn ensure_table(
         .await
         .map_err(|e| format!("cannot reach the catalog: {}", message(&e)))?
     {
-        return catalog
-            .load_table(ident)
+        return load_created(catalog, ident)
             .await
-            .map_err(|e| format!("cannot load the table: {}", message(&e)));
+            .map_err(|e| format!("cannot load the table: {e}"));
     }
     let schema = if zones {
         schema()?
@@ -575,12 +594,43 @@ async fn ensure_table(
     match catalog.create_table(namespace, creation).await {
         Ok(t) => Ok(t),
         // Another writer may have created it first.
-        Err(e) => match catalog.load_table(ident).await {
-            Ok(t) => Ok(t),
-            Err(_) => Err(format!("cannot create the table: {}", message(&e))),
+        Err(e) => match catalog.table_exists(ident).await {
+            Ok(true) => load_created(catalog, ident)
+                .await
+                .map_err(|l| format!("cannot create the table: {}; nor load it: {l}", message(&e))),
+            _ => Err(format!("cannot create the table: {}", message(&e))),
         },
     }
 }
+
+/// Loads a table the catalog lists, waiting a little for one that another
+/// writer is still creating: S3 Tables lists a table from `CreateTable` on,
+/// before its creator has written the first metadata and set its location.
+async fn load_created(catalog: &dyn Catalog, ident: &TableIdent) -> Result<Table, String> {
+    let mut wait = Duration::from_millis(50);
+    let mut waited = Duration::ZERO;
+    loop {
+        match catalog.load_table(ident).await {
+            Ok(t) => return Ok(t),
+            Err(e) if waited >= CREATION_WAIT => {
+                return Err(format!(
+                    "{} (still so after {} s: if the writer that created it stopped before its \
+                     first metadata was written, drop the table)",
+                    message(&e),
+                    waited.as_secs()
+                ));
+            }
+            Err(_) => {
+                tokio::time::sleep(wait).await;
+                waited += wait;
+                wait = (wait * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// How long [`load_created`] waits for another writer's new table.
+const CREATION_WAIT: Duration = Duration::from_secs(10);
 
 /// A local warehouse as an absolute path, created; an `s3://` one as is.
 fn local_warehouse(warehouse: &str) -> Result<String, String> {
@@ -751,6 +801,8 @@ struct TableFiles {
     max_open: usize,
     tick: u64,
     file_io: FileIO,
+    /// As [`IcebergSink`]'s: whether `abort` may delete the files it closed.
+    can_delete_files: bool,
 }
 
 impl TableFiles {
@@ -833,6 +885,9 @@ impl PartitionWriter for TableFiles {
         }
         let io = self.file_io.clone();
         let files = std::mem::take(&mut self.closed);
+        if !self.can_delete_files {
+            return;
+        }
         self.handle.block_on(async {
             for f in files {
                 let _ = io.delete(f.file_path()).await;
