@@ -1099,6 +1099,10 @@ fn an_s3_tables_bucket_holds_the_table_once_where_the_service_placed_it() {
 /// Workers that share one S3 Tables table commit through its version token
 /// (`UpdateTableMetadataLocation` fails with a conflict when another writer
 /// committed since the table was loaded): each event lands once.
+///
+/// Regression: S3 Tables lists a table from `CreateTable` on, before its
+/// creator has written the first metadata; workers that started together
+/// found it so and failed ("Table events does not have metadata location").
 #[test]
 fn workers_sharing_an_s3_tables_table_store_each_event_once() {
     let moto = Moto::start();

@@ -86,6 +86,42 @@ impl CatalogKind {
         !matches!(self, CatalogKind::S3Tables { .. })
     }
 
+    /// Checks `namespace` and `table` against the catalog's naming rules
+    /// before anything is created. S3 Tables takes one namespace level, and
+    /// names of lowercase letters, digits and underscores that begin and end
+    /// with a letter or digit (a namespace may not begin with `aws`); the
+    /// other catalogs take what Iceberg takes.
+    pub fn check_names(&self, namespace: &str, table: &str) -> std::result::Result<(), String> {
+        if !matches!(self, CatalogKind::S3Tables { .. }) {
+            return Ok(());
+        }
+        if namespace.contains('.') {
+            return Err(format!(
+                "S3 Tables namespaces have one level, not {namespace:?}: name the table NAMESPACE.TABLE"
+            ));
+        }
+        let fits = |name: &str| {
+            let edge =
+                |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            (1..=255).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && edge(name.chars().next())
+                && edge(name.chars().last())
+        };
+        const RULE: &str = "lowercase letters, digits and underscores, beginning and ending with a letter or digit";
+        if !fits(namespace) || namespace.starts_with("aws") {
+            return Err(format!(
+                "{namespace:?} is not an S3 Tables namespace name: {RULE}, not beginning with \"aws\""
+            ));
+        }
+        if !fits(table) {
+            return Err(format!("{table:?} is not an S3 Tables table name: {RULE}"));
+        }
+        Ok(())
+    }
+
     /// Properties the catalog itself implies: an S3 Tables bucket's region
     /// for its API and its storage. The AWS environment's come before them,
     /// and `--iceberg-property` values after.
@@ -237,7 +273,43 @@ pub fn message(e: &iceberg::Error) -> String {
         }
         source = s.source();
     }
-    without_http_response(&text)
+    without_sdk_dump(&without_http_response(&text))
+}
+
+/// `text` with an AWS SDK service error's debug dump (`ServiceError(
+/// ServiceError { source: …, meta: ErrorMetadata { code: Some("…"), message:
+/// Some("…"), … }, raw: Response { status: StatusCode(404), … } … })`, as
+/// the Glue and S3 Tables catalogs print it) cut to `CODE: MESSAGE (HTTP
+/// STATUS)`, as trailmill prints its own SDK errors.
+fn without_sdk_dump(text: &str) -> String {
+    const START: &str = "ServiceError(ServiceError { ";
+    let Some(at) = text.find(START) else {
+        return text.to_owned();
+    };
+    let dump = &text[at..];
+    let quoted = |after: &str| {
+        let from = dump.find(after)? + after.len();
+        let rest = &dump[from..];
+        Some(&rest[..rest.find("\")")?])
+    };
+    let status = dump.find("status: StatusCode(").map(|i| {
+        dump[i + "status: StatusCode(".len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+    });
+    let Some(code) = quoted("code: Some(\"") else {
+        return text.to_owned();
+    };
+    let mut out = format!("{}{code}", &text[..at]);
+    if let Some(message) = quoted("message: Some(\"") {
+        out.push_str(": ");
+        out.push_str(message);
+    }
+    if let Some(status) = status.filter(|s| !s.is_empty()) {
+        out.push_str(&format!(" (HTTP {status})"));
+    }
+    out
 }
 
 /// `text` without the HTTP response dumps storage errors carry
@@ -411,6 +483,48 @@ mod tests {
             without_http_response("response: Parts { status: 500, cut"),
             "response: Parts { status: 500, cut"
         );
+    }
+
+    /// Regression: the Glue and S3 Tables catalogs' errors printed the SDK
+    /// error's whole debug dump (its response headers and body included).
+    #[test]
+    fn sdk_service_errors_become_their_code_message_and_status() {
+        let text = "cannot create the table: Unexpected => Operation failed for hitting aws sdk \
+            error: ServiceError(ServiceError { source: NotFoundException(NotFoundException { \
+            message: Some(\"The specified namespace does not exist.\"), meta: ErrorMetadata { \
+            code: Some(\"NotFoundException\"), message: Some(\"The specified namespace does not \
+            exist.\"), extras: Some({\"aws_request_id\": \"Wt\"}) } }), raw: Response { status: \
+            StatusCode(404), headers: {\"server\": \"amazon.com\"}, body: SdkBody { inner: \
+            Once(Some(b\"{}\")), retryable: true } } })";
+        assert_eq!(
+            without_sdk_dump(text),
+            "cannot create the table: Unexpected => Operation failed for hitting aws sdk error: \
+             NotFoundException: The specified namespace does not exist. (HTTP 404)"
+        );
+        assert_eq!(without_sdk_dump("no dump"), "no dump");
+        // Without a code there is nothing better to say: the text stays.
+        let odd = "x ServiceError(ServiceError { source: Unhandled }";
+        assert_eq!(without_sdk_dump(odd), odd);
+    }
+
+    #[test]
+    fn s3_tables_names_are_checked_before_anything_is_created() {
+        let kind = CatalogKind::parse("arn:aws:s3tables:eu-west-1:1:bucket/b").unwrap();
+        assert_eq!(kind.check_names("security", "cloud_trail_2"), Ok(()));
+        for (ns, table, says) in [
+            ("a.b", "t", "one level"),
+            ("Security", "t", "not an S3 Tables namespace name"),
+            ("sec-logs", "t", "not an S3 Tables namespace name"),
+            ("_sec", "t", "not an S3 Tables namespace name"),
+            ("aws_logs", "t", "not beginning with \"aws\""),
+            ("security", "Events", "not an S3 Tables table name"),
+            ("security", "events_", "not an S3 Tables table name"),
+        ] {
+            let e = kind.check_names(ns, table).unwrap_err();
+            assert!(e.contains(says), "{ns}.{table}: {e}");
+        }
+        // The other catalogs take what Iceberg takes.
+        assert_eq!(CatalogKind::Glue.check_names("a.b", "Events-1"), Ok(()));
     }
 
     #[test]

@@ -153,6 +153,7 @@ impl IcebergSink {
             _ => return Err(fail(format!("{:?} is not NAMESPACE.TABLE", options.table))),
         };
         let kind = CatalogKind::parse(&options.catalog).map_err(&fail)?;
+        kind.check_names(namespace, table_name).map_err(&fail)?;
         let warehouse = if kind.chooses_locations() {
             if !options.warehouse.is_empty() {
                 return Err(fail(format!(
@@ -186,7 +187,13 @@ impl IcebergSink {
             .block_on(async {
                 let catalog = catalog::open(&kind, &warehouse, props).await?;
                 let zones = kind != CatalogKind::Glue;
-                let table = ensure_table(&*catalog, &namespace, &ident, zones).await?;
+                let creation_wait = if kind.chooses_locations() {
+                    CREATION_WAIT
+                } else {
+                    Duration::ZERO
+                };
+                let table =
+                    ensure_table(&*catalog, &namespace, &ident, zones, creation_wait).await?;
                 Ok::<_, String>((catalog, table))
             })
             .map_err(&fail)?;
@@ -548,12 +555,14 @@ impl LedgerProperty for Table {
 }
 
 /// Creates the namespace and the table when missing (with `timestamptz`
-/// times when `zones`, else `timestamp`); checks an existing one.
+/// times when `zones`, else `timestamp`); checks an existing one. A table
+/// that is listed but cannot be loaded is tried again for `creation_wait`.
 async fn ensure_table(
     catalog: &dyn Catalog,
     namespace: &NamespaceIdent,
     ident: &TableIdent,
     zones: bool,
+    creation_wait: Duration,
 ) -> Result<Table, String> {
     let exists = catalog
         .namespace_exists(namespace)
@@ -570,7 +579,7 @@ async fn ensure_table(
         .await
         .map_err(|e| format!("cannot reach the catalog: {}", message(&e)))?
     {
-        return load_created(catalog, ident)
+        return load_created(catalog, ident, creation_wait)
             .await
             .map_err(|e| format!("cannot load the table: {e}"));
     }
@@ -595,7 +604,7 @@ async fn ensure_table(
         Ok(t) => Ok(t),
         // Another writer may have created it first.
         Err(e) => match catalog.table_exists(ident).await {
-            Ok(true) => load_created(catalog, ident)
+            Ok(true) => load_created(catalog, ident, creation_wait)
                 .await
                 .map_err(|l| format!("cannot create the table: {}; nor load it: {l}", message(&e))),
             _ => Err(format!("cannot create the table: {}", message(&e))),
@@ -603,16 +612,23 @@ async fn ensure_table(
     }
 }
 
-/// Loads a table the catalog lists, waiting a little for one that another
-/// writer is still creating: S3 Tables lists a table from `CreateTable` on,
-/// before its creator has written the first metadata and set its location.
-async fn load_created(catalog: &dyn Catalog, ident: &TableIdent) -> Result<Table, String> {
+/// Loads a table the catalog lists, waiting up to `creation_wait` for one
+/// that another writer is still creating: S3 Tables lists a table from
+/// `CreateTable` on, before its creator has written the first metadata and
+/// set its location. (The other catalogs list a table only with its
+/// metadata, so they wait for nothing.)
+async fn load_created(
+    catalog: &dyn Catalog,
+    ident: &TableIdent,
+    creation_wait: Duration,
+) -> Result<Table, String> {
     let mut wait = Duration::from_millis(50);
     let mut waited = Duration::ZERO;
     loop {
         match catalog.load_table(ident).await {
             Ok(t) => return Ok(t),
-            Err(e) if waited >= CREATION_WAIT => {
+            Err(e) if creation_wait.is_zero() => return Err(message(&e)),
+            Err(e) if waited >= creation_wait => {
                 return Err(format!(
                     "{} (still so after {} s: if the writer that created it stopped before its \
                      first metadata was written, drop the table)",
@@ -629,7 +645,7 @@ async fn load_created(catalog: &dyn Catalog, ident: &TableIdent) -> Result<Table
     }
 }
 
-/// How long [`load_created`] waits for another writer's new table.
+/// How long [`load_created`] waits for another writer's new S3 Tables table.
 const CREATION_WAIT: Duration = Duration::from_secs(10);
 
 /// A local warehouse as an absolute path, created; an `s3://` one as is.
