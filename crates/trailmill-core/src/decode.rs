@@ -1326,7 +1326,7 @@ mod tests {
     ) -> Result<(Vec<Vec<u8>>, DecodeStats), DecodeError> {
         let mut raws = Vec::new();
         let stats = decoder.decode(input, &mut |batch| {
-            raws.extend(batch.iter().map(|e| e.raw.to_vec()));
+            raws.extend(batch.iter().map(|e| e.raw.as_bytes().to_vec()));
             Ok(())
         })?;
         Ok((raws, stats))

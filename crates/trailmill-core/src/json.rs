@@ -78,10 +78,10 @@ impl Index {
         if text.len() >= 1 << 31 {
             return Err(error(0, "a JSON text of 2 GiB or more"));
         }
-        if simdutf8::basic::from_utf8(text).is_err() {
+        let Ok(utf8) = simdutf8::basic::from_utf8(text) else {
             let at = std::str::from_utf8(text).map_or_else(|e| e.valid_up_to(), |_| 0);
             return Err(error(at, "invalid UTF-8"));
-        }
+        };
         self.pos.clear();
         self.escapes.clear();
         self.stack.clear();
@@ -103,6 +103,7 @@ impl Index {
         check_escapes(text, &self.escapes)?;
         Ok(Doc {
             text,
+            utf8,
             pos: &self.pos,
             jump: &self.jump,
             escapes: &self.escapes,
@@ -160,6 +161,10 @@ pub(crate) enum Kind {
 #[derive(Clone, Copy)]
 pub(crate) struct Doc<'a> {
     text: &'a [u8],
+    /// The same text as `str`: values are cut from it at ASCII characters
+    /// (structural characters, quotes, the end of a scalar), which are
+    /// character boundaries, so no slice of it is checked again.
+    utf8: &'a str,
     pos: &'a [u32],
     jump: &'a [u32],
     /// Sorted: strings are looked up here to know whether they need unescaping.
@@ -204,12 +209,12 @@ impl<'a> Doc<'a> {
         }
     }
 
-    /// The exact bytes of the value at `at`.
+    /// The exact text of the value at `at`.
     #[inline]
-    pub(crate) fn raw(&self, at: At) -> &'a [u8] {
+    pub(crate) fn raw(&self, at: At) -> &'a str {
         let start = self.pos[at.0] as usize;
         match self.byte(at) {
-            b'{' | b'[' => &self.text[start..=self.pos[self.jump[at.0] as usize] as usize],
+            b'{' | b'[' => &self.utf8[start..=self.pos[self.jump[at.0] as usize] as usize],
             _ => {
                 // A scalar ends where the next structural character starts, less whitespace.
                 let next = self
@@ -220,7 +225,7 @@ impl<'a> Doc<'a> {
                 while end > start && self.text[end - 1].is_ascii_whitespace() {
                     end -= 1;
                 }
-                &self.text[start..end]
+                &self.utf8[start..end]
             }
         }
     }
@@ -291,10 +296,8 @@ impl<'a> Doc<'a> {
         if !self.escapes.is_empty() && self.has_escape(start, end) {
             return self.unescaped(start, end);
         }
-        // SAFETY: `Index::parse` checked the whole text is UTF-8 before a Doc
-        // of it could exist, and the string is cut at two ASCII quotes, which
-        // are character boundaries.
-        unsafe { std::str::from_utf8_unchecked(&self.text[start..end]) }
+        // Cut at two ASCII quotes, which are character boundaries.
+        &self.utf8[start..end]
     }
 
     /// True when stage 1 found an escape sequence in `text[start..end]`.

@@ -252,7 +252,7 @@ fn decoders(batch: usize, max_record: Option<usize>) -> (Decoder, Decoder) {
 fn run(d: &mut Decoder, input: &[u8]) -> Result<Vec<Vec<u8>>, DecodeError> {
     let mut raws = Vec::new();
     d.decode(input, &mut |batch| {
-        raws.extend(batch.iter().map(|e| e.raw.to_vec()));
+        raws.extend(batch.iter().map(|e| e.raw.as_bytes().to_vec()));
         Ok(())
     })?;
     Ok(raws)

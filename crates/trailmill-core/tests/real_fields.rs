@@ -236,7 +236,7 @@ fn decode(decoder: &mut Decoder, bytes: &[u8]) -> Vec<(Vec<u8>, Fields)> {
     let mut out = Vec::new();
     decoder
         .decode(bytes, &mut |batch| {
-            out.extend(batch.iter().map(|e| (e.raw.to_vec(), typed(e))));
+            out.extend(batch.iter().map(|e| (e.raw.as_bytes().to_vec(), typed(e))));
             Ok(())
         })
         .expect("a real log file decodes");

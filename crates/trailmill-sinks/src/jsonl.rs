@@ -314,14 +314,14 @@ impl Sink for JsonLinesSink {
         let mut line = std::mem::take(&mut self.line);
         line.clear();
         for e in events {
-            if has_line_break(e.raw) {
+            if has_line_break(e.raw.as_bytes()) {
                 line.extend(
                     e.raw
-                        .iter()
-                        .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+                        .bytes()
+                        .map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
                 );
             } else {
-                line.extend_from_slice(e.raw);
+                line.extend_from_slice(e.raw.as_bytes());
             }
             line.push(b'\n');
         }

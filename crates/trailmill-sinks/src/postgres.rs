@@ -586,9 +586,9 @@ fn encode_row(buf: &mut Vec<u8>, e: &Event<'_>, key: &str, file: &str) {
             .and_then(|i| i.arn),
     );
     put_text(buf, Some(file));
-    put_jsonb(buf, e.raw);
+    put_jsonb(buf, e.raw.as_bytes());
     // The decoder hands out validated UTF-8 JSON, which holds no raw NUL.
-    put_bytes(buf, e.raw);
+    put_bytes(buf, e.raw.as_bytes());
 }
 
 /// A parsed connection URL: where to connect, and how to do TLS.
