@@ -235,12 +235,29 @@ pub async fn open(
             // S3, SQS and SNS clients (`AWS_ENDPOINT_URL_S3TABLES` or
             // `AWS_ENDPOINT_URL`, the credential chain), so that a bucket
             // that does not exist or cannot be reached is reported as one
-            // line before anything is written.
+            // line before anything is written. The properties the crate's
+            // own client would take still apply.
             let region = props.get("region_name").unwrap_or(region).clone();
             let mut config =
                 aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region));
             if let Some(endpoint) = props.get("endpoint_url") {
                 config = config.endpoint_url(endpoint);
+            }
+            if let Some(profile) = props.get("profile_name") {
+                config = config.profile_name(profile);
+            }
+            if let (Some(id), Some(secret)) = (
+                props.get("aws_access_key_id"),
+                props.get("aws_secret_access_key"),
+            ) {
+                let token = props.get("aws_session_token").cloned();
+                config = config.credentials_provider(aws_sdk_s3tables::config::Credentials::new(
+                    id,
+                    secret,
+                    token,
+                    None,
+                    "--iceberg-property",
+                ));
             }
             let client = aws_sdk_s3tables::Client::new(&config.load().await);
             client
