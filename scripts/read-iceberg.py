@@ -153,7 +153,7 @@ def open_catalog(args):
     elif uri.startswith("postgresql+"):
         url = uri
     else:
-        die(f"unknown catalog URI {uri!r} (sqlite:PATH, postgres://..., or glue)", 2)
+        die(f"unknown catalog URI {uri!r} (sqlite:PATH, postgres://..., glue, or an S3 Tables bucket ARN)", 2)
 
     from pyiceberg.catalog.sql import SqlCatalog
 

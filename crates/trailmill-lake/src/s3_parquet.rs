@@ -134,7 +134,7 @@ pub fn open_sink(
             options.table = table.clone();
             if options.catalog.is_empty() {
                 return Err(SinkError::new(format!(
-                    "iceberg:{table}: no catalog: give --iceberg-catalog sqlite:PATH, postgres://… or glue"
+                    "iceberg:{table}: no catalog: give --iceberg-catalog sqlite:PATH, postgres://…, glue or an S3 Tables bucket ARN"
                 )));
             }
             (Box::new(IcebergSink::open(&options)?), None)
