@@ -631,24 +631,39 @@ fn deletions(log: &Path) -> usize {
     std::fs::read_to_string(log).map_or(0, |s| s.lines().count())
 }
 
-#[test]
-fn a_fleet_of_workers_fills_one_table_on_s3_exactly_once_through_sigkill_and_sigterm() {
-    let started = Instant::now();
-    let moto = Moto::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let trail = tmp.path().join("trail");
+/// A `synth` trail of 2 accounts × `regions` × `hours` × 4 files of 20
+/// events under `dir/trail`, uploaded to a new bucket on moto and announced
+/// on a new queue, `keys_per_message` keys a message. Returns the trail's
+/// eventIDs by file, the bucket and the queue URL.
+fn enqueued_synth_trail(
+    moto: &Moto,
+    dir: &Path,
+    regions: usize,
+    hours: usize,
+    what: &str,
+    keys_per_message: usize,
+) -> (BTreeMap<String, BTreeSet<String>>, String, String) {
+    let trail = dir.join("trail");
     support::Synth {
         accounts: 2,
-        regions: 2,
-        hours: 13,
+        regions,
+        hours,
         logs_per_hour: 4,
         records: 20,
         extra: &[],
     }
     .write(&trail);
-    let expected = event_ids_by_file(&trail);
+    let (bucket, queue, _) = moto.enqueued_trail(&trail, what, keys_per_message);
+    (event_ids_by_file(&trail), bucket, queue)
+}
+
+#[test]
+fn a_fleet_of_workers_fills_one_table_on_s3_exactly_once_through_sigkill_and_sigterm() {
+    let started = Instant::now();
+    let moto = Moto::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (expected, bucket, queue) = enqueued_synth_trail(&moto, tmp.path(), 2, 13, "fleet", 2);
     assert_eq!(expected.len(), 208);
-    let (bucket, queue, _) = moto.enqueued_trail(&trail, "fleet", 2);
     assert_eq!(moto.counts(&queue).0, 104);
 
     let catalog = format!("sqlite:{}", tmp.path().join("catalog.db").display());
@@ -836,17 +851,26 @@ fn the_glue_catalog_holds_the_table_athena_would_read() {
     let second = run();
     assert!(second.contains("0 written, 2900 duplicates"), "{second}");
     let table = read_glue_table(&moto, &warehouse, "security.cloudtrail");
-    let ids = table_ids_once(&table);
+    assert_holds_invictus_once(&table);
+    // Glue tables keep UTC times without a zone (see the README).
+    assert_eq!(column_type(&table, "event_time"), "timestamp");
+}
+
+/// Asserts that `table` holds every eventID of invictus-ir once, in one
+/// snapshot.
+fn assert_holds_invictus_once(table: &Value) {
+    let ids = table_ids_once(table);
     assert!(ids == all_ids(&event_ids_by_file(&datasets().join("invictus-ir"))));
     assert_eq!(table["snapshots"].as_array().unwrap().len(), 1);
-    // Glue tables keep UTC times without a zone (see the README).
-    let time = table["schema"]
-        .as_array()
+}
+
+/// The Iceberg type of `column` in what `read-iceberg.py` printed.
+fn column_type<'t>(table: &'t Value, column: &str) -> &'t str {
+    let columns = table["schema"].as_array().unwrap();
+    let found = columns.iter().find(|c| c[0] == column);
+    found.unwrap_or_else(|| panic!("no column {column}"))[1]
+        .as_str()
         .unwrap()
-        .iter()
-        .find(|c| c[0] == "event_time")
-        .unwrap();
-    assert_eq!(time[1], "timestamp");
 }
 
 /// Runs `process` over invictus-ir into the Glue table
@@ -873,8 +897,7 @@ fn process_into_glue_behind(
     // Reading every row reads every data file the snapshot names.
     let table = read_glue_table(&moto, &warehouse, "security.cloudtrail");
     assert_eq!(table["rows"], 2900);
-    assert!(table_ids_once(&table) == all_ids(&event_ids_by_file(&datasets().join("invictus-ir"))));
-    assert_eq!(table["snapshots"].as_array().unwrap().len(), 1);
+    assert_holds_invictus_once(&table);
     (moto, bucket, proxy)
 }
 
@@ -1010,65 +1033,53 @@ fn s3tables_args(arn: &str, table: &str) -> Vec<String> {
 fn an_s3_tables_bucket_holds_the_table_once_where_the_service_placed_it() {
     let moto = Moto::start();
     let arn = table_bucket(&moto, "trails");
-    let run = |extra: &[&str]| {
+    let run = |arn: &str, extra: &[&str]| {
         moto.trailmill()
             .arg("process")
             .arg(datasets().join("invictus-ir"))
-            .args(s3tables_args(&arn, "security.cloudtrail"))
+            .args(s3tables_args(arn, "security.cloudtrail"))
             .args(extra)
             .arg("--no-state")
             .output()
             .unwrap()
     };
+    let says = |out: &Output, success: bool, text: &str| {
+        let err = stderr(out);
+        assert_eq!(out.status.success(), success, "{err}");
+        assert!(err.contains(text), "{err}");
+    };
     // S3 Tables chooses each table's location; a warehouse is refused
     // before anything is created.
-    let refused = run(&["--iceberg-warehouse", "s3://elsewhere/wh"]);
-    assert!(!refused.status.success());
-    assert!(
-        stderr(&refused).contains(
-            "an S3 Tables bucket chooses where each table goes: drop --iceberg-warehouse s3://elsewhere/wh"
-        ),
-        "{}",
-        stderr(&refused)
+    says(
+        &run(&arn, &["--iceberg-warehouse", "s3://elsewhere/wh"]),
+        false,
+        "an S3 Tables bucket chooses where each table goes: drop --iceberg-warehouse s3://elsewhere/wh",
     );
-
     // A bucket that does not exist is named, in one line.
     let missing = arn.replace(":bucket/", ":bucket/missing-");
-    let refused = moto
-        .trailmill()
-        .arg("process")
-        .arg(datasets().join("invictus-ir"))
-        .args(s3tables_args(&missing, "security.cloudtrail"))
-        .arg("--no-state")
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
-    assert!(
-        stderr(&refused).contains(&format!(
-            "cannot open the S3 Tables bucket {missing}: NotFoundException: "
-        )),
-        "{}",
-        stderr(&refused)
+    says(
+        &run(&missing, &[]),
+        false,
+        &format!("cannot open the S3 Tables bucket {missing}: NotFoundException: "),
     );
+    // The catalog's own properties win over the environment: here an
+    // endpoint where nothing listens.
+    let unreachable = run(
+        &arn,
+        &["--iceberg-property", "endpoint_url=http://127.0.0.1:9"],
+    );
+    says(
+        &unreachable,
+        false,
+        &format!("cannot open the S3 Tables bucket {arn}: "),
+    );
+    assert!(stderr(&unreachable).contains("Connection refused"));
 
-    let first = run(&[]);
-    assert!(first.status.success(), "{}", stderr(&first));
-    assert!(
-        stderr(&first).contains("2900 written"),
-        "{}",
-        stderr(&first)
-    );
-    let second = run(&[]);
-    assert!(second.status.success(), "{}", stderr(&second));
-    assert!(
-        stderr(&second).contains("0 written, 2900 duplicates"),
-        "{}",
-        stderr(&second)
-    );
+    says(&run(&arn, &[]), true, "2900 written");
+    says(&run(&arn, &[]), true, "0 written, 2900 duplicates");
 
     let table = read_s3tables_table(&moto, &arn, "security.cloudtrail");
-    assert!(table_ids_once(&table) == all_ids(&event_ids_by_file(&datasets().join("invictus-ir"))));
-    assert_eq!(table["snapshots"].as_array().unwrap().len(), 1);
+    assert_holds_invictus_once(&table);
     // The table lives where the service put it (moto, like S3 Tables, names
     // a bucket `…--table-s3`), with its data files and ledger there.
     let location = table["location"].as_str().unwrap();
@@ -1087,13 +1098,7 @@ fn an_s3_tables_bucket_holds_the_table_once_where_the_service_placed_it() {
         "{}",
         table["properties"]
     );
-    let time = table["schema"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c[0] == "event_time")
-        .unwrap();
-    assert_eq!(time[1], "timestamptz");
+    assert_eq!(column_type(&table, "event_time"), "timestamptz");
 }
 
 /// Workers that share one S3 Tables table commit through its version token
@@ -1107,19 +1112,8 @@ fn an_s3_tables_bucket_holds_the_table_once_where_the_service_placed_it() {
 fn workers_sharing_an_s3_tables_table_store_each_event_once() {
     let moto = Moto::start();
     let tmp = tempfile::tempdir().unwrap();
-    let trail = tmp.path().join("trail");
-    support::Synth {
-        accounts: 2,
-        regions: 1,
-        hours: 6,
-        logs_per_hour: 4,
-        records: 20,
-        extra: &[],
-    }
-    .write(&trail);
-    let expected = event_ids_by_file(&trail);
+    let (expected, _, queue) = enqueued_synth_trail(&moto, tmp.path(), 1, 6, "s3tables-fleet", 1);
     assert_eq!(expected.len(), 48);
-    let (_, queue, _) = moto.enqueued_trail(&trail, "s3tables-fleet", 1);
     let arn = table_bucket(&moto, "fleet");
     let worker = || {
         moto.trailmill()
