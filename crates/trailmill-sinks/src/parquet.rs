@@ -64,11 +64,20 @@
 //! encoder's together are held under its share of
 //! [`ParquetOptions::max_open_bytes`] by writing out the largest early.
 //!
-//! A partition's fixed encoder leaves a core idle when only one or two
-//! partitions are written (a backfill read in key order). Sending a full
-//! buffer to any encoder with room was tried: on 2 cores and 4 partitions
-//! it was 1% faster (3.05 s against 3.07 s for 618 MB) for 60 MB more RSS
-//! and twice the files: the encoders are not what bounds the run.
+//! A partition's fixed encoder does all of a lone partition's encoding (a
+//! backfill read in key order): on a one-partition corpus (618 MB) one
+//! encoder thread had 56% of the run's CPU samples and the other none. Two
+//! ways to use the idle encoder were measured and left out:
+//! - Sending a full buffer to the least busy encoder, each encoder with its
+//!   own file per partition: 2.41 s against 2.59–2.68 s (36 partitions:
+//!   2.33–2.38 s against 2.46–2.52 s), for twice the files and peak RSS up
+//!   to 237 MB against 225 MB, too near the 256 MB bound. (Before the JSON
+//!   index made decoding twice as fast, it gained 1%.)
+//! - Encoding each batch's columns on two threads within one file
+//!   (parquet's `ArrowColumnWriter` API, columns balanced by size onto a
+//!   scoped helper): the encoder's share fell to 34%, but the run took as
+//!   long (2.62–2.68 s against 2.63–2.67 s), with 3–5% more CPU. Both cores
+//!   were 85% busy throughout; the run's total CPU bounds it.
 //!
 //! Nor is the sink's lock. One sink per worker (each with its own builders
 //! and one encoder thread, so rows are built on both workers at once) was
