@@ -657,24 +657,31 @@ fn enqueued_synth_trail(
     (event_ids_by_file(&trail), bucket, queue)
 }
 
-#[test]
-fn a_fleet_of_workers_fills_one_table_on_s3_exactly_once_through_sigkill_and_sigterm() {
+/// The fleet crash test, for any Iceberg sink: a `synth` trail of 208 files
+/// (2 accounts, 2 regions) on moto, announced in 104 messages; three
+/// workers with the sink arguments `sink(TRAIL_BUCKET)` share the queue; the
+/// busiest is killed (SIGKILL) mid-run, the busier survivor stopped
+/// (SIGTERM) a little later, and a fourth joins. Returns the trail's
+/// eventIDs by file, the trail's bucket and the surviving workers' stderr,
+/// once the queue is empty; the caller reads the table.
+fn fleet_through_sigkill_and_sigterm(
+    moto: &Moto,
+    tmp: &Path,
+    sink: impl Fn(&str) -> Vec<String>,
+) -> (BTreeMap<String, BTreeSet<String>>, String, Vec<String>) {
     let started = Instant::now();
-    let moto = Moto::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let (expected, bucket, queue) = enqueued_synth_trail(&moto, tmp.path(), 2, 13, "fleet", 2);
+    let (expected, bucket, queue) = enqueued_synth_trail(moto, tmp, 2, 13, "fleet", 2);
     assert_eq!(expected.len(), 208);
     assert_eq!(moto.counts(&queue).0, 104);
 
-    let catalog = format!("sqlite:{}", tmp.path().join("catalog.db").display());
-    let warehouse = format!("s3://{bucket}/warehouse");
+    let sink_args = sink(&bucket);
     let logs: Vec<PathBuf> = (0..4)
-        .map(|i| tmp.path().join(format!("deleted-{i}.jsonl")))
+        .map(|i| tmp.join(format!("deleted-{i}.jsonl")))
         .collect();
     let start_worker = |log: &Path| {
         moto.trailmill()
             .args(["worker", "--queue", &queue])
-            .args(iceberg_args(&catalog, &warehouse, "trail.events"))
+            .args(&sink_args)
             .arg("--deletion-log")
             .arg(log)
             .args(["--visibility-timeout", "5", "--wait-seconds", "1"])
@@ -735,14 +742,48 @@ fn a_fleet_of_workers_fills_one_table_on_s3_exactly_once_through_sigkill_and_sig
     }
     eprintln!("drained in {:.2?}", started.elapsed());
     assert_eq!(moto.counts(&queue), (0, 0, 0), "{outputs:#?}");
+    (expected, bucket, outputs)
+}
 
-    let props = s3_props(&moto.endpoint);
-    let props: Vec<&str> = props.iter().map(String::as_str).collect();
-    let table = read_table(&catalog, &warehouse, "trail.events", &props);
-    let ids = table_ids_once(&table);
-    assert_eq!(ids, all_ids(&expected), "{outputs:#?}");
+/// Checks what [`fleet_through_sigkill_and_sigterm`] left in `table`.
+fn assert_fleet_stored_each_event_once(
+    table: &Value,
+    expected: &BTreeMap<String, BTreeSet<String>>,
+    outputs: &[String],
+) {
+    let ids = table_ids_once(table);
+    assert_eq!(ids, all_ids(expected), "{outputs:#?}");
     let commits = table["snapshots"].as_array().unwrap().len();
     eprintln!("{} events in {commits} commits", ids.len());
+}
+
+#[test]
+fn a_fleet_of_workers_fills_one_table_on_s3_exactly_once_through_sigkill_and_sigterm() {
+    let moto = Moto::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let catalog = format!("sqlite:{}", tmp.path().join("catalog.db").display());
+    let warehouse = |bucket: &str| format!("s3://{bucket}/warehouse");
+    let (expected, bucket, outputs) = fleet_through_sigkill_and_sigterm(&moto, tmp.path(), |b| {
+        iceberg_args(&catalog, &warehouse(b), "trail.events")
+    });
+    let props = s3_props(&moto.endpoint);
+    let props: Vec<&str> = props.iter().map(String::as_str).collect();
+    let table = read_table(&catalog, &warehouse(&bucket), "trail.events", &props);
+    assert_fleet_stored_each_event_once(&table, &expected, &outputs);
+}
+
+/// The same crash test in an S3 Tables bucket, whose commits swap the
+/// table's version token instead of an SQL row.
+#[test]
+fn a_fleet_of_workers_fills_an_s3_tables_table_exactly_once_through_sigkill_and_sigterm() {
+    let moto = Moto::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let arn = table_bucket(&moto, "fleet-crash");
+    let (expected, _, outputs) = fleet_through_sigkill_and_sigterm(&moto, tmp.path(), |_| {
+        s3tables_args(&arn, "trail.events")
+    });
+    let table = read_s3tables_table(&moto, &arn, "trail.events");
+    assert_fleet_stored_each_event_once(&table, &expected, &outputs);
 }
 
 #[test]
