@@ -28,7 +28,8 @@ Usage:
   unused by Glue).
 --warehouse: the catalog's warehouse property (a local path, file://...,
   or s3://bucket/prefix); reading a table only needs the metadata location
-  the catalog stores, but it is passed through.
+  the catalog stores, but it is passed through. An S3 Tables bucket has
+  none (the service places each table): give ''.
 --table: NS.TABLE; the last dot separates the table's name from its
   namespace (a SQL catalog's namespace may have dots, Glue's may not).
 --property K=V: passed to the catalog, which passes them to its FileIO
