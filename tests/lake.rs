@@ -916,12 +916,14 @@ fn column_type<'t>(table: &'t Value, column: &str) -> &'t str {
 
 /// Runs `process` over invictus-ir into the Glue table
 /// `security.cloudtrail`, with moto's Glue behind a proxy that applies
-/// `faults`, and checks that the table holds every event once, in one
-/// snapshot. Returns moto, the bucket and the proxy.
+/// `faults`, and checks that the fault `fired` counts struck once and that
+/// the table holds every event once, in one snapshot. Returns moto and the
+/// bucket.
 fn process_into_glue_behind(
     what: &str,
     faults: support::proxy::Faults,
-) -> (Moto, String, support::proxy::Proxy) {
+    fired: fn(&support::proxy::Counts) -> &std::sync::atomic::AtomicU64,
+) -> (Moto, String) {
     let moto = Moto::start();
     let bucket = moto.new_bucket(what);
     let warehouse = format!("s3://{bucket}/warehouse");
@@ -939,7 +941,11 @@ fn process_into_glue_behind(
     let table = read_glue_table(&moto, &warehouse, "security.cloudtrail");
     assert_eq!(table["rows"], 2900);
     assert_holds_invictus_once(&table);
-    (moto, bucket, proxy)
+    assert_eq!(
+        fired(&proxy.counts).load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    (moto, bucket)
 }
 
 /// A commit attempt that meets a conflict has already written its ledger
@@ -950,19 +956,13 @@ fn process_into_glue_behind(
 /// attempt lands: only its ledger files may remain.
 #[test]
 fn the_ledger_files_of_an_attempt_that_met_a_conflict_are_deleted() {
-    let (moto, bucket, proxy) = process_into_glue_behind(
+    let (moto, bucket) = process_into_glue_behind(
         "glue-retry",
         support::proxy::Faults {
             conflict_without_forwarding: Some("AWSGlue.UpdateTable"),
             ..support::proxy::Faults::default()
         },
-    );
-    assert_eq!(
-        proxy
-            .counts
-            .conflicts_without_forwarding
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
+        |c| &c.conflicts_without_forwarding,
     );
     let keys: Vec<String> =
         support::strings(&moto.admin("list", json!({ "bucket": bucket }))["keys"]);
@@ -999,19 +999,13 @@ fn the_ledger_files_of_an_attempt_that_met_a_conflict_are_deleted() {
 /// the first `UpdateTable` and answers `ConcurrentModificationException`.
 #[test]
 fn a_commit_that_landed_behind_a_conflict_answer_is_kept() {
-    let (_moto, _, proxy) = process_into_glue_behind(
+    process_into_glue_behind(
         "glue-conflict",
         support::proxy::Faults {
             conflict_after_forwarding: Some("AWSGlue.UpdateTable"),
             ..support::proxy::Faults::default()
         },
-    );
-    assert_eq!(
-        proxy
-            .counts
-            .conflicts_after_forwarding
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
+        |c| &c.conflicts_after_forwarding,
     );
 }
 
