@@ -23,13 +23,19 @@ Usage:
                             StaticTable reads (pyiceberg has no S3 Tables
                             catalog of its own). Its endpoint is the
                             s3tables.endpoint property, else s3.endpoint.
+  http://... or https://... pyiceberg RestCatalog on that Iceberg REST
+                            catalog server; give its credential as
+                            --property token=T (or credential=ID:SECRET),
+                            and for a server whose certificate no system
+                            root signs, --property ssl.cabundle=PEM.
 --catalog-name: the SQL catalog's name, the catalog_name column of its
   iceberg_tables and iceberg_namespace_properties tables (default trailmill;
   unused by Glue).
 --warehouse: the catalog's warehouse property (a local path, file://...,
   or s3://bucket/prefix); reading a table only needs the metadata location
   the catalog stores, but it is passed through. An S3 Tables bucket has
-  none (the service places each table): give ''.
+  none (the service places each table): give ''. For a REST catalog it is
+  the server's warehouse name or location; '' leaves it to the server.
 --table: NS.TABLE; the last dot separates the table's name from its
   namespace (a SQL catalog's namespace may have dots, Glue's may not).
 --property K=V: passed to the catalog, which passes them to its FileIO
@@ -139,6 +145,21 @@ def open_catalog(args):
                         break
         return GlueCatalog(args.catalog_name, **props)
 
+    if uri.startswith("http://") or uri.startswith("https://"):
+        from pyiceberg.catalog.rest import RestCatalog
+
+        props["uri"] = uri
+        if not props.get("warehouse"):
+            props.pop("warehouse", None)
+        cabundle = props.pop("ssl.cabundle", None)
+        if cabundle is not None:
+            props["ssl"] = {"cabundle": cabundle}
+            # requests lets REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE), where set,
+            # win over the session's own bundle, which pyiceberg sets.
+            os.environ["REQUESTS_CA_BUNDLE"] = cabundle
+            os.environ.pop("CURL_CA_BUNDLE", None)
+        return RestCatalog(args.catalog_name, **props)
+
     if uri.startswith("sqlite:"):
         rest = uri[len("sqlite:"):]
         if rest.startswith("///"):
@@ -154,7 +175,11 @@ def open_catalog(args):
     elif uri.startswith("postgresql+"):
         url = uri
     else:
-        die(f"unknown catalog URI {uri!r} (sqlite:PATH, postgres://..., glue, or an S3 Tables bucket ARN)", 2)
+        die(
+            f"unknown catalog URI {uri!r} (sqlite:PATH, postgres://..., glue, an S3 Tables "
+            "bucket ARN, or a REST catalog's http(s):// URI)",
+            2,
+        )
 
     from pyiceberg.catalog.sql import SqlCatalog
 

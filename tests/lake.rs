@@ -1,5 +1,6 @@
-//! The lake sinks with real parts: Iceberg tables in an SQL catalog (SQLite)
-//! on a local directory or on S3 (the moto server), Parquet on S3, read back
+//! The lake sinks with real parts: Iceberg tables in an SQL catalog (SQLite
+//! or PostgreSQL), Glue, S3 Tables or a REST catalog server (rustberg) on a
+//! local directory or on S3 (the moto server), Parquet on S3, read back
 //! by independent readers (pyiceberg and pyarrow from PyPI), through crashes
 //! of `process` and of a fleet of SQS workers.
 
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::crash::{self, Rng, done_count, terminate, wait_for};
 use support::moto::Moto;
+use support::rest_catalog::RestCatalog;
 use support::{datasets, repo, trailmill};
 
 /// Runs `scripts/read-iceberg.py` (pyiceberg, `TRAILMILL_ICEBERG_PYTHON`,
@@ -1189,4 +1191,241 @@ fn workers_sharing_an_s3_tables_table_store_each_event_once() {
     for o in &outputs {
         assert!(!o.contains("cannot delete"), "{o}");
     }
+}
+
+/// `--sink iceberg:TABLE` into the REST catalog `server`, as its writer:
+/// no warehouse, as the server has a default one.
+fn rest_args(server: &RestCatalog, table: &str) -> Vec<String> {
+    vec![
+        "--sink".into(),
+        format!("iceberg:{table}"),
+        "--iceberg-catalog".into(),
+        server.uri.clone(),
+        "--iceberg-property".into(),
+        format!("token={}", server.writer_token),
+    ]
+}
+
+/// [`read_table`] of a table in the REST catalog `server`, with its reader
+/// key, through pyiceberg's own REST client; `extra` adds reader arguments.
+fn read_rest_table(moto: &Moto, server: &RestCatalog, table: &str, extra: &[&str]) -> Value {
+    let mut props = s3_props(&moto.endpoint);
+    props.extend([
+        "--property".to_owned(),
+        format!("token={}", server.reader_token),
+    ]);
+    let mut props: Vec<&str> = props.iter().map(String::as_str).collect();
+    props.extend(extra);
+    read_table(&server.uri, "", table, &props)
+}
+
+/// A REST catalog server (rustberg, on its own registry of table pointers,
+/// with its warehouse on moto's S3) holds the table: each event once,
+/// however often the trail is processed. Errors name the server and the
+/// cause, and commit nothing.
+#[test]
+fn a_rest_catalog_server_holds_the_table_once() {
+    let moto = Moto::start();
+    let bucket = moto.new_bucket("rest-warehouse");
+    let warehouse = format!("s3://{bucket}/warehouse");
+    let server = RestCatalog::start(&moto.endpoint, &warehouse, None);
+    let run = |args: &[String]| {
+        moto.trailmill()
+            .arg("process")
+            .arg(datasets().join("invictus-ir"))
+            .args(args)
+            .arg("--no-state")
+            .output()
+            .unwrap()
+    };
+    let fails_saying = |out: &Output, texts: &[&str]| {
+        let err = stderr(out);
+        assert!(!out.status.success(), "{err}");
+        for text in texts {
+            assert!(err.contains(text), "{text:?} not in: {err}");
+        }
+    };
+    let args = rest_args(&server, "security.cloudtrail");
+    // Nothing listens there: the address and the cause are named.
+    let mut elsewhere = args.clone();
+    elsewhere[3] = "http://127.0.0.1:9".into();
+    fails_saying(
+        &run(&elsewhere),
+        &["cannot reach the catalog", "http://127.0.0.1:9/v1/config"],
+    );
+    // A key the server does not know.
+    let mut wrong_key = args.clone();
+    wrong_key[5] = "token=rb_not_a_key".into();
+    fails_saying(
+        &run(&wrong_key),
+        &["cannot reach the catalog: ", "(HTTP 401)"],
+    );
+    // The reader's key may not create the table: the server's refusal, in
+    // its own words, without the response's headers.
+    let mut reader = args.clone();
+    reader[5] = format!("token={}", server.reader_token);
+    let refused = run(&reader);
+    fails_saying(
+        &refused,
+        &[
+            "cannot create the namespace: ForbiddenException: ",
+            "security' (HTTP 403)",
+        ],
+    );
+    assert!(
+        !stderr(&refused).contains("headers"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let first = run(&args);
+    assert!(
+        first.status.success(),
+        "{}\n{}",
+        stderr(&first),
+        server.log()
+    );
+    assert!(
+        stderr(&first).contains("2900 written"),
+        "{}",
+        stderr(&first)
+    );
+    let second = run(&args);
+    assert!(
+        stderr(&second).contains("0 written, 2900 duplicates"),
+        "{}",
+        stderr(&second)
+    );
+
+    let table = read_rest_table(&moto, &server, "security.cloudtrail", &[]);
+    assert_holds_invictus_once(&table);
+    assert_eq!(column_type(&table, "event_time"), "timestamptz");
+    // The server placed the table in its warehouse; the data files and the
+    // ledger are under the table's location.
+    let location = table["location"].as_str().unwrap();
+    assert!(location.starts_with(&format!("{warehouse}/")), "{location}");
+    for file in support::strings::<Vec<String>>(&table["data_files"]) {
+        assert!(file.starts_with(&format!("{location}/data/")), "{file}");
+    }
+    assert!(
+        table["properties"]["trailmill.ledger"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{location}/metadata/trailmill-ledger/")),
+        "{}",
+        table["properties"]
+    );
+}
+
+/// The fleet crash test on a REST catalog's table, whose commits the
+/// server accepts only while the table's branch is still where the commit
+/// found it (`assert-ref-snapshot-id`), and answers 409 otherwise.
+#[test]
+fn a_fleet_of_workers_fills_a_rest_catalog_table_exactly_once_through_sigkill_and_sigterm() {
+    let moto = Moto::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = moto.new_bucket("rest-fleet");
+    let server = RestCatalog::start(&moto.endpoint, &format!("s3://{bucket}/warehouse"), None);
+    let (expected, _, outputs) = fleet_through_sigkill_and_sigterm(&moto, tmp.path(), |_| {
+        rest_args(&server, "trail.events")
+    });
+    let table = read_rest_table(&moto, &server, "trail.events", &[]);
+    assert_fleet_stored_each_event_once(&table, &expected, &outputs);
+}
+
+/// A REST catalog over HTTPS, with a certificate from a private CA: the
+/// server's certificate is checked against the system's roots, which
+/// `SSL_CERT_FILE` replaces, as for OpenSSL.
+#[test]
+fn a_rest_catalog_over_https_is_trusted_only_through_the_roots_given() {
+    let moto = Moto::start();
+    let tmp = tempfile::tempdir().unwrap();
+    // A private CA and a server certificate it signed, for 127.0.0.1.
+    let path = |name: &str| tmp.path().join(name);
+    let (ca, cert, key) = (path("ca.crt"), path("server.crt"), path("server.key"));
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .expect("run openssl");
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    openssl(&[
+        "-subj",
+        "/CN=trailmill test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    openssl(&[
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-addext",
+        "extendedKeyUsage=serverAuth",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.crt",
+    ]);
+    let bucket = moto.new_bucket("rest-tls");
+    let server = RestCatalog::start(
+        &moto.endpoint,
+        &format!("s3://{bucket}/warehouse"),
+        Some(support::rest_catalog::Tls {
+            cert: &cert,
+            key: &key,
+        }),
+    );
+    assert!(server.uri.starts_with("https://127.0.0.1:"));
+    let run = |cert_file: Option<&Path>| {
+        let mut cmd = moto.trailmill();
+        cmd.arg("process")
+            .arg(datasets().join("invictus-ir"))
+            .args(rest_args(&server, "security.cloudtrail"))
+            .arg("--no-state");
+        match cert_file {
+            Some(f) => cmd.env("SSL_CERT_FILE", f),
+            // No system root signs the test certificate.
+            None => cmd.env_remove("SSL_CERT_FILE"),
+        };
+        cmd.output().unwrap()
+    };
+    let untrusted = run(None);
+    let err = stderr(&untrusted);
+    assert!(!untrusted.status.success(), "{err}");
+    assert!(
+        err.contains("cannot reach the catalog") && err.contains("certificate"),
+        "{err}"
+    );
+    let trusted = run(Some(&ca));
+    assert!(
+        stderr(&trusted).contains("2900 written"),
+        "{}",
+        stderr(&trusted)
+    );
+    let cabundle = format!("ssl.cabundle={}", ca.display());
+    let table = read_rest_table(
+        &moto,
+        &server,
+        "security.cloudtrail",
+        &["--property", &cabundle],
+    );
+    assert_holds_invictus_once(&table);
 }

@@ -4,6 +4,7 @@
 pub mod crash;
 pub mod moto;
 pub mod proxy;
+pub mod rest_catalog;
 pub mod s3;
 
 use std::path::{Path, PathBuf};

@@ -312,17 +312,20 @@ pub struct SinkArgs {
     #[arg(long = "sink", value_name = "SPEC", default_value = "jsonl:-")]
     pub sinks: Vec<SinkSpec>,
     /// The Iceberg catalog of iceberg: sinks: sqlite:PATH or postgres://… (the SQL catalog,
-    /// catalog name "trailmill"), glue (the AWS Glue Data Catalog), or an Amazon S3 Tables
-    /// bucket's ARN (arn:aws:s3tables:REGION:ACCOUNT:bucket/NAME).
+    /// catalog name "trailmill"), glue (the AWS Glue Data Catalog), an Amazon S3 Tables
+    /// bucket's ARN (arn:aws:s3tables:REGION:ACCOUNT:bucket/NAME), or an Iceberg REST
+    /// catalog's base URI (http(s)://HOST:PORT/PATH, before /v1/; Polaris, Lakekeeper, …).
     #[arg(long, value_name = "URI")]
     pub iceberg_catalog: Option<String>,
     /// Where new Iceberg tables go: s3://BUCKET/PREFIX or a local directory (not with S3
-    /// Tables, which chooses).
+    /// Tables, which chooses). For a REST catalog: which of the server's warehouses, by the
+    /// name or location it knows (optional).
     #[arg(long, value_name = "LOCATION")]
     pub iceberg_warehouse: Option<String>,
     /// A catalog or storage property for iceberg: sinks (repeatable), such as
-    /// s3.endpoint=URL or glue's catalog_id=ID. The AWS environment fills in the endpoint,
-    /// region and keys.
+    /// s3.endpoint=URL, glue's catalog_id=ID, or a REST catalog's token=TOKEN,
+    /// credential=ID:SECRET (OAuth2) or header.NAME=VALUE. The AWS environment fills in the
+    /// S3 endpoint, region and keys.
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_property)]
     pub iceberg_property: Vec<(String, String)>,
     /// Parquet and Iceberg files close at this size (MiB), or at the next checkpoint,

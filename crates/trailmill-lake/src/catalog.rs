@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region};
@@ -11,6 +12,7 @@ use iceberg::{
     TableIdent,
 };
 use iceberg_catalog_glue::GlueCatalogBuilder;
+use iceberg_catalog_rest::RestCatalogBuilder;
 use iceberg_catalog_s3tables::S3TablesCatalogBuilder;
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
@@ -39,6 +41,23 @@ pub enum CatalogKind {
         /// The region the ARN names, where the bucket and its tables are.
         region: String,
     },
+    /// `http://…` or `https://…`: an Iceberg REST catalog server (Apache
+    /// Polaris, Lakekeeper, Unity Catalog, Nessie, the REST endpoints of
+    /// Glue and S3 Tables, …), at that base URI (the one before `/v1/`).
+    Rest(String),
+}
+
+/// What `--iceberg-warehouse` means to a catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WarehouseRole {
+    /// Where new tables go (`s3://bucket/prefix` or a directory); required.
+    Location,
+    /// Nothing: the catalog places each table itself, so a warehouse is
+    /// refused (S3 Tables).
+    Refused,
+    /// Which of the server's warehouses to use, by the name or location the
+    /// server knows it by; optional, as a server may have a default (REST).
+    ServerWarehouse,
 }
 
 impl CatalogKind {
@@ -60,22 +79,39 @@ impl CatalogKind {
         if uri.starts_with("arn:") {
             return parse_table_bucket_arn(uri);
         }
-        if uri.starts_with("http://") || uri.starts_with("https://") {
-            return Err(format!(
-                "{uri:?}: REST catalogs are not in this build; use sqlite:PATH, postgres://…, glue \
-                 or an S3 Tables bucket ARN"
-            ));
+        if let Some(rest) = uri
+            .strip_prefix("http://")
+            .or_else(|| uri.strip_prefix("https://"))
+        {
+            if rest.trim_end_matches('/').is_empty() {
+                return Err(format!("{uri:?} names no REST catalog server"));
+            }
+            return Ok(CatalogKind::Rest(uri.trim_end_matches('/').to_owned()));
         }
         Err(format!(
-            "{uri:?} is not a catalog; expected sqlite:PATH, postgres://…, glue or \
-             arn:aws:s3tables:REGION:ACCOUNT:bucket/NAME"
+            "{uri:?} is not a catalog; expected sqlite:PATH, postgres://…, glue, \
+             arn:aws:s3tables:REGION:ACCOUNT:bucket/NAME or a REST catalog's http(s):// URI"
         ))
     }
 
-    /// True when the catalog places tables itself, so that a warehouse
-    /// location cannot be given.
-    pub fn chooses_locations(&self) -> bool {
-        matches!(self, CatalogKind::S3Tables { .. })
+    /// What `--iceberg-warehouse` means to this catalog.
+    pub fn warehouse_role(&self) -> WarehouseRole {
+        match self {
+            CatalogKind::S3Tables { .. } => WarehouseRole::Refused,
+            CatalogKind::Rest(_) => WarehouseRole::ServerWarehouse,
+            _ => WarehouseRole::Location,
+        }
+    }
+
+    /// How long to wait for a table that the catalog lists but cannot load
+    /// yet. S3 Tables lists a table from `CreateTable` on, before its
+    /// creator has written the first metadata; the other catalogs list a
+    /// table only with its metadata, so they wait for nothing.
+    pub fn creation_wait(&self) -> Duration {
+        match self {
+            CatalogKind::S3Tables { .. } => Duration::from_secs(10),
+            _ => Duration::ZERO,
+        }
     }
 
     /// True when files under the table's location can be deleted. S3 Tables
@@ -185,10 +221,9 @@ pub fn environment_properties() -> HashMap<String, String> {
     props
 }
 
-/// Opens the catalog. `warehouse` is where new tables go (`s3://…` or a
-/// local directory; unused by a catalog that [chooses
-/// locations](CatalogKind::chooses_locations)); `props` go to the catalog and
-/// its storage. Must run inside a tokio runtime.
+/// Opens the catalog. `warehouse` is what [`CatalogKind::warehouse_role`]
+/// says: where new tables go, nothing, or the server's warehouse; `props` go
+/// to the catalog and its storage. Must run inside a tokio runtime.
 pub async fn open(
     kind: &CatalogKind,
     warehouse: &str,
@@ -275,6 +310,30 @@ pub async fn open(
                 .map_err(|e| format!("cannot open the S3 Tables catalog: {}", message(&e)))?;
             Ok(Arc::new(catalog))
         }
+        CatalogKind::Rest(uri) => {
+            let mut props = props;
+            props.insert("uri".into(), uri.clone());
+            if !warehouse.is_empty() {
+                props.insert("warehouse".into(), warehouse.to_owned());
+            }
+            // The crate's own client has no TLS; this one has trailmill's
+            // rustls configuration (the system's roots, `SSL_CERT_FILE`).
+            let tls = trailmill_sinks::tls::client_config(None)
+                .map_err(|e| format!("cannot set up TLS for {uri}: {e}"))?;
+            let client = reqwest::Client::builder()
+                .use_preconfigured_tls(tls)
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(120))
+                .build()
+                .map_err(|e| format!("cannot set up an HTTP client for {uri}: {e}"))?;
+            let catalog = RestCatalogBuilder::default()
+                .with_client(client)
+                .with_storage_factory(factory)
+                .load(SQL_CATALOG_NAME, props)
+                .await
+                .map_err(|e| format!("cannot open the REST catalog {uri}: {}", message(&e)))?;
+            Ok(Arc::new(catalog))
+        }
     }
 }
 
@@ -290,7 +349,56 @@ pub fn message(e: &iceberg::Error) -> String {
         }
         source = s.source();
     }
-    without_sdk_dump(&without_http_response(&text))
+    without_rest_dump(&without_sdk_dump(&without_http_response(&text)))
+}
+
+/// `text` with a REST catalog's error response (`Unexpected, context: {
+/// status: 403 Forbidden, headers: {…}, json: {"error": {"message": …,
+/// "type": …, "code": …}} } => Received response with unexpected status
+/// code`, as the REST catalog prints it) cut to `TYPE: MESSAGE (HTTP
+/// STATUS)`: the server's own words, without a dozen response headers.
+fn without_rest_dump(text: &str) -> String {
+    const START: &str = "Unexpected, context: { status: ";
+    const END: &str = " } => Received response with unexpected status code";
+    let Some(at) = text.find(START) else {
+        return text.to_owned();
+    };
+    let dump = &text[at + START.len()..];
+    let status: String = dump.chars().take_while(char::is_ascii_digit).collect();
+    if status.is_empty() {
+        return text.to_owned();
+    }
+    // The body, if any, is the last item of the context.
+    let (said, rest) = match dump.find(", json: ") {
+        Some(j) => {
+            let body = &dump[j + ", json: ".len()..];
+            let mut values =
+                serde_json::Deserializer::from_str(body).into_iter::<serde_json::Value>();
+            match values.next() {
+                Some(Ok(v)) => {
+                    let error = &v["error"];
+                    let field = |k: &str| error[k].as_str().filter(|s| !s.is_empty());
+                    let said = match (field("type"), field("message")) {
+                        (Some(t), Some(m)) => format!("{t}: {m}"),
+                        (None, Some(m)) => m.to_owned(),
+                        _ => v.to_string(),
+                    };
+                    (said, &body[values.byte_offset()..])
+                }
+                // Not JSON: the body as it is, up to the end of the dump.
+                _ => {
+                    let end = body.find(END).unwrap_or(body.len());
+                    (body[..end].trim().to_owned(), &body[end..])
+                }
+            }
+        }
+        None => (
+            "the server gave no reason".to_owned(),
+            dump.find(END).map_or("", |e| &dump[e..]),
+        ),
+    };
+    let rest = rest.strip_prefix(END).unwrap_or(rest);
+    format!("{}{said} (HTTP {status}){rest}", &text[..at])
 }
 
 /// `text` with an AWS SDK service error's debug dump (`ServiceError(
@@ -524,6 +632,56 @@ mod tests {
         assert_eq!(without_sdk_dump(odd), odd);
     }
 
+    /// Regression: a REST catalog's refusals printed every response header
+    /// around the server's own message.
+    #[test]
+    fn rest_error_responses_become_their_type_message_and_status() {
+        let text = "cannot create the namespace: Unexpected, context: { status: 403 Forbidden, \
+            headers: {\"x-frame-options\": \"DENY\", \"content-type\": \"application/json\"}, \
+            json: {\"error\":{\"message\":\"No policy permits 'create' on 'default/security'\",\
+            \"type\":\"ForbiddenException\",\"code\":403}} } => Received response with \
+            unexpected status code";
+        assert_eq!(
+            without_rest_dump(text),
+            "cannot create the namespace: ForbiddenException: No policy permits 'create' on \
+             'default/security' (HTTP 403)"
+        );
+        // A body that is not the REST error model is kept as it is.
+        let plain = "x: Unexpected, context: { status: 502 Bad Gateway, headers: {}, json: \
+            <html>bad gateway</html> } => Received response with unexpected status code, \
+            source: y";
+        assert_eq!(
+            without_rest_dump(plain),
+            "x: <html>bad gateway</html> (HTTP 502), source: y"
+        );
+        let empty = "Unexpected, context: { status: 401 Unauthorized, headers: {} } => Received \
+            response with unexpected status code";
+        assert_eq!(
+            without_rest_dump(empty),
+            "the server gave no reason (HTTP 401)"
+        );
+        assert_eq!(without_rest_dump("no dump"), "no dump");
+    }
+
+    #[test]
+    fn rest_catalog_uris_are_http_or_https() {
+        assert_eq!(
+            CatalogKind::parse("https://catalog.example.com/api/catalog/").unwrap(),
+            CatalogKind::Rest("https://catalog.example.com/api/catalog".into())
+        );
+        assert_eq!(
+            CatalogKind::parse("http://127.0.0.1:8181")
+                .unwrap()
+                .warehouse_role(),
+            WarehouseRole::ServerWarehouse
+        );
+        assert!(
+            CatalogKind::parse("https://")
+                .unwrap_err()
+                .contains("names no REST catalog")
+        );
+    }
+
     #[test]
     fn s3_tables_names_are_checked_before_anything_is_created() {
         let kind = CatalogKind::parse("arn:aws:s3tables:eu-west-1:1:bucket/b").unwrap();
@@ -559,10 +717,9 @@ mod tests {
             CatalogKind::parse("postgresql://u@127.0.0.1/db"),
             Ok(CatalogKind::Postgres(_))
         ));
-        assert!(
-            CatalogKind::parse("https://x")
-                .unwrap_err()
-                .contains("REST")
+        assert_eq!(
+            CatalogKind::parse("https://x"),
+            Ok(CatalogKind::Rest("https://x".into()))
         );
         assert_eq!(
             CatalogKind::parse("arn:aws:s3tables:eu-west-1:111122223333:bucket/trails"),

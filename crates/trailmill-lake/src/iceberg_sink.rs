@@ -67,7 +67,7 @@ use trailmill_core::Event;
 use trailmill_pipeline::{Sink, SinkError, SinkStats, SourceObject};
 use trailmill_sinks::parquet::{ParquetOptions, PartitionWriter, PartitionedWriter};
 
-use crate::catalog::{self, CatalogKind, Pinned, message};
+use crate::catalog::{self, CatalogKind, Pinned, WarehouseRole, message};
 use crate::ledger::{LEDGER_PROPERTY, Ledger, LedgerEntry, Staged};
 use crate::table::{RowMapping, partition_spec, schema, schema_without_zones};
 
@@ -77,11 +77,13 @@ pub struct IcebergOptions {
     /// `NAMESPACE.TABLE` (the namespace may itself have dots: the last part
     /// is the table).
     pub table: String,
-    /// `--iceberg-catalog`: `sqlite:PATH`, `postgres://…`, `glue`, or an S3
-    /// Tables bucket ARN (`arn:aws:s3tables:REGION:ACCOUNT:bucket/NAME`).
+    /// `--iceberg-catalog`: `sqlite:PATH`, `postgres://…`, `glue`, an S3
+    /// Tables bucket ARN (`arn:aws:s3tables:REGION:ACCOUNT:bucket/NAME`), or
+    /// a REST catalog's `http(s)://` base URI.
     pub catalog: String,
     /// `--iceberg-warehouse`: where new tables go, `s3://bucket/prefix` or a
-    /// local directory; empty for S3 Tables, which chooses.
+    /// local directory; empty for S3 Tables, which chooses; for a REST
+    /// catalog, the server's warehouse, by its name or location (optional).
     pub warehouse: String,
     /// `--iceberg-property KEY=VALUE` pairs, for the catalog and its storage;
     /// they override what the AWS environment gives.
@@ -154,20 +156,22 @@ impl IcebergSink {
         };
         let kind = CatalogKind::parse(&options.catalog).map_err(&fail)?;
         kind.check_names(namespace, table_name).map_err(&fail)?;
-        let warehouse = if kind.chooses_locations() {
-            if !options.warehouse.is_empty() {
+        let warehouse = match kind.warehouse_role() {
+            WarehouseRole::Refused if !options.warehouse.is_empty() => {
                 return Err(fail(format!(
                     "an S3 Tables bucket chooses where each table goes: drop --iceberg-warehouse {}",
                     options.warehouse
                 )));
             }
-            String::new()
-        } else if options.warehouse.is_empty() {
-            return Err(fail(
-                "no warehouse: give --iceberg-warehouse s3://bucket/prefix or a directory".into(),
-            ));
-        } else {
-            local_warehouse(&options.warehouse).map_err(&fail)?
+            WarehouseRole::Refused => String::new(),
+            WarehouseRole::ServerWarehouse => options.warehouse.clone(),
+            WarehouseRole::Location if options.warehouse.is_empty() => {
+                return Err(fail(
+                    "no warehouse: give --iceberg-warehouse s3://bucket/prefix or a directory"
+                        .into(),
+                ));
+            }
+            WarehouseRole::Location => local_warehouse(&options.warehouse).map_err(&fail)?,
         };
         let mut props = catalog::environment_properties();
         props.extend(kind.implied_properties());
@@ -187,13 +191,9 @@ impl IcebergSink {
             .block_on(async {
                 let catalog = catalog::open(&kind, &warehouse, props).await?;
                 let zones = kind != CatalogKind::Glue;
-                let creation_wait = if kind.chooses_locations() {
-                    CREATION_WAIT
-                } else {
-                    Duration::ZERO
-                };
                 let table =
-                    ensure_table(&*catalog, &namespace, &ident, zones, creation_wait).await?;
+                    ensure_table(&*catalog, &namespace, &ident, zones, kind.creation_wait())
+                        .await?;
                 Ok::<_, String>((catalog, table))
             })
             .map_err(&fail)?;
@@ -644,9 +644,6 @@ async fn load_created(
         }
     }
 }
-
-/// How long [`load_created`] waits for another writer's new S3 Tables table.
-const CREATION_WAIT: Duration = Duration::from_secs(10);
 
 /// A local warehouse as an absolute path, created; an `s3://` one as is.
 fn local_warehouse(warehouse: &str) -> Result<String, String> {

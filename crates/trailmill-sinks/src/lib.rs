@@ -26,6 +26,8 @@ pub mod parquet;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -728,34 +728,8 @@ fn unverified_tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect
 fn tls_connector(
     root_cert: Option<&str>,
 ) -> Result<tokio_postgres_rustls::MakeRustlsConnect, OpenError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-
-    let mut roots = rustls::RootCertStore::empty();
-    match root_cert {
-        Some(path) => {
-            for cert in CertificateDer::pem_file_iter(path)
-                .map_err(|e| OpenError::Tls(format!("cannot read sslrootcert {path}: {e}")))?
-            {
-                let cert = cert.map_err(|e| OpenError::Tls(format!("sslrootcert {path}: {e}")))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| OpenError::Tls(format!("sslrootcert {path}: {e}")))?;
-            }
-        }
-        None => {
-            // Unreadable system certificates only matter if TLS is used;
-            // the handshake then fails with a clear verification error.
-            let found = rustls_native_certs::load_native_certs();
-            let _ = roots.add_parsable_certificates(found.certs);
-        }
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| OpenError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = crate::tls::client_config(root_cert)
+        .map_err(|e| OpenError::Tls(format!("sslrootcert: {e}")))?;
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
