@@ -691,6 +691,8 @@ fn fleet_through_sigkill_and_sigterm(
             // commit could fall between the batches of one object.
             .args(["--threads", "2", "--batch-size", "7"])
             .args(["--max-in-flight", "2", "--until-empty"])
+            // Conflicts are logged at debug level: they are counted below.
+            .env("TRAILMILL_LOG", "trailmill_lake=debug")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -756,7 +758,14 @@ fn assert_fleet_stored_each_event_once(
     let ids = table_ids_once(table);
     assert_eq!(ids, all_ids(expected), "{outputs:#?}");
     let commits = table["snapshots"].as_array().unwrap().len();
-    eprintln!("{} events in {commits} commits", ids.len());
+    let conflicts: usize = outputs
+        .iter()
+        .map(|o| o.matches("commit conflict; reloading").count())
+        .sum();
+    eprintln!(
+        "{} events in {commits} commits; the survivors met {conflicts} conflicts",
+        ids.len()
+    );
 }
 
 #[test]

@@ -42,8 +42,9 @@ pub enum CatalogKind {
         region: String,
     },
     /// `http://…` or `https://…`: an Iceberg REST catalog server (Apache
-    /// Polaris, Lakekeeper, Unity Catalog, Nessie, the REST endpoints of
-    /// Glue and S3 Tables, …), at that base URI (the one before `/v1/`).
+    /// Polaris, Lakekeeper, Unity Catalog, Nessie, …), at that base URI
+    /// (the one before `/v1/`). AWS's REST endpoints need SigV4 signing,
+    /// which the crate's REST client does not do.
     Rest(String),
 }
 

@@ -2,8 +2,8 @@
 //! it reads so that Athena, Trino, Spark and DuckDB can query it.
 //!
 //! - [`IcebergSink`] (`--sink iceberg:NAMESPACE.TABLE`): an Apache Iceberg
-//!   table in an SQL (SQLite, PostgreSQL) or Glue catalog, on S3 or a local
-//!   directory. Each checkpoint is one atomic append, and each source object's
+//!   table in an SQL (SQLite, PostgreSQL), Glue, S3 Tables or REST catalog
+//!   ([`catalog`]), on S3 or a local directory. Each checkpoint is one atomic append, and each source object's
 //!   events land exactly once, whoever redoes it, through the table's
 //!   [object ledger](ledger).
 //! - [`S3Lake`] (`--sink parquet:s3://BUCKET/PREFIX`): the Parquet lake's
