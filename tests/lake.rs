@@ -1064,6 +1064,24 @@ fn read_s3tables_table(moto: &Moto, arn: &str, table: &str) -> Value {
     read_table(arn, "", table, &props)
 }
 
+/// The location of `table`, asserting that its data files and its ledger
+/// are under it.
+fn files_under_location(table: &Value) -> &str {
+    let location = table["location"].as_str().unwrap();
+    for file in support::strings::<Vec<String>>(&table["data_files"]) {
+        assert!(file.starts_with(&format!("{location}/data/")), "{file}");
+    }
+    assert!(
+        table["properties"]["trailmill.ledger"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{location}/metadata/trailmill-ledger/")),
+        "{}",
+        table["properties"]
+    );
+    location
+}
+
 /// `--sink iceberg:TABLE` into the S3 Tables bucket `arn`: no warehouse,
 /// as the service places each table.
 fn s3tables_args(arn: &str, table: &str) -> Vec<String> {
@@ -1128,21 +1146,10 @@ fn an_s3_tables_bucket_holds_the_table_once_where_the_service_placed_it() {
     assert_holds_invictus_once(&table);
     // The table lives where the service put it (moto, like S3 Tables, names
     // a bucket `…--table-s3`), with its data files and ledger there.
-    let location = table["location"].as_str().unwrap();
+    let location = files_under_location(&table);
     assert!(
         location.starts_with("s3://") && location.ends_with("--table-s3"),
         "{location}"
-    );
-    for file in support::strings::<Vec<String>>(&table["data_files"]) {
-        assert!(file.starts_with(&format!("{location}/data/")), "{file}");
-    }
-    assert!(
-        table["properties"]["trailmill.ledger"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("{location}/metadata/trailmill-ledger/")),
-        "{}",
-        table["properties"]
     );
     assert_eq!(column_type(&table, "event_time"), "timestamptz");
 }
@@ -1309,21 +1316,10 @@ fn a_rest_catalog_server_holds_the_table_once() {
     let table = read_rest_table(&moto, &server, "security.cloudtrail", &[]);
     assert_holds_invictus_once(&table);
     assert_eq!(column_type(&table, "event_time"), "timestamptz");
-    // The server placed the table in its warehouse; the data files and the
-    // ledger are under the table's location.
-    let location = table["location"].as_str().unwrap();
+    // The server placed the table in its warehouse, with its data files and
+    // ledger there.
+    let location = files_under_location(&table);
     assert!(location.starts_with(&format!("{warehouse}/")), "{location}");
-    for file in support::strings::<Vec<String>>(&table["data_files"]) {
-        assert!(file.starts_with(&format!("{location}/data/")), "{file}");
-    }
-    assert!(
-        table["properties"]["trailmill.ledger"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("{location}/metadata/trailmill-ledger/")),
-        "{}",
-        table["properties"]
-    );
 }
 
 /// The fleet crash test on a REST catalog's table, whose commits the
