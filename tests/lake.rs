@@ -1322,6 +1322,46 @@ fn a_rest_catalog_server_holds_the_table_once() {
     assert!(location.starts_with(&format!("{warehouse}/")), "{location}");
 }
 
+/// A REST server behind a load balancer applies a commit whose reply is
+/// lost (here the proxy in front of it resets the connection after
+/// forwarding the commit). The sink finds its commit ID in the table and
+/// keeps the commit: the run succeeds, with each event once.
+#[test]
+fn a_rest_commit_whose_reply_was_lost_is_found_in_the_table_and_kept() {
+    let moto = Moto::start();
+    let bucket = moto.new_bucket("rest-lost-reply");
+    let server = RestCatalog::start(&moto.endpoint, &format!("s3://{bucket}/warehouse"), None);
+    let proxy = support::proxy::Proxy::start(
+        &server.uri.replace("http://", ""),
+        support::proxy::Faults {
+            reset_after_forwarding: Some("POST /v1/namespaces/security/tables/cloudtrail HTTP"),
+            ..Default::default()
+        },
+    );
+    let mut args = rest_args(&server, "security.cloudtrail");
+    args[3] = proxy.endpoint.clone();
+    let out = moto
+        .trailmill()
+        .arg("process")
+        .arg(datasets().join("invictus-ir"))
+        .args(&args)
+        .arg("--no-state")
+        .env("TRAILMILL_LOG", "trailmill_lake=info")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("2900 written"), "{err}");
+    let lost = &proxy.counts.resets_after_forwarding;
+    assert_eq!(lost.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert!(
+        err.contains("a commit answered with an error had landed"),
+        "{err}"
+    );
+    let table = read_rest_table(&moto, &server, "security.cloudtrail", &[]);
+    assert_holds_invictus_once(&table);
+}
+
 /// The fleet crash test on a REST catalog's table, whose commits the
 /// server accepts only while the table's branch is still where the commit
 /// found it (`assert-ref-snapshot-id`), and answers 409 otherwise.

@@ -58,6 +58,11 @@ pub struct Faults {
     /// forwarded but answered with Glue's `ConcurrentModificationException`,
     /// as when another writer's commit came first: the write did not happen.
     pub conflict_without_forwarding: Option<&'static str>,
+    /// When set, the first request whose head contains this text is
+    /// forwarded, and the client's connection then reset without an answer:
+    /// the write happened and its reply was lost, as when a load balancer
+    /// in front of a catalog server drops a connection.
+    pub reset_after_forwarding: Option<&'static str>,
     /// Every multipart upload that `ListMultipartUploads` lists is dated
     /// now: moto dates them all 2010-11-10, so an upload started a moment
     /// ago otherwise looks years old.
@@ -85,6 +90,9 @@ pub struct Counts {
     /// Requests answered with a conflict unforwarded (see
     /// [`Faults::conflict_without_forwarding`]).
     pub conflicts_without_forwarding: AtomicU64,
+    /// Requests forwarded and then left unanswered (see
+    /// [`Faults::reset_after_forwarding`]).
+    pub resets_after_forwarding: AtomicU64,
     /// `ListMultipartUploads` answers redated (see
     /// [`Faults::uploads_started_now`]).
     pub upload_lists_redated: AtomicU64,
@@ -257,6 +265,15 @@ fn serve(
                 return;
             }
             continue;
+        }
+        if first_match(
+            faults.reset_after_forwarding,
+            &head,
+            &counts.resets_after_forwarding,
+        ) {
+            let _ = forward(upstream, &head, &body);
+            reset(&client);
+            return;
         }
         match fault {
             Fault::SlowDown => {

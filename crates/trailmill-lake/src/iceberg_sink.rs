@@ -462,6 +462,11 @@ impl IcebergSink {
                     let reason = message(&e);
                     return match catalog.load_table(ident).await {
                         Ok(now) if committed_by(&now, &commit_id) => {
+                            tracing::info!(
+                                attempt,
+                                %reason,
+                                "a commit answered with an error had landed"
+                            );
                             let landed = ledger_of_commit(&now, &commit_id);
                             *staged_out = unused_ledger_files(attempts_staged, landed.as_deref());
                             Ok(now)
