@@ -321,16 +321,20 @@ pub async fn open(
             // rustls configuration (the system's roots, `SSL_CERT_FILE`).
             let tls = trailmill_sinks::tls::client_config(None)
                 .map_err(|e| format!("cannot set up TLS for {uri}: {e}"))?;
+            // Without timeouts, a server that stops answering would hold a
+            // checkpoint's commit (and the SQS messages behind it) forever;
+            // a timed-out commit is settled like any unknown outcome.
             let client = reqwest::Client::builder()
                 .use_preconfigured_tls(tls)
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(120))
                 .build()
                 .map_err(|e| format!("cannot set up an HTTP client for {uri}: {e}"))?;
+            // The name is the client's own label; the server never sees it.
             let catalog = RestCatalogBuilder::default()
                 .with_client(client)
                 .with_storage_factory(factory)
-                .load(SQL_CATALOG_NAME, props)
+                .load("rest", props)
                 .await
                 .map_err(|e| format!("cannot open the REST catalog {uri}: {}", message(&e)))?;
             Ok(Arc::new(catalog))
