@@ -749,7 +749,9 @@ fn fleet_through_sigkill_and_sigterm(
     (expected, bucket, outputs)
 }
 
-/// Checks what [`fleet_through_sigkill_and_sigterm`] left in `table`.
+/// Checks that a fleet of workers left every eventID of `expected` in
+/// `table` once, and reports the commits and the conflicts that the
+/// workers' logs (`outputs`, at debug level) show.
 fn assert_fleet_stored_each_event_once(
     table: &Value,
     expected: &BTreeMap<String, BTreeSet<String>>,
@@ -763,7 +765,7 @@ fn assert_fleet_stored_each_event_once(
         .map(|o| o.matches("commit conflict; reloading").count())
         .sum();
     eprintln!(
-        "{} events in {commits} commits; the survivors met {conflicts} conflicts",
+        "{} events in {commits} commits; {conflicts} conflicts met by the workers that ended",
         ids.len()
     );
 }
@@ -1191,16 +1193,7 @@ fn workers_sharing_an_s3_tables_table_store_each_event_once() {
         .collect();
     assert_eq!(moto.counts(&queue), (0, 0, 0), "{outputs:#?}");
     let table = read_s3tables_table(&moto, &arn, "trail.events");
-    assert_eq!(table_ids_once(&table), all_ids(&expected), "{outputs:#?}");
-    let commits = table["snapshots"].as_array().unwrap().len();
-    let conflicts: usize = outputs
-        .iter()
-        .map(|o| o.matches("commit conflict; reloading").count())
-        .sum();
-    eprintln!(
-        "{} events in {commits} commits, after {conflicts} conflicts",
-        expected.values().map(BTreeSet::len).sum::<usize>()
-    );
+    assert_fleet_stored_each_event_once(&table, &expected, &outputs);
     // Table buckets refuse DeleteObject (moto's as well: MethodNotAllowed),
     // so the ledger files of attempts that met a conflict are left to S3
     // Tables' unreferenced-file removal, not deleted one failure at a time.
