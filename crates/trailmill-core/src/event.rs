@@ -202,7 +202,16 @@ impl<'a> Event<'a> {
     /// members once; returns the structural index of the record's closing `}`.
     /// The view is built where it will stay: an `Event` is some 600 bytes,
     /// and building it on the stack first would copy each one once more.
-    pub(crate) fn push_from_doc(batch: &mut Vec<Event<'a>>, doc: &'a Doc<'a>, at: At) -> usize {
+    ///
+    /// With `names`, a record whose `eventName` fails it is read only as far
+    /// as the file's checks need (see [`crate::DecodeOptions::event_names`]);
+    /// the second value is then false, and the caller drops the view.
+    pub(crate) fn push_from_doc(
+        batch: &mut Vec<Event<'a>>,
+        doc: &'a Doc<'a>,
+        at: At,
+        names: Option<&crate::filter::EventNameFilter>,
+    ) -> (usize, bool) {
         batch.push(Event {
             raw: "",
             event_version: None,
@@ -244,43 +253,78 @@ impl<'a> Event<'a> {
         let Some(e) = batch.last_mut() else {
             unreachable!("an event was just pushed")
         };
-        let close = doc.members(at, |key, v| match key {
-            "eventVersion" => e.event_version = doc.str_at(v),
-            "eventTime" => e.event_time = doc.str_at(v),
-            "eventSource" => e.event_source = doc.str_at(v),
-            "eventName" => e.event_name = doc.str_at(v),
-            "awsRegion" => e.aws_region = doc.str_at(v),
-            "sourceIPAddress" => e.source_ip_address = doc.str_at(v),
-            "userAgent" => e.user_agent = doc.str_at(v),
-            "errorCode" => e.error_code = doc.str_at(v),
-            "errorMessage" => e.error_message = doc.str_at(v),
-            "requestID" => e.request_id = doc.str_at(v),
-            "eventID" => e.event_id = doc.str_at(v),
-            "eventType" => e.event_type = doc.str_at(v),
-            "apiVersion" => e.api_version = doc.str_at(v),
-            "readOnly" => e.read_only = bool_at(doc, v),
-            "managementEvent" => e.management_event = bool_at(doc, v),
-            "recipientAccountId" => e.recipient_account_id = doc.str_at(v),
-            "sharedEventID" => e.shared_event_id = doc.str_at(v),
-            "vpcEndpointId" => e.vpc_endpoint_id = doc.str_at(v),
-            "vpcEndpointAccountId" => e.vpc_endpoint_account_id = doc.str_at(v),
-            "eventCategory" => e.event_category = doc.str_at(v),
-            "sessionCredentialFromConsole" => e.session_credential_from_console = doc.str_at(v),
-            "requestParameters" => e.request_parameters = raw_json_at(doc, v),
-            "responseElements" => e.response_elements = raw_json_at(doc, v),
-            "additionalEventData" => e.additional_event_data = raw_json_at(doc, v),
-            "serviceEventDetails" => e.service_event_details = raw_json_at(doc, v),
-            "eventContext" => e.event_context = raw_json_at(doc, v),
-            "edgeDeviceDetails" => e.edge_device_details = raw_json_at(doc, v),
-            "insightDetails" => e.insight_details = raw_json_at(doc, v),
-            "userIdentity" => e.user_identity = object_at(doc, v),
-            "resources" => e.resources = (doc.kind(v) == Kind::Array).then_some(v),
-            "tlsDetails" => e.tls_details = object_at(doc, v),
-            "addendum" => e.addendum = object_at(doc, v),
-            _ => e.has_unknown = true,
-        });
-        e.raw = doc.raw(at);
-        close
+        let mut wanted = true;
+        let close = match names {
+            None => doc.members(at, |key, v| e.set(doc, key, v)),
+            Some(names) => {
+                // Once the core fields are read (the file's checks need
+                // them), a record whose name fails the filter is read no
+                // further.
+                let mut decided = false;
+                let close = doc.members_while(at, |key, v| {
+                    e.set(doc, key, v);
+                    if !decided
+                        && e.event_name.is_some()
+                        && e.event_version.is_some()
+                        && e.event_time.is_some()
+                    {
+                        decided = true;
+                        wanted = names.matches(e.event_name);
+                    }
+                    !decided || wanted
+                });
+                if !decided {
+                    // A record without one of the core fields, read whole.
+                    wanted = names.matches(e.event_name);
+                }
+                close
+            }
+        };
+        if wanted {
+            e.raw = doc.raw(at);
+        }
+        (close, wanted)
+    }
+
+    /// Sets the field that `key` names to the value at `v`, or notes an
+    /// unknown field.
+    #[inline(always)]
+    fn set(&mut self, doc: &'a Doc<'a>, key: &'a str, v: At) {
+        match key {
+            "eventVersion" => self.event_version = doc.str_at(v),
+            "eventTime" => self.event_time = doc.str_at(v),
+            "eventSource" => self.event_source = doc.str_at(v),
+            "eventName" => self.event_name = doc.str_at(v),
+            "awsRegion" => self.aws_region = doc.str_at(v),
+            "sourceIPAddress" => self.source_ip_address = doc.str_at(v),
+            "userAgent" => self.user_agent = doc.str_at(v),
+            "errorCode" => self.error_code = doc.str_at(v),
+            "errorMessage" => self.error_message = doc.str_at(v),
+            "requestID" => self.request_id = doc.str_at(v),
+            "eventID" => self.event_id = doc.str_at(v),
+            "eventType" => self.event_type = doc.str_at(v),
+            "apiVersion" => self.api_version = doc.str_at(v),
+            "readOnly" => self.read_only = bool_at(doc, v),
+            "managementEvent" => self.management_event = bool_at(doc, v),
+            "recipientAccountId" => self.recipient_account_id = doc.str_at(v),
+            "sharedEventID" => self.shared_event_id = doc.str_at(v),
+            "vpcEndpointId" => self.vpc_endpoint_id = doc.str_at(v),
+            "vpcEndpointAccountId" => self.vpc_endpoint_account_id = doc.str_at(v),
+            "eventCategory" => self.event_category = doc.str_at(v),
+            "sessionCredentialFromConsole" => self.session_credential_from_console = doc.str_at(v),
+            "requestParameters" => self.request_parameters = raw_json_at(doc, v),
+            "responseElements" => self.response_elements = raw_json_at(doc, v),
+            "additionalEventData" => self.additional_event_data = raw_json_at(doc, v),
+            "serviceEventDetails" => self.service_event_details = raw_json_at(doc, v),
+            "eventContext" => self.event_context = raw_json_at(doc, v),
+            "edgeDeviceDetails" => self.edge_device_details = raw_json_at(doc, v),
+            "insightDetails" => self.insight_details = raw_json_at(doc, v),
+            "userIdentity" => self.user_identity = object_at(doc, v),
+            "resources" => self.resources = (doc.kind(v) == Kind::Array).then_some(v),
+            "tlsDetails" => self.tls_details = object_at(doc, v),
+            "addendum" => self.addendum = object_at(doc, v),
+            _ => self.has_unknown = true,
+        }
     }
 
     /// The record's exact original text (the same as [`Event::raw`]).

@@ -358,7 +358,26 @@ impl Glob {
     }
 }
 
+/// The event-name condition of a [`CompiledFilter`] on its own, for the
+/// decoder ([`crate::DecodeOptions::event_names`]): a record that fails it
+/// need not be read past its `eventName`.
+#[derive(Clone, Debug)]
+pub struct EventNameFilter(Vec<Glob>);
+
+impl EventNameFilter {
+    /// True when `name` matches one of the filter's globs; a record without
+    /// an `eventName` matches none, as in [`CompiledFilter::matches`].
+    pub fn matches(&self, name: Option<&str>) -> bool {
+        name.is_some_and(|n| self.0.iter().any(|g| g.matches(n)))
+    }
+}
+
 impl CompiledFilter {
+    /// The filter's event-name condition, when it has one.
+    pub fn event_name_filter(&self) -> Option<EventNameFilter> {
+        (!self.event_names.is_empty()).then(|| EventNameFilter(self.event_names.clone()))
+    }
+
     /// True when every event passes (so callers can skip the test).
     pub fn is_pass_all(&self) -> bool {
         let s = &self.spec;

@@ -245,6 +245,22 @@ impl<'a> Doc<'a> {
         close
     }
 
+    /// [`Doc::members`], stopping after the first member for which `f`
+    /// returns false; returns the index of the object's closing `}` either way.
+    pub(crate) fn members_while(&self, at: At, mut f: impl FnMut(&'a str, At) -> bool) -> usize {
+        debug_assert_eq!(self.byte(at), b'{');
+        let close = self.jump[at.0] as usize;
+        let mut i = at.0 + 1;
+        while i < close {
+            let value = At(i + 2);
+            if !f(self.key(i), value) {
+                break;
+            }
+            i = self.after(value) + 1;
+        }
+        close
+    }
+
     /// The key at position `i`, whose `:` is at `i + 1`.
     #[inline]
     fn key(&self, i: usize) -> &'a str {

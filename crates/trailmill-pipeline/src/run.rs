@@ -399,13 +399,20 @@ impl PipelineBuilder {
 
     /// The pipeline.
     pub fn build(self) -> Pipeline {
+        let filter = self.filter.compile();
+        let mut decode = self.decode;
+        // Records whose name fails the filter would be dropped here anyway:
+        // the decoder can stop reading them early.
+        if decode.event_names.is_none() {
+            decode.event_names = filter.event_name_filter();
+        }
         Pipeline {
             shared: Shared {
                 keyless_filter: self.selection.as_event_filter().compile(),
                 threads: self.threads,
-                decode: self.decode,
+                decode,
                 selection: self.selection,
-                filter: self.filter.compile(),
+                filter,
                 predicate: self.predicate,
                 source_filter: self.source_filter,
                 sinks: self
