@@ -133,6 +133,16 @@ fn table_ids_once(table: &Value) -> BTreeSet<String> {
     set
 }
 
+/// Runs `cmd process fixtures/real/invictus-ir ARGS --no-state`.
+fn process_invictus(mut cmd: Command, args: &[String]) -> Output {
+    cmd.arg("process")
+        .arg(datasets().join("invictus-ir"))
+        .args(args)
+        .arg("--no-state")
+        .output()
+        .unwrap()
+}
+
 fn iceberg_args<'a>(catalog: &'a str, warehouse: &'a str, table: &'a str) -> Vec<String> {
     vec![
         "--sink".into(),
@@ -275,15 +285,7 @@ fn iceberg_errors_name_the_cause_and_commit_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let catalog = format!("sqlite:{}", tmp.path().join("catalog.db").display());
     let warehouse = tmp.path().join("warehouse").display().to_string();
-    let process = |args: &[String]| {
-        trailmill()
-            .arg("process")
-            .arg(datasets().join("invictus-ir"))
-            .args(args)
-            .arg("--no-state")
-            .output()
-            .unwrap()
-    };
+    let process = |args: &[String]| process_invictus(trailmill(), args);
     let fails_with = |args: Vec<String>, reason: &str| {
         let out = process(&args);
         let err = stderr(&out);
@@ -1238,15 +1240,7 @@ fn a_rest_catalog_server_holds_the_table_once() {
     let bucket = moto.new_bucket("rest-warehouse");
     let warehouse = format!("s3://{bucket}/warehouse");
     let server = RestCatalog::start(&moto.endpoint, &warehouse, None);
-    let run = |args: &[String]| {
-        moto.trailmill()
-            .arg("process")
-            .arg(datasets().join("invictus-ir"))
-            .args(args)
-            .arg("--no-state")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[String]| process_invictus(moto.trailmill(), args);
     let fails_saying = |out: &Output, texts: &[&str]| {
         let err = stderr(out);
         assert!(!out.status.success(), "{err}");
