@@ -391,8 +391,10 @@ for name, s in (("ClickHouse (chdb)", ch_s), ("DuckDB", duck_s)):
           f"{float(tm_desc_s):.2f} s vs {float(s):.2f} s)")
 print()
 print("Notes: trailmill uses one worker per core; the jq pipeline overlaps zcat and jq (two")
-print("processes), Python is single-threaded. trailmill decodes every record either way; with")
-print("a filter it writes only the matching ones. ClickHouse and DuckDB use one thread per core,")
+print("processes), Python is single-threaded. trailmill inflates and validates every record")
+print("either way; with a filter it writes only the matching ones, and with --event-name it reads")
+print("a record past its core fields only if the name matches. ClickHouse and DuckDB use one")
+print("thread per core,")
 print("extract only eventName and print a count; their times include starting Python and")
 print("loading the engine. Shared machine: timings are noisy.")
 EOF
