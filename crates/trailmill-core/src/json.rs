@@ -233,23 +233,19 @@ impl<'a> Doc<'a> {
     /// Calls `f(key, value)` for each member of the object at `at`, in order,
     /// and returns the index of its closing `}`.
     pub(crate) fn members(&self, at: At, mut f: impl FnMut(&'a str, At)) -> usize {
-        debug_assert_eq!(self.byte(at), b'{');
-        let close = self.jump[at.0] as usize;
-        // Key at i, ':' at i + 1, value at i + 2, then ',' or '}'.
-        let mut i = at.0 + 1;
-        while i < close {
-            let value = At(i + 2);
-            f(self.key(i), value);
-            i = self.after(value) + 1;
-        }
-        close
+        self.members_while(at, |key, value| {
+            f(key, value);
+            true
+        })
     }
 
     /// [`Doc::members`], stopping after the first member for which `f`
     /// returns false; returns the index of the object's closing `}` either way.
+    #[inline]
     pub(crate) fn members_while(&self, at: At, mut f: impl FnMut(&'a str, At) -> bool) -> usize {
         debug_assert_eq!(self.byte(at), b'{');
         let close = self.jump[at.0] as usize;
+        // Key at i, ':' at i + 1, value at i + 2, then ',' or '}'.
         let mut i = at.0 + 1;
         while i < close {
             let value = At(i + 2);
