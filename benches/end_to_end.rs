@@ -44,7 +44,7 @@ fn end_to_end(c: &mut Criterion) {
     // 2 threads is one worker per core here; 1 thread shows the pipeline's own
     // cost next to `decoder_gzip` (a fresh pool and decoder per run), and how
     // it scales.
-    let source = LocalSource::new([corpus.dir.path()]);
+    let source = LocalSource::new([&corpus.root]);
     for threads in [1, 2] {
         let name = format!(
             "pipeline_null_sink_{threads}_thread{}",

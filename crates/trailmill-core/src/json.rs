@@ -933,8 +933,13 @@ fn ends_scalar(text: &[u8], at: usize) -> bool {
     })
 }
 
-fn literal(text: &[u8], at: usize, word: &[u8]) -> Result<(), JsonError> {
-    if text[at..].starts_with(word) && ends_scalar(text, at + word.len()) {
+/// Checks that the literal `word` stands at `at`, ended as a scalar must be.
+///
+/// The word is an array, so that comparing it is a load or two rather than
+/// a `memcmp` call (one a `true`, `false` or `null`: 1% of a decode).
+#[inline(always)]
+fn literal<const N: usize>(text: &[u8], at: usize, word: &[u8; N]) -> Result<(), JsonError> {
+    if text[at..].first_chunk::<N>() == Some(word) && ends_scalar(text, at + N) {
         Ok(())
     } else {
         Err(error(at, "an invalid literal (not true, false or null)"))
