@@ -1,7 +1,7 @@
 //! JSON Lines output: one event per line, each the record's original bytes.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use trailmill_core::Event;
@@ -75,6 +75,9 @@ pub struct JsonLinesSink {
     out: Output,
     stats: SinkStats,
     line: Vec<u8>,
+    /// The allocation of a batch's slices (each record, then a line break),
+    /// kept empty between batches.
+    parts: Vec<IoSlice<'static>>,
     resumed: Option<Resumed>,
     /// Bytes of lines written since the file's writeback was last started.
     since_writeback: usize,
@@ -175,8 +178,46 @@ impl JsonLinesSink {
             out,
             stats: SinkStats::default(),
             line: Vec::new(),
+            parts: Vec::new(),
             resumed: None,
             since_writeback: 0,
+        }
+    }
+
+    /// Writes `events`, whose records hold no line break, each followed by
+    /// one, straight from the records' bytes.
+    fn write_in_place(&mut self, events: &[Event<'_>]) -> Result<(), SinkError> {
+        let mut parts = recycle_slices(std::mem::take(&mut self.parts));
+        let mut bytes = 0;
+        for e in events {
+            parts.push(IoSlice::new(e.raw.as_bytes()));
+            parts.push(IoSlice::new(b"\n"));
+            bytes += e.raw.len() + 1;
+        }
+        let result = match self.writer() {
+            Ok(w) => write_all_vectored(w, &mut parts)
+                .map_err(|e| SinkError::with_source(format!("cannot write to {}", self.name), e)),
+            Err(e) => Err(e),
+        };
+        self.parts = recycle_slices(parts);
+        self.written(events.len(), bytes, &result);
+        result
+    }
+
+    /// Counts a batch of `events` lines, `bytes` long, as written if
+    /// `result` says so, and starts the file's writeback when it is due.
+    fn written(&mut self, events: usize, bytes: usize, result: &Result<(), SinkError>) {
+        self.stats.events_received += events as u64;
+        if result.is_ok() {
+            self.stats.events_written += events as u64;
+            self.stats.bytes_written += bytes as u64;
+            self.since_writeback += bytes;
+            if self.since_writeback >= crate::common::WRITEBACK_EVERY {
+                self.since_writeback = 0;
+                if let Some(file) = self.out.file() {
+                    crate::common::start_writeback(file);
+                }
+            }
         }
     }
 
@@ -310,6 +351,16 @@ impl Sink for JsonLinesSink {
     }
 
     fn write_batch(&mut self, _file: &SourceObject, events: &[Event<'_>]) -> Result<(), SinkError> {
+        // Uncompressed output takes the records where they lie, with one
+        // `writev` per batch (or per IOV_MAX slices): copying them into one
+        // buffer first was 3% of a decode to /dev/null.
+        let uncompressed = matches!(
+            self.out,
+            Output::Plain(_) | Output::Stdout(_) | Output::Between(_, Compression::None)
+        );
+        if uncompressed && !events.iter().any(|e| has_line_break(e.raw.as_bytes())) {
+            return self.write_in_place(events);
+        }
         // Assemble the batch first: one write call per batch, not per event.
         let mut line = std::mem::take(&mut self.line);
         line.clear();
@@ -331,18 +382,7 @@ impl Sink for JsonLinesSink {
                 .map_err(|e| SinkError::with_source(format!("cannot write to {}", self.name), e)),
             Err(e) => Err(e),
         };
-        self.stats.events_received += events.len() as u64;
-        if result.is_ok() {
-            self.stats.events_written += events.len() as u64;
-            self.stats.bytes_written += line.len() as u64;
-            self.since_writeback += line.len();
-            if self.since_writeback >= crate::common::WRITEBACK_EVERY {
-                self.since_writeback = 0;
-                if let Some(file) = self.out.file() {
-                    crate::common::start_writeback(file);
-                }
-            }
-        }
+        self.written(events.len(), line.len(), &result);
         self.line = line;
         result
     }
@@ -356,6 +396,30 @@ impl Sink for JsonLinesSink {
         self.out = Output::Closed;
         Ok(self.stats.clone())
     }
+}
+
+/// Writes all of `parts`, in as few calls as the writer takes them.
+/// (`Write::write_all_vectored` is not stable.)
+fn write_all_vectored(w: &mut dyn Write, mut parts: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !parts.is_empty() {
+        match w.write_vectored(parts) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut parts, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// An empty `Vec` with the allocation of `parts`, for slices of another
+/// lifetime: the same type and layout, so `collect` reuses it in place.
+fn recycle_slices<'b>(mut parts: Vec<IoSlice<'_>>) -> Vec<IoSlice<'b>> {
+    parts.clear();
+    parts
+        .into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
 }
 
 fn has_line_break(bytes: &[u8]) -> bool {
@@ -415,6 +479,56 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    /// Records without line breaks go to an uncompressed file straight from
+    /// the decoder's buffer: a batch of 1,024 records is 2,048 slices, more
+    /// than one `writev` takes, and every line arrives whole and in order.
+    #[test]
+    fn uncompressed_output_is_written_in_place_whole() {
+        let names: Vec<String> = (0..2500).map(|i| format!("e{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.jsonl");
+        let mut sink = JsonLinesSink::create(&path).unwrap();
+        run(&mut sink, &records(&names));
+        let stats = sink.finish().unwrap();
+        let want: String = names
+            .iter()
+            .map(|n| format!("{{\"eventVersion\":\"1.08\",\"eventID\":\"{n}\"}}\n"))
+            .collect();
+        assert_eq!(stats.events_written, 2500);
+        assert_eq!(stats.bytes_written, want.len() as u64);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), want);
+    }
+
+    /// A writer that takes a few bytes a call: the vectored write goes on
+    /// from the middle of a slice until everything is written.
+    #[test]
+    fn vectored_writes_resume_after_short_writes() {
+        struct Trickle(Vec<u8>);
+        impl Write for Trickle {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let n = buf.len().min(7);
+                self.0.extend_from_slice(&buf[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let texts = [
+            "{\"a\":1}",
+            "\n",
+            "",
+            "{\"bb\":\"long enough to split\"}",
+            "\n",
+        ];
+        let mut parts: Vec<IoSlice<'_>> =
+            texts.iter().map(|t| IoSlice::new(t.as_bytes())).collect();
+        let mut out = Trickle(Vec::new());
+        write_all_vectored(&mut out, &mut parts).unwrap();
+        assert_eq!(out.0, texts.concat().as_bytes());
     }
 
     fn decompressed(path: &Path) -> String {
