@@ -161,41 +161,115 @@ pub struct Event<'a> {
     has_unknown: bool,
 }
 
-/// The top-level fields [`Event`] knows; anything else is reported by [`Event::unknown_fields`].
-pub const KNOWN_FIELDS: &[&str] = &[
-    "eventVersion",
-    "userIdentity",
-    "eventTime",
-    "eventSource",
-    "eventName",
-    "awsRegion",
-    "sourceIPAddress",
-    "userAgent",
-    "errorCode",
-    "errorMessage",
-    "requestParameters",
-    "responseElements",
-    "additionalEventData",
-    "requestID",
-    "eventID",
-    "eventType",
-    "apiVersion",
-    "managementEvent",
-    "readOnly",
-    "resources",
-    "recipientAccountId",
-    "serviceEventDetails",
-    "sharedEventID",
-    "vpcEndpointId",
-    "vpcEndpointAccountId",
-    "eventCategory",
-    "addendum",
-    "sessionCredentialFromConsole",
-    "edgeDeviceDetails",
-    "tlsDetails",
-    "eventContext",
-    "insightDetails",
-];
+/// A top-level key as its length and its first eight bytes (little-endian,
+/// zero-padded): what [`Field::of`] dispatches on.
+type Key = (usize, u64);
+
+/// The [`Key`] of `k`.
+#[inline(always)]
+const fn key(k: &[u8]) -> Key {
+    let mut head = [0u8; 8];
+    let mut i = 0;
+    while i < k.len() && i < 8 {
+        head[i] = k[i];
+        i += 1;
+    }
+    (k.len(), u64::from_le_bytes(head))
+}
+
+/// True when `k`, whose [`Key`] is that of `name`, is `name`: the bytes
+/// after the first eight are compared (as the last eight, for keys of up to
+/// 16 bytes).
+#[inline(always)]
+fn rest_is(k: &[u8], name: &'static [u8]) -> bool {
+    let n = name.len();
+    if n <= 8 {
+        true
+    } else if n <= 16 {
+        let last = |b: &[u8]| b[b.len() - 8..].try_into().map(u64::from_le_bytes).ok();
+        last(k) == last(name)
+    } else {
+        k == name
+    }
+}
+
+/// Declares, from one list of the top-level fields [`Event`] knows (in
+/// CloudTrail's documented order): [`KNOWN_FIELDS`], the `Field` enum, and
+/// `Field::of`, which names a key's field.
+macro_rules! known_fields {
+    ($($field:ident = $name:literal,)*) => {
+        /// The top-level fields [`Event`] knows; anything else is reported by [`Event::unknown_fields`].
+        pub const KNOWN_FIELDS: &[&str] = &[$($name),*];
+
+        /// A top-level field [`Event`] knows.
+        #[derive(Clone, Copy)]
+        enum Field {
+            $($field,)*
+        }
+
+        /// The [`Key`] of each known field, named as its [`Field`].
+        #[allow(non_upper_case_globals)]
+        mod heads {
+            use super::{Key, key};
+            $(pub(super) const $field: Key = key($name.as_bytes());)*
+        }
+
+        impl Field {
+            /// The field `k` names, if it is a known one.
+            ///
+            /// Keys are told apart by their length and first eight bytes, one
+            /// integer comparison each, and then confirmed whole: a `match` on
+            /// the strings compared candidates of the same length with
+            /// `memcmp` calls, which were 2% of a filtered decode.
+            #[inline(always)]
+            fn of(k: &[u8]) -> Option<Field> {
+                let head = match k.first_chunk::<8>() {
+                    Some(head) => (k.len(), u64::from_le_bytes(*head)),
+                    None => key(k),
+                };
+                match head {
+                    $(heads::$field if rest_is(k, $name.as_bytes()) => Some(Field::$field),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+known_fields! {
+    EventVersion = "eventVersion",
+    UserIdentity = "userIdentity",
+    EventTime = "eventTime",
+    EventSource = "eventSource",
+    EventName = "eventName",
+    AwsRegion = "awsRegion",
+    SourceIPAddress = "sourceIPAddress",
+    UserAgent = "userAgent",
+    ErrorCode = "errorCode",
+    ErrorMessage = "errorMessage",
+    RequestParameters = "requestParameters",
+    ResponseElements = "responseElements",
+    AdditionalEventData = "additionalEventData",
+    RequestID = "requestID",
+    EventID = "eventID",
+    EventType = "eventType",
+    ApiVersion = "apiVersion",
+    ManagementEvent = "managementEvent",
+    ReadOnly = "readOnly",
+    Resources = "resources",
+    RecipientAccountId = "recipientAccountId",
+    ServiceEventDetails = "serviceEventDetails",
+    SharedEventID = "sharedEventID",
+    VpcEndpointId = "vpcEndpointId",
+    VpcEndpointAccountId = "vpcEndpointAccountId",
+    EventCategory = "eventCategory",
+    Addendum = "addendum",
+    SessionCredentialFromConsole = "sessionCredentialFromConsole",
+    EdgeDeviceDetails = "edgeDeviceDetails",
+    TlsDetails = "tlsDetails",
+    EventContext = "eventContext",
+    InsightDetails = "insightDetails",
+}
 
 impl<'a> Event<'a> {
     /// Appends to `batch` the view of the record object at `at`, walking its
@@ -288,92 +362,47 @@ impl<'a> Event<'a> {
 
     /// Sets the field that `key` names to the value at `v`, or notes an
     /// unknown field.
-    ///
-    /// Keys are told apart by their length and first eight bytes, one
-    /// integer comparison each, and then confirmed whole: a `match` on the
-    /// strings compared candidates of the same length with `memcmp` calls,
-    /// which were 2% of a filtered decode.
     #[inline(always)]
     fn set(&mut self, doc: &'a Doc<'a>, key: &'a str, v: At) {
-        let k = key.as_bytes();
-        let head = match k.first_chunk::<8>() {
-            Some(head) => (k.len(), u64::from_le_bytes(*head)),
-            None => self::key(k),
+        let Some(field) = Field::of(key.as_bytes()) else {
+            self.has_unknown = true;
+            return;
         };
-        match head {
-            keys::EVENT_VERSION if rest_is(k, b"eventVersion") => {
-                self.event_version = doc.str_at(v)
-            }
-            keys::EVENT_TIME if rest_is(k, b"eventTime") => self.event_time = doc.str_at(v),
-            keys::EVENT_SOURCE if rest_is(k, b"eventSource") => self.event_source = doc.str_at(v),
-            keys::EVENT_NAME if rest_is(k, b"eventName") => self.event_name = doc.str_at(v),
-            keys::AWS_REGION if rest_is(k, b"awsRegion") => self.aws_region = doc.str_at(v),
-            keys::SOURCE_IPADDRESS if rest_is(k, b"sourceIPAddress") => {
-                self.source_ip_address = doc.str_at(v)
-            }
-            keys::USER_AGENT if rest_is(k, b"userAgent") => self.user_agent = doc.str_at(v),
-            keys::ERROR_CODE if rest_is(k, b"errorCode") => self.error_code = doc.str_at(v),
-            keys::ERROR_MESSAGE if rest_is(k, b"errorMessage") => {
-                self.error_message = doc.str_at(v)
-            }
-            keys::REQUEST_ID if rest_is(k, b"requestID") => self.request_id = doc.str_at(v),
-            keys::EVENT_ID if rest_is(k, b"eventID") => self.event_id = doc.str_at(v),
-            keys::EVENT_TYPE if rest_is(k, b"eventType") => self.event_type = doc.str_at(v),
-            keys::API_VERSION if rest_is(k, b"apiVersion") => self.api_version = doc.str_at(v),
-            keys::READ_ONLY if rest_is(k, b"readOnly") => self.read_only = bool_at(doc, v),
-            keys::MANAGEMENT_EVENT if rest_is(k, b"managementEvent") => {
-                self.management_event = bool_at(doc, v)
-            }
-            keys::RECIPIENT_ACCOUNT_ID if rest_is(k, b"recipientAccountId") => {
-                self.recipient_account_id = doc.str_at(v)
-            }
-            keys::SHARED_EVENT_ID if rest_is(k, b"sharedEventID") => {
-                self.shared_event_id = doc.str_at(v)
-            }
-            keys::VPC_ENDPOINT_ID if rest_is(k, b"vpcEndpointId") => {
-                self.vpc_endpoint_id = doc.str_at(v)
-            }
-            keys::VPC_ENDPOINT_ACCOUNT_ID if rest_is(k, b"vpcEndpointAccountId") => {
-                self.vpc_endpoint_account_id = doc.str_at(v)
-            }
-            keys::EVENT_CATEGORY if rest_is(k, b"eventCategory") => {
-                self.event_category = doc.str_at(v)
-            }
-            keys::SESSION_CREDENTIAL_FROM_CONSOLE
-                if rest_is(k, b"sessionCredentialFromConsole") =>
-            {
+        match field {
+            Field::EventVersion => self.event_version = doc.str_at(v),
+            Field::UserIdentity => self.user_identity = object_at(doc, v),
+            Field::EventTime => self.event_time = doc.str_at(v),
+            Field::EventSource => self.event_source = doc.str_at(v),
+            Field::EventName => self.event_name = doc.str_at(v),
+            Field::AwsRegion => self.aws_region = doc.str_at(v),
+            Field::SourceIPAddress => self.source_ip_address = doc.str_at(v),
+            Field::UserAgent => self.user_agent = doc.str_at(v),
+            Field::ErrorCode => self.error_code = doc.str_at(v),
+            Field::ErrorMessage => self.error_message = doc.str_at(v),
+            Field::RequestParameters => self.request_parameters = raw_json_at(doc, v),
+            Field::ResponseElements => self.response_elements = raw_json_at(doc, v),
+            Field::AdditionalEventData => self.additional_event_data = raw_json_at(doc, v),
+            Field::RequestID => self.request_id = doc.str_at(v),
+            Field::EventID => self.event_id = doc.str_at(v),
+            Field::EventType => self.event_type = doc.str_at(v),
+            Field::ApiVersion => self.api_version = doc.str_at(v),
+            Field::ManagementEvent => self.management_event = bool_at(doc, v),
+            Field::ReadOnly => self.read_only = bool_at(doc, v),
+            Field::Resources => self.resources = (doc.kind(v) == Kind::Array).then_some(v),
+            Field::RecipientAccountId => self.recipient_account_id = doc.str_at(v),
+            Field::ServiceEventDetails => self.service_event_details = raw_json_at(doc, v),
+            Field::SharedEventID => self.shared_event_id = doc.str_at(v),
+            Field::VpcEndpointId => self.vpc_endpoint_id = doc.str_at(v),
+            Field::VpcEndpointAccountId => self.vpc_endpoint_account_id = doc.str_at(v),
+            Field::EventCategory => self.event_category = doc.str_at(v),
+            Field::Addendum => self.addendum = object_at(doc, v),
+            Field::SessionCredentialFromConsole => {
                 self.session_credential_from_console = doc.str_at(v)
             }
-            keys::REQUEST_PARAMETERS if rest_is(k, b"requestParameters") => {
-                self.request_parameters = raw_json_at(doc, v)
-            }
-            keys::RESPONSE_ELEMENTS if rest_is(k, b"responseElements") => {
-                self.response_elements = raw_json_at(doc, v)
-            }
-            keys::ADDITIONAL_EVENT_DATA if rest_is(k, b"additionalEventData") => {
-                self.additional_event_data = raw_json_at(doc, v)
-            }
-            keys::SERVICE_EVENT_DETAILS if rest_is(k, b"serviceEventDetails") => {
-                self.service_event_details = raw_json_at(doc, v)
-            }
-            keys::EVENT_CONTEXT if rest_is(k, b"eventContext") => {
-                self.event_context = raw_json_at(doc, v)
-            }
-            keys::EDGE_DEVICE_DETAILS if rest_is(k, b"edgeDeviceDetails") => {
-                self.edge_device_details = raw_json_at(doc, v)
-            }
-            keys::INSIGHT_DETAILS if rest_is(k, b"insightDetails") => {
-                self.insight_details = raw_json_at(doc, v)
-            }
-            keys::USER_IDENTITY if rest_is(k, b"userIdentity") => {
-                self.user_identity = object_at(doc, v)
-            }
-            keys::RESOURCES if rest_is(k, b"resources") => {
-                self.resources = (doc.kind(v) == Kind::Array).then_some(v)
-            }
-            keys::TLS_DETAILS if rest_is(k, b"tlsDetails") => self.tls_details = object_at(doc, v),
-            keys::ADDENDUM if rest_is(k, b"addendum") => self.addendum = object_at(doc, v),
-            _ => self.has_unknown = true,
+            Field::EdgeDeviceDetails => self.edge_device_details = raw_json_at(doc, v),
+            Field::TlsDetails => self.tls_details = object_at(doc, v),
+            Field::EventContext => self.event_context = raw_json_at(doc, v),
+            Field::InsightDetails => self.insight_details = raw_json_at(doc, v),
         }
     }
 
@@ -730,74 +759,4 @@ pub struct Addendum<'a> {
     pub original_request_id: Option<&'a str>,
     /// `originalEventID`.
     pub original_event_id: Option<&'a str>,
-}
-
-/// A top-level key as its length and its first eight bytes (little-endian,
-/// zero-padded): what [`Event::set`] dispatches on.
-type Key = (usize, u64);
-
-/// The [`Key`] of `k`.
-#[inline(always)]
-const fn key(k: &[u8]) -> Key {
-    let mut head = [0u8; 8];
-    let mut i = 0;
-    while i < k.len() && i < 8 {
-        head[i] = k[i];
-        i += 1;
-    }
-    (k.len(), u64::from_le_bytes(head))
-}
-
-/// True when `k`, whose [`Key`] is that of `name`, is `name`: the bytes
-/// after the first eight are compared (as the last eight, for keys of up to
-/// 16 bytes).
-#[inline(always)]
-fn rest_is(k: &[u8], name: &'static [u8]) -> bool {
-    let n = name.len();
-    if n <= 8 {
-        true
-    } else if n <= 16 {
-        let last = |b: &[u8]| b[b.len() - 8..].try_into().map(u64::from_le_bytes).ok();
-        last(k) == last(name)
-    } else {
-        k == name
-    }
-}
-
-/// The [`Key`] of each field [`Event::set`] knows.
-mod keys {
-    use super::{Key, key};
-
-    pub(super) const EVENT_VERSION: Key = key(b"eventVersion");
-    pub(super) const EVENT_TIME: Key = key(b"eventTime");
-    pub(super) const EVENT_SOURCE: Key = key(b"eventSource");
-    pub(super) const EVENT_NAME: Key = key(b"eventName");
-    pub(super) const AWS_REGION: Key = key(b"awsRegion");
-    pub(super) const SOURCE_IPADDRESS: Key = key(b"sourceIPAddress");
-    pub(super) const USER_AGENT: Key = key(b"userAgent");
-    pub(super) const ERROR_CODE: Key = key(b"errorCode");
-    pub(super) const ERROR_MESSAGE: Key = key(b"errorMessage");
-    pub(super) const REQUEST_ID: Key = key(b"requestID");
-    pub(super) const EVENT_ID: Key = key(b"eventID");
-    pub(super) const EVENT_TYPE: Key = key(b"eventType");
-    pub(super) const API_VERSION: Key = key(b"apiVersion");
-    pub(super) const READ_ONLY: Key = key(b"readOnly");
-    pub(super) const MANAGEMENT_EVENT: Key = key(b"managementEvent");
-    pub(super) const RECIPIENT_ACCOUNT_ID: Key = key(b"recipientAccountId");
-    pub(super) const SHARED_EVENT_ID: Key = key(b"sharedEventID");
-    pub(super) const VPC_ENDPOINT_ID: Key = key(b"vpcEndpointId");
-    pub(super) const VPC_ENDPOINT_ACCOUNT_ID: Key = key(b"vpcEndpointAccountId");
-    pub(super) const EVENT_CATEGORY: Key = key(b"eventCategory");
-    pub(super) const SESSION_CREDENTIAL_FROM_CONSOLE: Key = key(b"sessionCredentialFromConsole");
-    pub(super) const REQUEST_PARAMETERS: Key = key(b"requestParameters");
-    pub(super) const RESPONSE_ELEMENTS: Key = key(b"responseElements");
-    pub(super) const ADDITIONAL_EVENT_DATA: Key = key(b"additionalEventData");
-    pub(super) const SERVICE_EVENT_DETAILS: Key = key(b"serviceEventDetails");
-    pub(super) const EVENT_CONTEXT: Key = key(b"eventContext");
-    pub(super) const EDGE_DEVICE_DETAILS: Key = key(b"edgeDeviceDetails");
-    pub(super) const INSIGHT_DETAILS: Key = key(b"insightDetails");
-    pub(super) const USER_IDENTITY: Key = key(b"userIdentity");
-    pub(super) const RESOURCES: Key = key(b"resources");
-    pub(super) const TLS_DETAILS: Key = key(b"tlsDetails");
-    pub(super) const ADDENDUM: Key = key(b"addendum");
 }
