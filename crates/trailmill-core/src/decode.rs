@@ -1454,7 +1454,7 @@ mod tests {
         }
     }
 
-    /// `Event::set` tells keys apart by length and first eight bytes, then
+    /// `Field::of` tells keys apart by length and first eight bytes, then
     /// confirms the rest: every known key is read as known, and keys that
     /// differ from one only after the eighth byte (at the end, or in the
     /// middle of a long one) are unknown fields.
