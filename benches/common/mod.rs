@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 use trailmill_synth::{SynthConfig, generate};
 
-/// The synthetic trail behind every bench: about 5 MB of JSON in 8 log files.
+/// The trail behind every bench: a synthetic one of about 5 MB of JSON in 8
+/// log files, or the log files under `TRAILMILL_BENCH_CORPUS`.
 pub struct Corpus {
     /// The bucket root.
     pub root: PathBuf,
@@ -28,7 +29,8 @@ pub struct Corpus {
 }
 
 impl Corpus {
-    /// Generates the trail: 1 account, 1 region, 2 hours, 4 logs/hour, 500 records/log.
+    /// Reads the files under `TRAILMILL_BENCH_CORPUS` if it is set, or else
+    /// generates the trail: 1 account, 1 region, 2 hours, 4 logs/hour, 500 records/log.
     pub fn build() -> Corpus {
         if let Some(root) = std::env::var_os("TRAILMILL_BENCH_CORPUS") {
             return Corpus::read(Path::new(&root));

@@ -936,7 +936,7 @@ fn ends_scalar(text: &[u8], at: usize) -> bool {
 /// Checks that the literal `word` stands at `at`, ended as a scalar must be.
 ///
 /// The word is an array, so that comparing it is a load or two rather than
-/// a `memcmp` call (one a `true`, `false` or `null`: 1% of a decode).
+/// a `memcmp` call (one per `true`, `false` or `null`: 1% of a decode).
 #[inline(always)]
 fn literal<const N: usize>(text: &[u8], at: usize, word: &[u8; N]) -> Result<(), JsonError> {
     if text[at..].first_chunk::<N>() == Some(word) && ends_scalar(text, at + N) {
