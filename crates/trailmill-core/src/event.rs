@@ -277,14 +277,14 @@ impl<'a> Event<'a> {
     /// The view is built where it will stay: an `Event` is some 600 bytes,
     /// and building it on the stack first would copy each one once more.
     ///
-    /// With `names`, a record whose `eventName` fails it is read only as far
-    /// as the file's checks need (see [`crate::DecodeOptions::event_names`]);
+    /// With `early`, a record whose `eventSource` or `eventName` fails it is read only as far
+    /// as the file's checks and the filter need (see [`crate::DecodeOptions::early_filter`]);
     /// the second value is then false, and the caller drops the view.
     pub(crate) fn push_from_doc(
         batch: &mut Vec<Event<'a>>,
         doc: &'a Doc<'a>,
         at: At,
-        names: Option<&crate::filter::EventNameFilter>,
+        early: Option<&crate::filter::EarlyFilter>,
     ) -> (usize, bool) {
         batch.push(Event {
             raw: "",
@@ -328,28 +328,30 @@ impl<'a> Event<'a> {
             unreachable!("an event was just pushed")
         };
         let mut wanted = true;
-        let close = match names {
+        let close = match early {
             None => doc.members(at, |key, v| e.set(doc, key, v)),
-            Some(names) => {
+            Some(early) => {
                 // Once the core fields are read (the file's checks need
-                // them), a record whose name fails the filter is read no
-                // further.
+                // them), and the source if the filter has a condition on it,
+                // a record that fails the filter is read no further.
                 let mut decided = false;
+                let needs_source = early.needs_source();
                 let close = doc.members_while(at, |key, v| {
                     e.set(doc, key, v);
                     if !decided
                         && e.event_name.is_some()
                         && e.event_version.is_some()
                         && e.event_time.is_some()
+                        && (!needs_source || e.event_source.is_some())
                     {
                         decided = true;
-                        wanted = names.matches(e.event_name);
+                        wanted = early.matches(e.event_source, e.event_name);
                     }
                     !decided || wanted
                 });
                 if !decided {
-                    // A record without one of the core fields, read whole.
-                    wanted = names.matches(e.event_name);
+                    // A record without one of those fields, read whole.
+                    wanted = early.matches(e.event_source, e.event_name);
                 }
                 close
             }

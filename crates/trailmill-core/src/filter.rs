@@ -358,24 +358,41 @@ impl Glob {
     }
 }
 
-/// The event-name condition of a [`CompiledFilter`] on its own, for the
-/// decoder ([`crate::DecodeOptions::event_names`]): a record that fails it
-/// need not be read past its `eventName`.
+/// The event-source and event-name conditions of a [`CompiledFilter`] on
+/// their own, for the decoder ([`crate::DecodeOptions::early_filter`]): a
+/// record that fails them need not be read past its `eventSource` and
+/// `eventName`, which come early in CloudTrail's records.
 #[derive(Clone, Debug)]
-pub struct EventNameFilter(Vec<Glob>);
+pub struct EarlyFilter {
+    sources: Vec<String>,
+    names: Vec<Glob>,
+}
 
-impl EventNameFilter {
-    /// True when `name` matches one of the filter's globs; a record without
-    /// an `eventName` matches none, as in [`CompiledFilter::matches`].
-    pub fn matches(&self, name: Option<&str>) -> bool {
-        name.is_some_and(|n| self.0.iter().any(|g| g.matches(n)))
+impl EarlyFilter {
+    /// True when the filter has an event-source condition, so that the
+    /// decoder waits for a record's `eventSource` before it decides.
+    pub fn needs_source(&self) -> bool {
+        !self.sources.is_empty()
+    }
+
+    /// True when `source` and `name` pass the filter's conditions, as in
+    /// [`CompiledFilter::matches`]: a record without the field a condition
+    /// names fails it.
+    pub fn matches(&self, source: Option<&str>, name: Option<&str>) -> bool {
+        (self.sources.is_empty() || source.is_some_and(|s| self.sources.iter().any(|x| x == s)))
+            && (self.names.is_empty()
+                || name.is_some_and(|n| self.names.iter().any(|g| g.matches(n))))
     }
 }
 
 impl CompiledFilter {
-    /// The filter's event-name condition, when it has one.
-    pub fn event_name_filter(&self) -> Option<EventNameFilter> {
-        (!self.event_names.is_empty()).then(|| EventNameFilter(self.event_names.clone()))
+    /// The filter's event-source and event-name conditions, when it has either.
+    pub fn early_filter(&self) -> Option<EarlyFilter> {
+        let sources = &self.spec.event_sources;
+        (!sources.is_empty() || !self.event_names.is_empty()).then(|| EarlyFilter {
+            sources: sources.clone(),
+            names: self.event_names.clone(),
+        })
     }
 
     /// True when every event passes (so callers can skip the test).

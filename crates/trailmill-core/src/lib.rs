@@ -25,5 +25,5 @@ pub mod time;
 
 pub use decode::{DecodeError, DecodeOptions, DecodeStats, DecodeWarning, Decoder};
 pub use event::{Event, RawJson};
-pub use filter::{CompiledFilter, EventFilter, EventNameFilter, Selection, Shard, Skip};
+pub use filter::{CompiledFilter, EarlyFilter, EventFilter, Selection, Shard, Skip};
 pub use key::{Classified, ObjectKey};

@@ -401,10 +401,10 @@ impl PipelineBuilder {
     pub fn build(self) -> Pipeline {
         let filter = self.filter.compile();
         let mut decode = self.decode;
-        // Records whose name fails the filter would be dropped here anyway:
-        // the decoder can stop reading them early.
-        if decode.event_names.is_none() {
-            decode.event_names = filter.event_name_filter();
+        // Records whose source or name fails the filter would be dropped
+        // here anyway: the decoder can stop reading them early.
+        if decode.early_filter.is_none() {
+            decode.early_filter = filter.early_filter();
         }
         Pipeline {
             shared: Shared {
