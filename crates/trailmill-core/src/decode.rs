@@ -449,9 +449,11 @@ impl Decoder {
         checks: &mut FileChecks,
         on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
     ) -> Result<(), DecodeError> {
-        let batch_size = self.opts.batch_size;
-        let spare = &mut self.batch;
-        let early = self.opts.early_filter.as_ref();
+        let mut emitter = Emitter {
+            batch_size: self.opts.batch_size,
+            early: self.opts.early_filter.as_ref(),
+            spare: &mut self.batch,
+        };
         let parsed = with_doc(
             &mut self.index,
             &mut self.arena,
@@ -466,7 +468,13 @@ impl Decoder {
                         // A lone event object, as in a one-line JSON Lines file.
                         None => {
                             return emit_events(
-                                doc, root, 1, batch_size, early, stats, checks, on_batch, spare,
+                                doc,
+                                root,
+                                1,
+                                &mut emitter,
+                                stats,
+                                checks,
+                                on_batch,
                             );
                         }
                     },
@@ -501,12 +509,10 @@ impl Decoder {
                     doc,
                     At(records.0 + 1),
                     len,
-                    batch_size,
-                    early,
+                    &mut emitter,
                     stats,
                     checks,
                     on_batch,
-                    spare,
                 )
             },
         );
@@ -548,9 +554,11 @@ impl Decoder {
             prev_end = b;
         }
         self.scratch.push(b']');
-        let batch_size = self.opts.batch_size;
-        let spare = &mut self.batch;
-        let early = self.opts.early_filter.as_ref();
+        let mut emitter = Emitter {
+            batch_size: self.opts.batch_size,
+            early: self.opts.early_filter.as_ref(),
+            spare: &mut self.batch,
+        };
         with_doc(
             &mut self.index,
             &mut self.arena,
@@ -579,12 +587,10 @@ impl Decoder {
                     doc,
                     At(1),
                     spans.len(),
-                    batch_size,
-                    early,
+                    &mut emitter,
                     stats,
                     checks,
                     on_batch,
-                    spare,
                 )?;
                 Ok(RunOutcome::Emitted)
             },
@@ -949,24 +955,32 @@ fn find_records(doc: &Doc<'_>, root: At) -> Result<Option<At>, DecodeError> {
     ))
 }
 
+/// What [`emit_events`] takes from the decoder.
+struct Emitter<'d> {
+    /// Most events a batch holds.
+    batch_size: usize,
+    /// The filter's source and name conditions, when the decoder applies them.
+    early: Option<&'d EarlyFilter>,
+    /// The batch's allocation, lent to each file and given back.
+    spare: &'d mut Vec<Event<'static>>,
+}
+
 /// Emits the `count` record objects that follow one another from `first` (the
 /// elements of one array, or a lone object), in batches.
-/// With `early`, the records whose `eventSource` or `eventName` fails it are checked but not
-/// emitted.
-#[allow(clippy::too_many_arguments)]
+/// With the emitter's `early` filter, the records whose `eventSource` or
+/// `eventName` fails it are checked but not emitted.
 fn emit_events(
     doc: &Doc<'_>,
     first: At,
     count: usize,
-    batch_size: usize,
-    early: Option<&EarlyFilter>,
+    emitter: &mut Emitter<'_>,
     stats: &mut DecodeStats,
     checks: &mut FileChecks,
     on_batch: &mut dyn FnMut(&[Event<'_>]) -> HandlerResult,
-    spare: &mut Vec<Event<'static>>,
 ) -> Result<(), DecodeError> {
+    let (batch_size, early) = (emitter.batch_size, emitter.early);
     // The allocation goes back to `spare` unless an error cuts this short.
-    let mut batch = recycle(std::mem::take(spare));
+    let mut batch = recycle(std::mem::take(emitter.spare));
     batch.reserve(count.min(batch_size.max(1)));
     let mut at = first;
     for i in 0..count {
@@ -988,7 +1002,7 @@ fn emit_events(
     if !batch.is_empty() {
         on_batch(&batch).map_err(DecodeError::Handler)?;
     }
-    *spare = recycle(batch);
+    *emitter.spare = recycle(batch);
     stats.events += count as u64;
     Ok(())
 }
