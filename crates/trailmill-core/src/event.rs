@@ -498,9 +498,11 @@ impl<'a> Event<'a> {
 
     /// Top-level members not in [`KNOWN_FIELDS`]: kept, never dropped.
     pub fn unknown_fields(&self) -> impl Iterator<Item = (&'a str, RawJson<'a>)> + use<'a> {
+        // Known means what the walk that filled the event decided, by the
+        // same dispatch, rather than a scan of the list's strings.
         let has_unknown = self.has_unknown;
         self.fields()
-            .filter(move |(k, _)| has_unknown && !KNOWN_FIELDS.contains(k))
+            .filter(move |(k, _)| has_unknown && Field::of(k.as_bytes()).is_none())
     }
 
     /// The major number of `eventVersion` (`1` for `1.08`), if it parses.
