@@ -281,3 +281,59 @@ fn the_portable_stage_1_finds_what_the_avx2_one_finds() {
     assert_eq!(run(true), (pos.clone(), escapes.clone()));
     assert!(pos.len() > 40 * 20 && escapes.len() >= 40 * 3);
 }
+
+/// Stage 1 looks at each run of `CONTROL_RUN` bytes for control characters
+/// once, and checks the blocks of runs that have one. A control character
+/// in any run, near or at a run's edges, must still be refused at its
+/// offset, and whitespace control characters outside strings accepted, on
+/// both classifiers.
+#[test]
+fn control_characters_are_found_in_every_run() {
+    let clean: Vec<u8> = format!(
+        "[{}]",
+        (0..700)
+            .map(|i| format!("\"{}\"", "a".repeat(60 + i % 17)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+    .into_bytes();
+    assert!(clean.len() > 3 * CONTROL_RUN);
+    let run = |avx2: bool, text: &[u8]| {
+        let (mut pos, mut escapes) = (Vec::new(), Vec::new());
+        let mut stage1 = Stage1::new();
+        stage1.avx2 = avx2 && has_avx2();
+        stage1.run(text, &mut pos, &mut escapes).map(|()| pos)
+    };
+    let clean_pos = run(false, &clean).expect("valid");
+    let near = |target: usize, wanted: u8| {
+        (target..clean.len())
+            .find(|&i| clean[i] == wanted)
+            .expect("found")
+    };
+    let mut places = Vec::new();
+    for target in [
+        0,
+        CONTROL_RUN - 1,
+        CONTROL_RUN,
+        2 * CONTROL_RUN + 63,
+        clean.len() - 80,
+    ] {
+        places.push((near(target, b'a'), true));
+        places.push((near(target, b' '), false));
+    }
+    for avx2 in [false, true] {
+        assert_eq!(run(avx2, &clean).expect("valid"), clean_pos);
+        for &(at, in_string) in &places {
+            let mut text = clean.clone();
+            text[at] = 0x01;
+            let err = run(avx2, &text).expect_err("a control character");
+            assert_eq!(err.offset, at, "avx2 {avx2}, at {at}");
+            let what = if in_string { "inside" } else { "outside" };
+            assert!(err.what.contains(what), "{err}");
+            if !in_string {
+                text[at] = b'\n';
+                assert_eq!(run(avx2, &text).expect("whitespace"), clean_pos);
+            }
+        }
+    }
+}
