@@ -350,11 +350,32 @@ impl Glob {
     }
 
     fn matches(&self, text: &str) -> bool {
+        let bytes = text.as_bytes();
         match self {
-            Glob::Exact(name) => text == name,
-            Glob::Prefix(prefix) => text.starts_with(prefix.as_str()),
+            Glob::Exact(name) => same_bytes(bytes, name.as_bytes()),
+            Glob::Prefix(prefix) => bytes
+                .get(..prefix.len())
+                .is_some_and(|head| same_bytes(head, prefix.as_bytes())),
             Glob::Other(glob) => glob.matches(text),
         }
+    }
+}
+
+/// `a == b` for slices of the same length, without a `memcmp` call for
+/// the short ones names and prefixes are (the call was 0.6% of a filtered
+/// decode): two overlapping 8-byte loads from 8 to 16 bytes, a byte loop
+/// below.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| s[at..at + 8].try_into().map(u64::from_ne_bytes).ok();
+    match n {
+        0..8 => a.iter().zip(b).all(|(x, y)| x == y),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
     }
 }
 
@@ -487,6 +508,13 @@ mod tests {
             "Describe",
             "é*",
             "g*",
+            // Each length class of `same_bytes`: below 8, 8 to 16, above.
+            "Describ*",
+            "CreateUse*",
+            "DescribeInstance*",
+            "DescribeInstances",
+            "DescribeInstancez",
+            "DescribeInstancesX*",
         ];
         let names = [
             "",
@@ -499,6 +527,16 @@ mod tests {
             "PutObject",
             "é",
             "éa",
+            // Near misses in the last byte, and in the middle.
+            "DescribeInstancez",
+            "DescribeInstancesX",
+            "DescribeInstancesY",
+            "DescribeInstancXs",
+            "CreateUser",
+            "CreateUsex",
+            "CreateUxer",
+            "CreateUsx",
+            "Describe\u{e9}",
         ];
         for glob in globs {
             for name in names {
