@@ -1469,6 +1469,47 @@ mod tests {
         }
     }
 
+    /// `Event::raw_has_line_break` answers from the index for a file with no
+    /// control bytes, and searches the record otherwise: a line break
+    /// between records must not mark them, and one inside a record must,
+    /// in every envelope and on both paths.
+    #[test]
+    fn line_breaks_are_found_in_the_records_that_hold_them() {
+        const BROKEN: &str = "{\"eventVersion\":\"1.08\",\r\n \"eventTime\":\"t\"}";
+        let mut whole = Decoder::new(DecodeOptions::default());
+        let mut tiny = Decoder::new(DecodeOptions {
+            whole_file_limit: 10,
+            ..DecodeOptions::default()
+        });
+        let cases = [
+            (
+                format!("{{\"Records\":[{REC1},{REC1}]}}"),
+                vec![false, false],
+            ),
+            (
+                format!("{{\"Records\":[{REC1},\n\t{REC1}]}}"),
+                vec![false, false],
+            ),
+            (
+                format!("[{REC1},{BROKEN},{REC1}]"),
+                vec![false, true, false],
+            ),
+            (format!("{REC1}\n{BROKEN}\n"), vec![false, true]),
+        ];
+        for (input, want) in &cases {
+            for decoder in [&mut whole, &mut tiny] {
+                let mut got = Vec::new();
+                decoder
+                    .decode(input.as_bytes(), &mut |batch| {
+                        got.extend(batch.iter().map(Event::raw_has_line_break));
+                        Ok(())
+                    })
+                    .unwrap_or_else(|e| panic!("{input}: {e}"));
+                assert_eq!(&got, want, "{input:?}");
+            }
+        }
+    }
+
     /// `Field::of` tells keys apart by length and first eight bytes, then
     /// confirms the rest: every known key is read as known, and keys that
     /// differ from one only after the eighth byte (at the end, or in the

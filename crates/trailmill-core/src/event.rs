@@ -413,6 +413,15 @@ impl<'a> Event<'a> {
         self.raw
     }
 
+    /// True when [`Event::raw`] holds a line break (`\n` or `\r`), which
+    /// JSON allows only as whitespace between tokens: a record must then be
+    /// rewritten to fit on one line. Free for a file with no byte below
+    /// 0x20 at all, as CloudTrail writes them (stage 1 of the index saw
+    /// every byte); other files' records are searched.
+    pub fn raw_has_line_break(&self) -> bool {
+        !self.doc.control_free() && memchr::memchr2(b'\n', b'\r', self.raw.as_bytes()).is_some()
+    }
+
     /// `userIdentity`, with its nested session context and delegation details.
     pub fn user_identity(&self) -> Option<UserIdentity<'a>> {
         self.user_identity

@@ -104,6 +104,7 @@ impl Index {
         Ok(Doc {
             text,
             utf8,
+            control_free: !stage1.carry.control_seen,
             pos: &self.pos,
             jump: &self.jump,
             escapes: &self.escapes,
@@ -165,6 +166,9 @@ pub(crate) struct Doc<'a> {
     /// (structural characters, quotes, the end of a scalar), which are
     /// character boundaries, so no slice of it is checked again.
     utf8: &'a str,
+    /// No byte of the text is below 0x20, so no value in it holds a line
+    /// break: CloudTrail writes its files on one line.
+    control_free: bool,
     pos: &'a [u32],
     jump: &'a [u32],
     /// Sorted: strings are looked up here to know whether they need unescaping.
@@ -176,6 +180,12 @@ impl<'a> Doc<'a> {
     /// How many structural positions the text has.
     pub(crate) fn positions(&self) -> usize {
         self.pos.len()
+    }
+
+    /// True when no byte of the text is below 0x20 (no line breaks,
+    /// tabs or other control characters anywhere in it).
+    pub(crate) fn control_free(&self) -> bool {
+        self.control_free
     }
 
     /// The root value.
@@ -281,6 +291,7 @@ impl<'a> Doc<'a> {
     }
 
     /// The string at `at`, unescaped; `None` when the value is not a string.
+    #[inline]
     pub(crate) fn str_at(&self, at: At) -> Option<&'a str> {
         (self.byte(at) == b'"').then(|| self.string(at))
     }
@@ -402,6 +413,8 @@ struct Carry {
     in_string: u64,
     /// 1 when the last byte was part of a scalar (a number or literal).
     scalar: u64,
+    /// A byte below 0x20 has been seen (whitespace or not).
+    control_seen: bool,
 }
 
 /// Stage 1's state.
@@ -447,6 +460,7 @@ impl Stage1 {
             let mut block = [b' '; 64];
             block[..rest.len()].copy_from_slice(rest);
             let masks = classify_portable(&block);
+            self.carry.control_seen |= masks.control != 0;
             let starts = step::<true>(&mut self.carry, masks, prefix_xor, whole as u32, escapes)?;
             flatten(pos, whole as u32, starts);
         }
@@ -513,6 +527,7 @@ fn stage1_blocks(
     };
     for run in text.chunks(CONTROL_RUN) {
         if has_control(run) {
+            carry.control_seen = true;
             flat.blocks::<true>(run, carry, pos, escapes, &classify, &prefix_xor)?;
         } else {
             flat.blocks::<false>(run, carry, pos, escapes, &classify, &prefix_xor)?;

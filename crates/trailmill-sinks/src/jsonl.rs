@@ -358,14 +358,14 @@ impl Sink for JsonLinesSink {
             self.out,
             Output::Plain(_) | Output::Stdout(_) | Output::Between(_, Compression::None)
         );
-        if uncompressed && !events.iter().any(|e| has_line_break(e.raw.as_bytes())) {
+        if uncompressed && !events.iter().any(Event::raw_has_line_break) {
             return self.write_in_place(events);
         }
         // Assemble the batch first: one write call per batch, not per event.
         let mut line = std::mem::take(&mut self.line);
         line.clear();
         for e in events {
-            if has_line_break(e.raw.as_bytes()) {
+            if e.raw_has_line_break() {
                 line.extend(
                     e.raw
                         .bytes()
@@ -420,10 +420,6 @@ fn recycle_slices<'b>(mut parts: Vec<IoSlice<'_>>) -> Vec<IoSlice<'b>> {
         .into_iter()
         .map(|_| unreachable!("the vector is empty"))
         .collect()
-}
-
-fn has_line_break(bytes: &[u8]) -> bool {
-    memchr::memchr2(b'\n', b'\r', bytes).is_some()
 }
 
 /// Fsyncs a regular file; devices and pipes are left alone.
