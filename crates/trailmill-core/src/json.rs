@@ -17,7 +17,8 @@
 //!   validates every number, literal and escape sequence, enforces the
 //!   nesting limit, and notes for each `{` and `[` the index of its matching
 //!   close, so that a whole value is skipped in one step.
-//! - The whole text is checked to be UTF-8 once.
+//! - Stage 1 also checks the text is UTF-8, each run of [`RUN`] bytes just
+//!   before it classifies it, so that the text is read from memory once.
 //!
 //! So the text is fully validated, as strictly as RFC 8259 asks (and lone
 //! surrogate escapes are refused), but nothing is built per value. A [`Doc`]
@@ -78,17 +79,13 @@ impl Index {
         if text.len() >= 1 << 31 {
             return Err(error(0, "a JSON text of 2 GiB or more"));
         }
-        let Ok(utf8) = simdutf8::basic::from_utf8(text) else {
-            let at = std::str::from_utf8(text).map_or_else(|e| e.valid_up_to(), |_| 0);
-            return Err(error(at, "invalid UTF-8"));
-        };
         self.pos.clear();
         self.escapes.clear();
         self.stack.clear();
         // Most CloudTrail text has a structural position every 6 to 10 bytes.
         self.pos.reserve(text.len() / 6);
         let mut stage1 = Stage1::new();
-        stage1.run(text, &mut self.pos, &mut self.escapes)?;
+        let utf8 = stage1.run(text, &mut self.pos, &mut self.escapes)?;
         if self.jump.len() < self.pos.len() {
             self.jump.resize(self.pos.len(), 0);
         }
@@ -415,6 +412,9 @@ struct Carry {
     scalar: u64,
     /// A byte below 0x20 has been seen (whitespace or not).
     control_seen: bool,
+    /// The text before this offset is valid UTF-8, and the offset is a
+    /// character boundary.
+    utf8_checked: usize,
 }
 
 /// Stage 1's state.
@@ -431,15 +431,16 @@ impl Stage1 {
         }
     }
 
-    /// Records the structural positions and escapes of `text`; fails on a
-    /// control character inside a string or one that is not whitespace
+    /// Records the structural positions and escapes of `text`, and returns
+    /// it as the `str` it has been checked to be; fails on invalid UTF-8, on
+    /// a control character inside a string or one that is not whitespace
     /// outside, and on a string that is never closed.
-    fn run(
+    fn run<'t>(
         &mut self,
-        text: &[u8],
+        text: &'t [u8],
         pos: &mut Vec<u32>,
         escapes: &mut Vec<u32>,
-    ) -> Result<(), JsonError> {
+    ) -> Result<&'t str, JsonError> {
         let whole = text.len() / 64 * 64;
         let blocks = &text[..whole];
         #[cfg(target_arch = "x86_64")]
@@ -454,6 +455,7 @@ impl Stage1 {
             let carry = &mut self.carry;
             stage1_blocks(blocks, carry, pos, escapes, classify_portable, prefix_xor)?;
         }
+        check_utf8(text, &mut self.carry.utf8_checked, text.len(), true)?;
         let rest = &text[whole..];
         if !rest.is_empty() {
             // The text's last block, padded with spaces, which are never structural.
@@ -468,7 +470,10 @@ impl Stage1 {
             let open = last_quote_before(text, text.len());
             return Err(error(open, "a string that is never closed"));
         }
-        Ok(())
+        // SAFETY: `check_utf8` has checked the whole text, piece after
+        // piece, each starting where the one before ended, at a character
+        // boundary; valid UTF-8 strings joined are valid UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked(text) })
     }
 }
 
@@ -502,15 +507,15 @@ unsafe fn stage1_blocks_avx2(
     )
 }
 
-/// Bytes stage 1 takes at a time to decide whether their blocks need the
-/// control-character check: small enough that the look ahead leaves them
-/// in the L1 cache.
-const CONTROL_RUN: usize = 16 << 10;
+/// Bytes stage 1 takes at a time: it checks a run's UTF-8 and looks for
+/// control characters in it before it classifies its blocks, and a run is
+/// small enough that those looks leave it in the L1 cache.
+const RUN: usize = 16 << 10;
 
 /// Stage 1 over `text`, whose length is a multiple of 64.
 ///
 /// CloudTrail writes its files without line breaks or tabs, so most runs of
-/// [`CONTROL_RUN`] bytes hold no byte below 0x20 at all. One vectorised look
+/// [`RUN`] bytes hold no byte below 0x20 at all. One vectorised look
 /// at a run tells, and such a run's blocks skip the control-character masks.
 #[inline(always)]
 fn stage1_blocks(
@@ -525,7 +530,10 @@ fn stage1_blocks(
         base: 0,
         pending: 0,
     };
-    for run in text.chunks(CONTROL_RUN) {
+    let mut end = 0;
+    for run in text.chunks(RUN) {
+        end += run.len();
+        check_utf8(text, &mut carry.utf8_checked, end, false)?;
         if has_control(run) {
             carry.control_seen = true;
             flat.blocks::<true>(run, carry, pos, escapes, &classify, &prefix_xor)?;
@@ -534,6 +542,35 @@ fn stage1_blocks(
         }
     }
     flatten(pos, flat.base.wrapping_sub(64), flat.pending);
+    Ok(())
+}
+
+/// Checks that `text[*checked..end]` is UTF-8, up to the last character
+/// boundary before `end` unless `last` (the end of the text), and moves
+/// `checked` there.
+///
+/// Stage 1 checks each run just before it classifies it, so that the text
+/// is read from memory once rather than once for this check and once more
+/// for the stages.
+#[inline(always)]
+fn check_utf8(text: &[u8], checked: &mut usize, end: usize, last: bool) -> Result<(), JsonError> {
+    let is_continuation = |b: u8| b & 0xc0 == 0x80;
+    // A character has at most three continuation bytes; if the last four
+    // bytes are all continuation bytes, the check below fails anyway.
+    let cut = if last {
+        end
+    } else {
+        (end.saturating_sub(4).max(*checked)..end)
+            .rev()
+            .find(|&c| !is_continuation(text[c]))
+            .unwrap_or(end)
+    };
+    let piece = &text[*checked..cut];
+    if simdutf8::basic::from_utf8(piece).is_err() {
+        let at = std::str::from_utf8(piece).map_or_else(|e| e.valid_up_to(), |_| 0);
+        return Err(error(*checked + at, "invalid UTF-8"));
+    }
+    *checked = cut;
     Ok(())
 }
 

@@ -282,7 +282,7 @@ fn the_portable_stage_1_finds_what_the_avx2_one_finds() {
     assert!(pos.len() > 40 * 20 && escapes.len() >= 40 * 3);
 }
 
-/// Stage 1 looks at each run of `CONTROL_RUN` bytes for control characters
+/// Stage 1 looks at each run of `RUN` bytes for control characters
 /// once, and checks the blocks of runs that have one. A control character
 /// in any run, near or at a run's edges, must still be refused at its
 /// offset, and whitespace control characters outside strings accepted, on
@@ -297,12 +297,12 @@ fn control_characters_are_found_in_every_run() {
             .join(", ")
     )
     .into_bytes();
-    assert!(clean.len() > 3 * CONTROL_RUN);
+    assert!(clean.len() > 3 * RUN);
     let run = |avx2: bool, text: &[u8]| {
         let (mut pos, mut escapes) = (Vec::new(), Vec::new());
         let mut stage1 = Stage1::new();
         stage1.avx2 = avx2 && has_avx2();
-        stage1.run(text, &mut pos, &mut escapes).map(|()| pos)
+        stage1.run(text, &mut pos, &mut escapes).map(|_| pos)
     };
     let clean_pos = run(false, &clean).expect("valid");
     let near = |target: usize, wanted: u8| {
@@ -311,13 +311,7 @@ fn control_characters_are_found_in_every_run() {
             .expect("found")
     };
     let mut places = Vec::new();
-    for target in [
-        0,
-        CONTROL_RUN - 1,
-        CONTROL_RUN,
-        2 * CONTROL_RUN + 63,
-        clean.len() - 80,
-    ] {
+    for target in [0, RUN - 1, RUN, 2 * RUN + 63, clean.len() - 80] {
         places.push((near(target, b'a'), true));
         places.push((near(target, b' '), false));
     }
@@ -333,6 +327,53 @@ fn control_characters_are_found_in_every_run() {
             if !in_string {
                 text[at] = b'\n';
                 assert_eq!(run(avx2, &text).expect("whitespace"), clean_pos);
+            }
+        }
+    }
+}
+
+/// Stage 1 checks UTF-8 a run at a time, cutting each piece at a character
+/// boundary: characters split across a run's end must be accepted, and
+/// invalid bytes there refused at the offset `std` gives, on both
+/// classifiers.
+#[test]
+fn utf8_is_checked_across_run_boundaries() {
+    let chars = ["é", "€", "😀"];
+    let bad: [&[u8]; 5] = [
+        b"\x80",
+        b"\xe2\x82",
+        b"\xf0\x9f\x98",
+        b"\x80\x80\x80\x80\x80",
+        b"\xc0\xaf",
+    ];
+    let run = |avx2: bool, text: &[u8]| {
+        let (mut pos, mut escapes) = (Vec::new(), Vec::new());
+        let mut stage1 = Stage1::new();
+        stage1.avx2 = avx2 && has_avx2();
+        stage1.run(text, &mut pos, &mut escapes).map(str::len)
+    };
+    for boundary in [RUN, 2 * RUN] {
+        for shift in 0..5 {
+            let lead = boundary - shift;
+            for ch in chars {
+                let mut text = format!("[\"{}", "a".repeat(lead - 2));
+                text.push_str(&ch.repeat(3));
+                text.push_str("\"]");
+                for avx2 in [false, true] {
+                    assert_eq!(run(avx2, text.as_bytes()), Ok(text.len()), "{ch} at {lead}");
+                }
+            }
+            for seq in bad {
+                let mut text = b"[\"".to_vec();
+                text.resize(lead, b'a');
+                text.extend_from_slice(seq);
+                text.extend_from_slice(b"bc\"]");
+                let want = std::str::from_utf8(&text).unwrap_err().valid_up_to();
+                for avx2 in [false, true] {
+                    let err = run(avx2, &text).expect_err("invalid UTF-8");
+                    assert_eq!(err.offset, want, "{seq:?} at {lead}, avx2 {avx2}");
+                    assert!(err.what.contains("UTF-8"), "{err}");
+                }
             }
         }
     }
