@@ -509,7 +509,8 @@ unsafe fn stage1_blocks_avx2(
 
 /// Bytes stage 1 takes at a time: it checks a run's UTF-8 and looks for
 /// control characters in it before it classifies its blocks, and a run is
-/// small enough that those looks leave it in the L1 cache.
+/// small enough that those looks leave it in the L1 cache. (8 KiB and
+/// 32 KiB made the index 0.8% and 2.4% slower on real-shaped text.)
 const RUN: usize = 16 << 10;
 
 /// Stage 1 over `text`, whose length is a multiple of 64.
