@@ -56,9 +56,10 @@
 //! away (same corpus, profile `wheel`, 3 runs alternated, 2026-12-07):
 //! 5.92 s as it is (81,000 events/s), 4.58 s without the two secondary
 //! indexes (105,000), and 4.10 s with no index at all, not even the unique
-//! `event_id` (117,000 events/s: plain appends, no deduplication). So a
-//! store that keeps each record's text in SQLite cannot reach 200,000
-//! events/s on this machine, whatever its indexes. A profile of the load
+//! `event_id` (117,000 events/s: plain appends, no deduplication). So with
+//! the durability this store keeps (the log, synced at each checkpoint), a
+//! table that holds each record's text cannot reach 200,000 events/s on
+//! this machine, whatever its indexes. A profile of the load
 //! as it is: index seeks 12% (`sqlite3BtreeIndexMoveto`) and key compares
 //! 8%, copies 9% in SQLite and 6% into the kernel (the log), the VDBE 5%,
 //! the log's checksums 3%, binding 4%; decoding is under 15%.
