@@ -3,16 +3,7 @@
 
 mod support;
 
-use support::{Synth, events_in_out, run_ok};
-
-/// Peak resident memory of finished child processes, in bytes.
-fn children_peak_rss() -> u64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    assert_eq!(rc, 0);
-    usage.ru_maxrss as u64 * 1024
-}
+use support::{Synth, children_peak_rss, events_in_out, run_ok};
 
 #[test]
 fn a_file_over_1_gib_streams_with_peak_rss_under_512_mb() {

@@ -109,6 +109,16 @@ impl Synth<'_> {
     }
 }
 
+/// The largest peak resident memory of this test process's finished
+/// children so far, in bytes (`getrusage(RUSAGE_CHILDREN)`).
+pub fn children_peak_rss() -> u64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    assert_eq!(rc, 0);
+    usage.ru_maxrss as u64 * 1024
+}
+
 /// The summary's "N events in, M out" numbers.
 pub fn events_in_out(stderr: &[u8]) -> (u64, u64) {
     let text = String::from_utf8_lossy(stderr);

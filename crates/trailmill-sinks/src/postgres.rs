@@ -51,6 +51,17 @@
 //! long) loses the open transaction. The sink then stays failed: every later
 //! call returns the error, so no later commit can report those events durable.
 //!
+//! # Memory
+//!
+//! The sink holds the uncommitted window
+//! ([`PostgresOptions::max_uncommitted_bytes`], 64 MiB, overshot by at most
+//! one chunk per connection), and per connection a chunk being filled and
+//! two queued ([`PostgresOptions::chunk_bytes`], 4 MiB): about 100 MiB in
+//! all, which keeps a run under the project's 256 MB bound. Each chunk's
+//! buffer is allocated at its full size up front (`chunk_capacity`).
+//! The earlier 48 MiB chunks and 512 MiB window loaded the 618 MB corpus
+//! no faster (13.8 s against 13.6-13.9 s) and peaked at 1.07 GB.
+//!
 //! # TLS
 //!
 //! The URL is read by [`tokio_postgres::Config`], with libpq's default,
@@ -149,8 +160,8 @@ impl Default for PostgresOptions {
         PostgresOptions {
             table: TABLE.to_owned(),
             chunk_rows: 25_000,
-            chunk_bytes: 48 << 20,
-            max_uncommitted_bytes: 512 << 20,
+            chunk_bytes: 4 << 20,
+            max_uncommitted_bytes: 64 << 20,
             reconnect_attempts: 10,
             reconnect_delay: Duration::from_millis(200),
             connections: 2,
@@ -281,7 +292,10 @@ impl PostgresSink {
             }
         }
         sink.pending = (0..sink.loaders.len())
-            .map(|_| Pending::default())
+            .map(|_| Pending {
+                data: Vec::with_capacity(chunk_capacity(&sink.opts)),
+                rows: 0,
+            })
             .collect();
         Ok(sink)
     }
@@ -307,9 +321,10 @@ impl PostgresSink {
         if pending.rows == 0 {
             return Ok(());
         }
+        let next = Vec::with_capacity(chunk_capacity(&self.opts));
         let chunk = Chunk {
             rows: pending.rows,
-            data: Bytes::from(std::mem::take(&mut pending.data)),
+            data: Bytes::from(std::mem::replace(&mut pending.data, next)),
         };
         pending.rows = 0;
         match self.loaders.get(i).map(|l| l.send(Msg::Load(chunk))) {
@@ -426,8 +441,20 @@ impl Drop for PostgresSink {
     }
 }
 
+/// The capacity a chunk's buffer is allocated with: a chunk is sent once it
+/// holds [`PostgresOptions::chunk_bytes`], so it ends at most one row past
+/// that. Every buffer then has the same size and the allocator reuses freed
+/// ones, where buffers grown by doubling (1, 2, 4 … 16 MiB) left the process
+/// holding far more than the chunks in flight.
+fn chunk_capacity(opts: &PostgresOptions) -> usize {
+    opts.chunk_bytes.saturating_add(ROW_ALLOWANCE)
+}
+
+/// Room past [`PostgresOptions::chunk_bytes`] for the row that fills a
+/// chunk; a larger row grows the buffer once.
+const ROW_ALLOWANCE: usize = 256 << 10;
+
 /// Rows encoded for one loader and not yet sent to it.
-#[derive(Default)]
 struct Pending {
     data: Vec<u8>,
     rows: u64,
