@@ -58,13 +58,9 @@ MIN_CORPUS_MB=500
 OUT=bench-out
 CORPUS=$OUT/corpus-multimb-$SEED
 SUBSET=$OUT/subset-multimb-$SEED-${SUBSET_MB}MB
-# 2 accounts x 2 regions x 5 hours x 10 logs/hour = 200 log files of 3,000
-# events (~1.3 KB each, ~3.9 MB per file, as busy accounts write them):
-# ~780 MB of JSON, ~8:1 gzip.
-SYNTH_ARGS=(--accounts 2 --regions 2 --hours 5 --logs-per-hour 10 --records 3000 --seed "$SEED")
-
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
+SYNTH_ARGS=("${MULTIMB_SYNTH_ARGS[@]}" --seed "$SEED")
 mkdir -p "$OUT"
 
 # ---------------------------------------------------------------- helpers ---
@@ -219,20 +215,7 @@ checked_count() {
 
 # ------------------------------------------------------------------ build ---
 
-if [[ -n ${TRAILMILL_CLI:-} ]]; then
-    case $TRAILMILL_CLI in
-    /*) BIN=$TRAILMILL_CLI ;;
-    *) BIN=$CALLER_PWD/$TRAILMILL_CLI ;;
-    esac
-    log "using $BIN (TRAILMILL_CLI; not building)"
-else
-    log "building trailmill (release)"
-    cargo build --release -p trailmill-cli
-    TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-    BIN=$TARGET_DIR/release/trailmill
-fi
-[[ -x $BIN ]] || { echo "error: no binary at $BIN" >&2; exit 1; }
+release_binary
 
 log "chDB: scripts/setup-chdb.sh"
 CHDB_PY=$(bash scripts/setup-chdb.sh)
@@ -243,14 +226,7 @@ DUCKDB_VERSION=$("$DUCKDB_PY" -c 'import duckdb; print(f"duckdb {duckdb.__versio
 
 # ----------------------------------------------------------------- corpus ---
 
-if [[ -d $CORPUS ]]; then
-    log "using the cached corpus $CORPUS"
-else
-    log "generating $CORPUS: trailmill synth ${SYNTH_ARGS[*]}"
-    rm -rf "$CORPUS.partial"
-    "$BIN" synth "$CORPUS.partial" "${SYNTH_ARGS[@]}"
-    mv "$CORPUS.partial" "$CORPUS"
-fi
+synth_corpus "$BIN" "$CORPUS" "${SYNTH_ARGS[@]}"
 if [[ $(cd "$CORPUS" && pwd) == *[][*?{}\'\\]* ]]; then
     echo "error: the engines' globs cannot take the path $(cd "$CORPUS" && pwd) (it holds glob or quote characters)" >&2
     exit 1

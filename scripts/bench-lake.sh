@@ -209,14 +209,8 @@ CHDB_VERSION=$("$CHDB_PY" -c 'import chdb; print(f"chdb {chdb.__version__} (Clic
 
 # ----------------------------------------------------------------- corpus ---
 
-if [[ -d $CORPUS ]]; then
-    log "using the cached corpus $CORPUS (trailmill synth ${SYNTH_ARGS[*]})"
-else
-    log "generating $CORPUS: trailmill synth ${SYNTH_ARGS[*]}"
-    rm -rf "$CORPUS.partial" "$CORPUS.size"
-    "$BIN" synth "$CORPUS.partial" "${SYNTH_ARGS[@]}"
-    mv "$CORPUS.partial" "$CORPUS"
-fi
+[[ -d $CORPUS ]] || rm -f "$CORPUS.size"
+synth_corpus "$BIN" "$CORPUS" "${SYNTH_ARGS[@]}"
 CORPUS_ABS=$(cd "$CORPUS" && pwd)
 if [[ $CORPUS_ABS == *[][*?{}\'\\]* ]]; then
     echo "error: chDB's file() glob cannot take the path $CORPUS_ABS (it holds glob or quote characters)" >&2

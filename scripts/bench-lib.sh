@@ -46,3 +46,44 @@ time_once() {
         TIMER_OUT="$WORK/t" python3 "$WORK/timer.py" "$@"
     fi
 }
+
+# The multi-MB corpus of bench-compare.sh and bench-memory.sh (add
+# --seed SEED): 2 accounts x 2 regions x 5 hours x 10 logs/hour = 200 log
+# files of 3,000 events (~1.3 KB each, ~3.9 MB per file, as busy accounts
+# write them): ~780 MB of JSON, ~8:1 gzip. Cached in bench-out/corpus-multimb-SEED.
+MULTIMB_SYNTH_ARGS=(--accounts 2 --regions 2 --hours 5 --logs-per-hour 10 --records 3000)
+
+# synth_corpus BIN DIR ARGS...: makes DIR with `BIN synth DIR ARGS` unless it
+# exists (a cached corpus is reused). The trail is written under DIR.partial
+# and renamed, so an interrupted run leaves no half corpus behind.
+synth_corpus() {
+    local bin=$1 dir=$2
+    shift 2
+    if [[ -d $dir ]]; then
+        log "using the cached corpus $dir (trailmill synth $*)"
+        return
+    fi
+    log "generating $dir: trailmill synth $*"
+    rm -rf "$dir.partial"
+    "$bin" synth "$dir.partial" "$@"
+    mv "$dir.partial" "$dir"
+}
+
+# release_binary: sets BIN to $TRAILMILL_CLI (made absolute against
+# $CALLER_PWD, the caller's directory before the script's cd), or else builds
+# the release CLI and sets BIN to it (CARGO_TARGET_DIR is respected).
+release_binary() {
+    if [[ -n ${TRAILMILL_CLI:-} ]]; then
+        case $TRAILMILL_CLI in
+        /*) BIN=$TRAILMILL_CLI ;;
+        *) BIN=$CALLER_PWD/$TRAILMILL_CLI ;;
+        esac
+        log "using $BIN (TRAILMILL_CLI; not building)"
+    else
+        log "building trailmill (release)"
+        cargo build --release -p trailmill-cli
+        BIN=$(cargo metadata --format-version 1 --no-deps |
+            python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/trailmill
+    fi
+    [[ -x $BIN ]] || { echo "error: no binary at $BIN" >&2; exit 1; }
+}
