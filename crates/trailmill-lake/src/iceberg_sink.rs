@@ -941,6 +941,18 @@ mod tests {
     use super::*;
     use trailmill_core::{DecodeOptions, Decoder};
 
+    /// Tables in object storage get the smaller open-file budget; a local
+    /// warehouse (always `file://` once opened) keeps the Parquet lake's.
+    #[test]
+    fn object_storage_locations_are_remote() {
+        for remote in ["s3://bucket/wh/ns/t", "s3a://bucket/t", "gs://bucket/t"] {
+            assert!(is_remote(remote), "{remote}");
+        }
+        for local in ["file:///tmp/wh/ns/t", "/tmp/wh/ns/t"] {
+            assert!(!is_remote(local), "{local}");
+        }
+    }
+
     /// A log file's text with `n` events whose IDs are `{prefix}-{i}`.
     fn log(prefix: &str, n: usize) -> String {
         let records: Vec<String> = (0..n)
