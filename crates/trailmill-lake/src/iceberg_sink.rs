@@ -661,10 +661,9 @@ async fn load_created(
     }
 }
 
-/// A local warehouse as an absolute path, created; an `s3://` one as is.
 /// Data files a table in object storage keeps open at once, over all
-/// encoder threads: each holds an upload part of up to 5 MiB besides its row
-/// group.
+/// encoder threads: each holds a pending upload part (5 MiB or more)
+/// besides its row group.
 const REMOTE_OPEN_FILES: usize = 4;
 
 /// True for a table location in object storage (`s3://…`), false for the
@@ -673,6 +672,7 @@ fn is_remote(location: &str) -> bool {
     location.contains("://") && !location.starts_with("file://")
 }
 
+/// A local warehouse as an absolute path, created; an `s3://` one as is.
 fn local_warehouse(warehouse: &str) -> Result<String, String> {
     if warehouse.contains("://") && !warehouse.starts_with("file://") {
         return Ok(warehouse.trim_end_matches('/').to_owned());

@@ -1000,7 +1000,7 @@ impl Sink for ParquetSink {
 /// generation is cleared rather than dropped: memory is then two tables of
 /// 17-byte slots, whatever the corpus. (Sets that grew by doubling and
 /// were dropped at each rotation held up to 89 MB on a corpus of over two
-/// million events, and took the Parquet sink's run from 158 MB to 255 MB
+/// million events, and took the Parquet sink's run from 158 MB to 255-259 MB
 /// peak RSS.)
 struct SeenKeys {
     capacity: usize,
@@ -1474,7 +1474,7 @@ mod tests {
 
     /// Regression: a full generation was dropped and the new one grew by
     /// doubling, so the sets held up to 89 MB on a corpus of over two
-    /// million events (255 MB peak RSS for the Parquet sink).
+    /// million events (255-259 MB peak RSS for the Parquet sink).
     #[test]
     fn seen_keys_keep_their_tables_through_rotations() {
         let window = 7 << 10;
