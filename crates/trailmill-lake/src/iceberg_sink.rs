@@ -212,8 +212,8 @@ impl IcebergSink {
         // part (opendal's S3 writer sends parts of 5 MiB or more), so fewer
         // files stay open there. With 16 open files an Iceberg table on S3
         // took an organisation trail written 36 partitions at a time to
-        // 283 MB peak RSS, 64 MB more than on the local disk; with 4 (and
-        // 8 MiB of buffered records), 214-219 MB, for 56-60 data files
+        // 278-290 MB peak RSS, 64 MB more than on the local disk; with 4 (and
+        // 8 MiB of buffered records), 219-231 MB, for 56-60 data files
         // instead of 36 (a partition whose file was closed to open another
         // starts a new one).
         if is_remote(table.metadata().location()) {

@@ -60,7 +60,7 @@
 //! all, which keeps a run under the project's 256 MB bound. Each chunk's
 //! buffer is allocated at its full size up front (`chunk_capacity`).
 //! The earlier 48 MiB chunks and 512 MiB window loaded the 618 MB corpus
-//! no faster (13.8 s against 13.6-13.9 s) and peaked at 1.07 GB.
+//! no faster (13.8 s against 13.6-13.9 s) and peaked at 1.09 GB.
 //!
 //! # TLS
 //!
