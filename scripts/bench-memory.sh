@@ -21,6 +21,10 @@
 #                 127.0.0.1
 #   BENCH_TIMER   "time" (GNU /usr/bin/time, the default when present) or "python"
 #
+# The outputs go to a scratch directory (mktemp -d, so TMPDIR): the run with
+# every local sink at once needs about three times the corpus's size there,
+# and the PostgreSQL server about twice more.
+#
 # Each run starts from an empty target and runs with --no-state. Peak RSS is
 # the trailmill process's maximum resident set; seconds are printed for
 # context only. The script exits 1 when a run fails or goes over the bound.
@@ -47,7 +51,17 @@ fi
 
 # --------------------------------------------------------------- services ---
 
+# Everything a run leaves outside $WORK goes at exit: the moto server and
+# the PostgreSQL database (7 GB after the 2.4-million-event trail).
+MOTO_PID=
 PG=
+cleanup() {
+    [[ -n $MOTO_PID ]] && kill "$MOTO_PID" 2>/dev/null
+    [[ -n $PG ]] && pg_admin "DROP DATABASE IF EXISTS trailmill_memory WITH (FORCE)" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
 if [[ -z ${NO_POSTGRES:-} ]]; then
     PG_URL=${PG_URL:-$(bash scripts/setup-postgres.sh)}
     PSQL_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)/psql
@@ -64,7 +78,6 @@ if [[ -z ${NO_S3:-} ]]; then
     mkfifo "$WORK/moto.port"
     "$MOTO_PY" scripts/moto-server.py 0 --setup "$WORK/moto.json" >"$WORK/moto.port" 2>"$WORK/moto.log" &
     MOTO_PID=$!
-    trap 'kill "$MOTO_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
     read -r PORT <"$WORK/moto.port" || { cat "$WORK/moto.log" >&2; exit 1; }
     log "moto on 127.0.0.1:$PORT"
     S3_ENV=(env AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=test
@@ -132,7 +145,7 @@ measure "all of the local sinks at once" "${ALL[@]}"
 echo
 echo "trailmill bench-memory, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "corpus $CORPUS: $(find "$CORPUS" -name '*.json.gz' -path '*/CloudTrail/*' | wc -l) log files; bound $BOUND_MB MB"
+echo "corpus $CORPUS: $(find "$CORPUS" -type f \( -name '*.json.gz' -o -name '*.json' \) -not -path '*CloudTrail-Digest*' | wc -l) log files; bound $BOUND_MB MB"
 echo
 python3 - "$BOUND_MB" "${ROWS[@]}" <<'EOF'
 import sys
