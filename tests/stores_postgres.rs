@@ -6,7 +6,7 @@ mod support;
 #[path = "support/pg.rs"]
 mod pg;
 
-use support::{Synth, children_peak_rss, datasets, run_ok, sink_counts};
+use support::{assert_within_the_memory_bound, datasets, large_trail, run_ok, sink_counts};
 
 #[test]
 fn datasets_twice_into_postgres_leave_the_rows_of_once() {
@@ -101,18 +101,7 @@ fn datasets_twice_into_postgres_leave_the_rows_of_once() {
 fn a_backfill_into_postgres_stays_within_the_memory_bound() {
     let url = pg::fresh_db("trailmill_test_memory_bound");
     let tmp = tempfile::tempdir().unwrap();
-    let trail = tmp.path().join("trail");
-    // 150,000 events, about 195 MB of records: more than the 256 MB bound
-    // once the sink encodes each record twice (raw and jsonb).
-    Synth {
-        accounts: 1,
-        regions: 1,
-        hours: 1,
-        logs_per_hour: 50,
-        records: 3000,
-        extra: &["--seed", "3"],
-    }
-    .write(&trail);
+    let trail = large_trail(tmp.path());
     let out = run_ok(&[
         "process",
         trail.to_str().unwrap(),
@@ -123,11 +112,5 @@ fn a_backfill_into_postgres_stays_within_the_memory_bound() {
     assert_eq!(sink_counts(&out.stderr, "postgres:"), (150_000, 0));
     let rows = pg::scalar(&url, "SELECT count(*) FROM events");
     assert_eq!(rows, "150000");
-    // The largest child is `process`: synth and psql stay far smaller.
-    let peak = children_peak_rss();
-    assert!(
-        peak <= 256_000_000,
-        "process into PostgreSQL peaked at {} MB",
-        peak / 1_000_000
-    );
+    assert_within_the_memory_bound("PostgreSQL");
 }

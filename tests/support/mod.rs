@@ -119,6 +119,33 @@ pub fn children_peak_rss() -> u64 {
     usage.ru_maxrss as u64 * 1024
 }
 
+/// A synth trail of 150,000 events, about 195 MB of records: more than the
+/// 256 MB bound once a store holds what it buffers of each record.
+pub fn large_trail(dir: &Path) -> PathBuf {
+    let trail = dir.join("trail");
+    Synth {
+        accounts: 1,
+        regions: 1,
+        hours: 1,
+        logs_per_hour: 50,
+        records: 3000,
+        extra: &["--seed", "3"],
+    }
+    .write(&trail);
+    trail
+}
+
+/// Asserts that no child process so far went over the 256 MB bound: the
+/// largest child is `process`, as synth and psql stay far smaller.
+pub fn assert_within_the_memory_bound(what: &str) {
+    let peak = children_peak_rss();
+    assert!(
+        peak <= 256_000_000,
+        "process into {what} peaked at {} MB",
+        peak / 1_000_000
+    );
+}
+
 /// The summary's "N events in, M out" numbers.
 pub fn events_in_out(stderr: &[u8]) -> (u64, u64) {
     let text = String::from_utf8_lossy(stderr);

@@ -120,18 +120,22 @@ impl Default for LakeSettings {
 }
 
 /// Opens the sink `spec` names, the lake sinks included; when `resume`, as
-/// [`SinkSpec::open_resuming`] does.
+/// [`SinkSpec::open_resuming`] does. `stores` is how many stores the run
+/// opens ([`SinkSpec::is_store`]): they share the memory bound, so each
+/// takes its share of the buffers ([`trailmill_sinks::memory_share`]).
 pub fn open_sink(
     spec: &SinkSpec,
     lake: &LakeSettings,
     resume: bool,
+    stores: usize,
 ) -> Result<(Box<dyn Sink>, Option<Resumed>), SinkError> {
-    let parquet = lake.iceberg.parquet.clone();
+    let parquet = lake.iceberg.parquet.clone().shared(stores);
     Ok(match spec {
         SinkSpec::ParquetS3(url) => (Box::new(S3Lake::open(url, parquet)?), None),
         SinkSpec::Iceberg(table) => {
             let mut options = lake.iceberg.clone();
             options.table = table.clone();
+            options.parquet = parquet;
             if options.catalog.is_empty() {
                 return Err(SinkError::new(format!(
                     "iceberg:{table}: no catalog: give --iceberg-catalog sqlite:PATH, postgres://…, glue or an S3 Tables bucket ARN"
@@ -140,7 +144,7 @@ pub fn open_sink(
             (Box::new(IcebergSink::open(&options)?), None)
         }
         SinkSpec::Parquet(dir) => (Box::new(ParquetSink::with_options(dir, parquet)?), None),
-        other if resume => other.open_resuming()?,
-        other => (other.open()?, None),
+        SinkSpec::JsonLines(_) if resume => spec.open_resuming()?,
+        other => (other.open_shared(stores)?, None),
     })
 }

@@ -199,6 +199,22 @@ impl Default for ParquetOptions {
     }
 }
 
+impl ParquetOptions {
+    /// These options for a run whose `stores` stores share the memory bound
+    /// (see [`crate::memory_share`]): the buffered records, the open
+    /// files' row groups and the dedupe window are divided among them.
+    pub fn shared(mut self, stores: usize) -> Self {
+        use crate::memory_share;
+        self.max_buffered_bytes = memory_share(self.max_buffered_bytes, stores, 2 << 20);
+        self.max_open_bytes = memory_share(self.max_open_bytes, stores, 4 << 20);
+        if self.dedupe_window > 0 {
+            // 114,688 keys fill 2^17 slots, as the default fills 2^20.
+            self.dedupe_window = memory_share(self.dedupe_window, stores, 7 << 14);
+        }
+        self
+    }
+}
+
 /// A Parquet compression codec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

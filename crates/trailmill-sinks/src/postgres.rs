@@ -169,6 +169,18 @@ impl Default for PostgresOptions {
     }
 }
 
+impl PostgresOptions {
+    /// These options for a run whose `stores` stores share the memory bound
+    /// (see [`crate::memory_share`]): the uncommitted window and the chunks
+    /// are divided among them.
+    pub fn shared(mut self, stores: usize) -> Self {
+        use crate::memory_share;
+        self.max_uncommitted_bytes = memory_share(self.max_uncommitted_bytes, stores, 8 << 20);
+        self.chunk_bytes = memory_share(self.chunk_bytes, stores, 1 << 20);
+        self
+    }
+}
+
 /// Why the sink could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -143,6 +143,8 @@ pub struct SqliteSink {
 struct Tuning {
     commit_every: u64,
     wal_limit: u64,
+    /// SQLite's page cache, in bytes.
+    cache_bytes: usize,
 }
 
 impl Default for Tuning {
@@ -150,6 +152,7 @@ impl Default for Tuning {
         Tuning {
             commit_every: SqliteSink::COMMIT_EVERY,
             wal_limit: SqliteSink::WAL_LIMIT,
+            cache_bytes: SqliteSink::CACHE_BYTES,
         }
     }
 }
@@ -173,9 +176,24 @@ impl SqliteSink {
     /// process writing the same file) before it fails.
     pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+    /// SQLite's page cache when the sink is a run's only store: it holds
+    /// the indexes' hot pages.
+    pub const CACHE_BYTES: usize = 64 << 20;
+
     /// Opens or creates the database at `path` and its table.
     pub fn open(path: &Path) -> Result<Self, SinkError> {
         Self::open_tuned(path, Tuning::default())
+    }
+
+    /// Like [`SqliteSink::open`], for a run whose `stores` stores share the
+    /// memory bound (see [`crate::memory_share`]): the page cache is
+    /// [`SqliteSink::CACHE_BYTES`] divided among them, 8 MiB at least.
+    pub fn open_shared(path: &Path, stores: usize) -> Result<Self, SinkError> {
+        let tuning = Tuning {
+            cache_bytes: crate::memory_share(Self::CACHE_BYTES, stores, 8 << 20),
+            ..Tuning::default()
+        };
+        Self::open_tuned(path, tuning)
     }
 
     fn open_tuned(path: &Path, tuning: Tuning) -> Result<Self, SinkError> {
@@ -197,8 +215,12 @@ impl SqliteSink {
         let journal_mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(|e| fail("cannot configure", e))?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;")
-            .map_err(|e| fail("cannot configure", e))?;
+        // A negative cache_size is in KiB.
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{};",
+            tuning.cache_bytes >> 10
+        ))
+        .map_err(|e| fail("cannot configure", e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| fail("cannot create the events table", e))?;
         let page_size: u64 = conn
@@ -598,6 +620,22 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_store_takes_its_share_of_the_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = |sink: &SqliteSink| -> i64 {
+            sink.conn
+                .query_row("PRAGMA cache_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        let alone = SqliteSink::open(&dir.path().join("a.db")).unwrap();
+        assert_eq!(cache(&alone), -(64 << 10), "64 MiB, in KiB");
+        let shared = SqliteSink::open_shared(&dir.path().join("b.db"), 4).unwrap();
+        assert_eq!(cache(&shared), -(16 << 10));
+        let many = SqliteSink::open_shared(&dir.path().join("c.db"), 20).unwrap();
+        assert_eq!(cache(&many), -(8 << 10), "never under 8 MiB");
+    }
+
+    #[test]
     fn duplicates_collapse_within_and_across_runs() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.db");
@@ -691,6 +729,7 @@ mod tests {
         let tuning = Tuning {
             commit_every: 100,
             wal_limit: 1 << 20,
+            ..Tuning::default()
         };
         let mut sink = SqliteSink::open_tuned(&path, tuning).unwrap();
         load_padded(&mut sink, 6000);
