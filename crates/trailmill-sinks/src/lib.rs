@@ -119,7 +119,8 @@ impl fmt::Display for SinkSpec {
 }
 
 /// `bytes`, one store's buffer, divided among the `stores` stores of one
-/// run, and never below `floor`.
+/// run, and never below `floor` (nor above `bytes`: a buffer set smaller
+/// than the floor stays as it is).
 ///
 /// The process keeps one memory bound (256 MB) whatever its sinks, and
 /// each store's buffers are its own: Parquet with Iceberg peaked at 279 MB,
@@ -128,7 +129,7 @@ impl fmt::Display for SinkSpec {
 /// small) each take their share: smaller batches, row groups, chunks,
 /// caches and dedupe windows, for the same output.
 pub fn memory_share(bytes: usize, stores: usize, floor: usize) -> usize {
-    (bytes / stores.max(1)).max(floor)
+    (bytes / stores.max(1)).max(floor.min(bytes))
 }
 
 impl SinkSpec {
@@ -298,6 +299,12 @@ mod tests {
         assert_eq!(memory_share(64 << 20, 1, 8 << 20), 64 << 20);
         assert_eq!(memory_share(64 << 20, 4, 8 << 20), 16 << 20);
         assert_eq!(memory_share(64 << 20, 16, 8 << 20), 8 << 20);
+        assert_eq!(memory_share(1 << 20, 1, 8 << 20), 1 << 20, "alone: as set");
+        assert_eq!(
+            memory_share(1 << 20, 4, 8 << 20),
+            1 << 20,
+            "under the floor"
+        );
         assert_eq!(
             memory_share(64 << 20, 0, 8 << 20),
             64 << 20,
