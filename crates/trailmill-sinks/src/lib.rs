@@ -342,8 +342,10 @@ mod tests {
         assert_eq!(four.max_buffered_bytes, alone.max_buffered_bytes / 4);
         assert_eq!(four.max_open_bytes, alone.max_open_bytes / 4);
         assert_eq!(four.dedupe_window, alone.dedupe_window / 4);
-        let mut off = ParquetOptions::default();
-        off.dedupe_window = 0;
+        let off = ParquetOptions {
+            dedupe_window: 0,
+            ..ParquetOptions::default()
+        };
         assert_eq!(off.shared(4).dedupe_window, 0, "dedupe stays off");
         let pg = PostgresOptions::default().shared(4);
         let pg_alone = PostgresOptions::default();
