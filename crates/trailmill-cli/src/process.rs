@@ -365,9 +365,7 @@ struct OpenedSinks {
 fn open_sinks(config: &ProcessConfig, resume: bool) -> anyhow::Result<OpenedSinks> {
     let mut sinks = Vec::new();
     let mut resumed_sinks = Vec::new();
-    let stores = config.sinks.iter().filter(|s| s.is_store()).count();
-    for spec in &config.sinks {
-        let opened = trailmill_lake::open_sink(spec, &config.lake, resume, stores);
+    for (spec, opened) in trailmill_lake::open_sinks(&config.sinks, &config.lake, resume) {
         let (sink, resumed) =
             opened.map_err(|e| anyhow::anyhow!("cannot open sink {spec}: {e}"))?;
         if let Some(r) = resumed {

@@ -165,10 +165,8 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<bool> {
         .progress(source.progress_reporter())
         .error_handler(|e: &FileError| eprintln!("error: {e}"));
     let lake = a.sinks.lake_settings();
-    let stores = a.sinks.sinks.iter().filter(|s| s.is_store()).count();
-    for spec in &a.sinks.sinks {
-        let (sink, _) = trailmill_lake::open_sink(spec, &lake, false, stores)
-            .map_err(|e| anyhow::anyhow!("cannot open sink {spec}: {e}"))?;
+    for (spec, opened) in trailmill_lake::open_sinks(&a.sinks.sinks, &lake, false) {
+        let (sink, _) = opened.map_err(|e| anyhow::anyhow!("cannot open sink {spec}: {e}"))?;
         builder = builder.boxed_sink(sink);
     }
     tracing::info!(queue = a.queue, "worker started");

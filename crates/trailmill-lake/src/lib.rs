@@ -13,7 +13,8 @@
 //! Both reuse the Parquet lake's engine
 //! ([`trailmill_sinks::parquet::PartitionedWriter`]): per-partition Arrow
 //! buffers, encoder threads, bounded memory, the same columns.
-//! [`open_sink`] opens any `--sink` spec, these included.
+//! [`open_sink`] opens any `--sink` spec, these included, and [`open_sinks`]
+//! all of a run's, which share the memory bound.
 
 pub mod catalog;
 pub mod iceberg_sink;
@@ -22,4 +23,4 @@ pub mod s3_parquet;
 pub mod table;
 
 pub use iceberg_sink::{IcebergOptions, IcebergSink};
-pub use s3_parquet::{S3Lake, open_sink};
+pub use s3_parquet::{OpenedSink, S3Lake, open_sink, open_sinks};

@@ -119,16 +119,29 @@ impl Default for LakeSettings {
     }
 }
 
+/// A sink [`open_sink`] opened, and what it kept of an output it resumes.
+pub type OpenedSink = Result<(Box<dyn Sink>, Option<Resumed>), SinkError>;
+
+/// Opens the sinks of one run, in order, each as [`open_sink`] does. The
+/// run's stores ([`SinkSpec::is_store`]) share the memory bound, so each
+/// opens with its share of the buffers; counting them here keeps every
+/// command that opens sinks on the same rule.
+pub fn open_sinks<'a>(
+    specs: &'a [SinkSpec],
+    lake: &'a LakeSettings,
+    resume: bool,
+) -> impl Iterator<Item = (&'a SinkSpec, OpenedSink)> + 'a {
+    let stores = specs.iter().filter(|s| s.is_store()).count();
+    specs
+        .iter()
+        .map(move |spec| (spec, open_sink(spec, lake, resume, stores)))
+}
+
 /// Opens the sink `spec` names, the lake sinks included; when `resume`, as
 /// [`SinkSpec::open_resuming`] does. `stores` is how many stores the run
 /// opens ([`SinkSpec::is_store`]): they share the memory bound, so each
 /// takes its share of the buffers ([`trailmill_sinks::memory_share`]).
-pub fn open_sink(
-    spec: &SinkSpec,
-    lake: &LakeSettings,
-    resume: bool,
-    stores: usize,
-) -> Result<(Box<dyn Sink>, Option<Resumed>), SinkError> {
+pub fn open_sink(spec: &SinkSpec, lake: &LakeSettings, resume: bool, stores: usize) -> OpenedSink {
     let parquet = lake.iceberg.parquet.clone().shared(stores);
     Ok(match spec {
         SinkSpec::ParquetS3(url) => (Box::new(S3Lake::open(url, parquet)?), None),
